@@ -1,0 +1,58 @@
+"""What the providers' gateways do before a request reaches the queue: keys and rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from emulator.domain.clock import Clock
+from emulator.domain.errors import RateLimited, Unauthorized
+from emulator.settings import RateLimit
+from emulator.store.base import Store
+
+# The Authorization schemes each provider accepts.
+AUTH_SCHEMES: dict[str, tuple[str, ...]] = {
+    "seacloud": ("Key", "Bearer"),
+    "odirouter": ("Bearer",),
+}
+_MISSING = {
+    "seacloud": "Authorization Bearer or Key token is required",
+    "odirouter": "Authorization Bearer token is required",
+}
+
+
+def owner_of(key: str) -> str:
+    """A stable, non-secret name for an API key: jobs are filed under it."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class Gateway:
+    """Authentication and rate limiting per provider; any key works unless keys are configured."""
+
+    def __init__(self, api_keys: Mapping[str, tuple[str, ...]], rate_limit: RateLimit) -> None:
+        self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
+        self.rate_limit = rate_limit
+
+    def authenticate(self, provider: str, authorization: str | None) -> str:
+        """The API key from an ``Authorization`` header, or ``Unauthorized``."""
+        schemes = AUTH_SCHEMES[provider]
+        scheme, _, key = (authorization or "").strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() not in {s.lower() for s in schemes} or not key:
+            raise Unauthorized(_MISSING[provider])
+        allowed = self._keys.get(provider)
+        if allowed is not None and key not in allowed:
+            raise Unauthorized("Invalid API key")
+        return key
+
+    async def admit(self, store: Store, provider: str, key: str, clock: Clock) -> None:
+        """Count one submission against the key's window, or raise ``RateLimited``."""
+        limit = self.rate_limit
+        if limit.limit <= 0:
+            return
+        wait = await store.take_rate_slot(
+            f"{provider}:{owner_of(key)}", limit.limit, limit.window_seconds, clock.now()
+        )
+        if wait is not None:
+            raise RateLimited(wait)
+

@@ -1,0 +1,130 @@
+"""Queue jobs: an immutable record of timestamps, and their state as a function of the clock.
+
+Nothing here changes a job when it is read: ``state_at(job, now)`` is all a status read does,
+so every worker or replica that shares the store computes the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class ErrorType(StrEnum):
+    INFERENCE_FAILURE = "INFERENCE_FAILURE"
+    INFERENCE_TIMEOUT = "INFERENCE_TIMEOUT"
+    REQUEST_INVALID = "REQUEST_INVALID"
+    CONTENT_BLOCKED = "CONTENT_BLOCKED"
+    CANCELED = "CANCELED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+ERROR_TEXT: dict[ErrorType, str] = {
+    ErrorType.INFERENCE_FAILURE: "Task execution failed",
+    ErrorType.INFERENCE_TIMEOUT: "Task execution timed out",
+    ErrorType.CONTENT_BLOCKED: "Input or output was blocked by the content safety policy",
+    ErrorType.CANCELED: "Request was canceled",
+    ErrorType.INTERNAL_SERVER_ERROR: "Internal server error",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """One image a successful job produces (rendered on first download)."""
+
+    index: int
+    width: int
+    height: int
+    output_format: str  # png | jpeg | webp
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.output_format}"
+
+    @property
+    def file_name(self) -> str:
+        return f"output_{self.index}.{self.output_format}"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A submitted queue job. Times are emulator-clock seconds."""
+
+    request_id: str
+    provider: str
+    model: str
+    owner: str
+    seq: int
+    params: dict[str, Any]
+    submitted_at: float
+    started_at: float | None  # None: the job never takes a slot (refused after submit)
+    finished_at: float
+    error_type: ErrorType | None = None
+    error: str | None = None
+    outputs: tuple[OutputFile, ...] = ()
+    canceled_at: float | None = None
+    inputs: tuple[bytes, ...] = ()  # resolved input images of an edit (first one is the base)
+    mask: bytes | None = None
+    service_seconds: float = 0.0
+
+    @property
+    def pool(self) -> str:
+        """The worker pool the job runs in: one per (provider, model)."""
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What a status read reports at one instant."""
+
+    status: Status
+    error_type: ErrorType | None = None
+    error: str | None = None
+    inference_time: float | None = None
+    events: tuple[tuple[float, str, str], ...] = field(default=())  # (time, level, message)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status is Status.COMPLETED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.terminal and self.error_type is None
+
+
+def state_at(job: Job, now: float) -> JobState:
+    """The job's state at ``now``: a pure function of its timestamps."""
+    if job.canceled_at is not None and now >= job.canceled_at:
+        return JobState(Status.COMPLETED, ErrorType.CANCELED, ERROR_TEXT[ErrorType.CANCELED])
+    if now >= job.finished_at:
+        if job.error_type is not None:
+            return JobState(Status.COMPLETED, job.error_type, job.error)
+        started = job.started_at if job.started_at is not None else job.submitted_at
+        return JobState(Status.COMPLETED, inference_time=round(job.finished_at - started, 3))
+    if job.started_at is not None and now >= job.started_at:
+        return JobState(Status.IN_PROGRESS)
+    return JobState(Status.IN_QUEUE)
+
+
+def events_until(job: Job, now: float) -> list[tuple[float, str, str]]:
+    """The job's log lines that have happened by ``now``: (time, level, message)."""
+    lines = [(job.submitted_at, "INFO", "Request received and queued")]
+    end = job.finished_at
+    if job.canceled_at is not None and job.canceled_at < end:
+        end = job.canceled_at
+    if job.started_at is not None and job.started_at <= now and job.started_at < end:
+        lines.append((job.started_at, "INFO", f"Worker started on {job.model}"))
+    if now >= end:
+        state = state_at(job, now)
+        if state.error_type is None:
+            lines.append((end, "INFO", f"Generated {len(job.outputs)} image(s)"))
+        else:
+            lines.append((end, "ERROR", f"{state.error_type}: {state.error}"))
+    return lines

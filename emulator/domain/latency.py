@@ -1,0 +1,41 @@
+"""The seeded service-time model: per model family x quality, scaled by size, n and jitter."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Seconds for one 1024x1024 image, near the published third-party figures
+# (gpt-image-2 medium ~80 s, high ~195 s; gpt-image-1.5 1536x1024 ~26 s).
+DEFAULT_BASE_SECONDS: dict[str, dict[str, float]] = {
+    "gpt-image-1": {"low": 15.0, "medium": 35.0, "high": 70.0},
+    "gpt-image-1.5": {"low": 8.0, "medium": 20.0, "high": 45.0},
+    "gpt-image-2": {"low": 30.0, "medium": 80.0, "high": 195.0},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyModel:
+    """Service time = base(family, quality) x sqrt(pixels / 1024^2) x (1 + 0.3 (n-1)) x jitter.
+
+    The jitter is log-normal with ``sigma``, drawn from a generator seeded by the emulator seed
+    and the request id, so the same run repeats; everything is then multiplied by ``time_scale``.
+    """
+
+    base_seconds: Mapping[str, Mapping[str, float]] = field(
+        default_factory=lambda: DEFAULT_BASE_SECONDS
+    )
+    sigma: float = 0.15
+    time_scale: float = 1.0
+
+    def service_time(
+        self, family: str, quality: str, width: int, height: int, n: int, seed: int, key: str
+    ) -> float:
+        """Seconds of emulator time one job occupies a worker slot."""
+        base = self.base_seconds[family][quality]
+        size_factor = math.sqrt(width * height / (1024 * 1024))
+        n_factor = 1.0 + 0.3 * (n - 1)
+        jitter = random.Random(f"{seed}:{key}").lognormvariate(0.0, self.sigma) if self.sigma else 1.0
+        return base * size_factor * n_factor * jitter * self.time_scale

@@ -1,0 +1,41 @@
+"""Output tokens and price per image, from the documented token tables and the gpt-image-2 formula."""
+
+from __future__ import annotations
+
+import math
+
+# gpt-image-1, gpt-image-1.5 and gpt-image-1-mini share one table (quality -> size -> tokens).
+_LEGACY_TOKENS: dict[str, dict[tuple[int, int], int]] = {
+    "low": {(1024, 1024): 272, (1024, 1536): 408, (1536, 1024): 400},
+    "medium": {(1024, 1024): 1056, (1024, 1536): 1584, (1536, 1024): 1568},
+    "high": {(1024, 1024): 4160, (1024, 1536): 6240, (1536, 1024): 6208},
+}
+_GPT2_QUALITY_FACTOR = {"low": 16, "medium": 48, "high": 96}
+
+# USD per one million image-output tokens.
+OUTPUT_PRICE_PER_MILLION: dict[str, float] = {
+    "gpt-image-1": 40.0,
+    "gpt-image-1.5": 32.0,
+    "gpt-image-1-mini": 8.0,
+    "gpt-image-2": 30.0,
+}
+
+
+def output_tokens(family: str, quality: str, width: int, height: int) -> int:
+    """Image-output tokens for one image of ``width`` x ``height`` at a resolved quality."""
+    if family == "gpt-image-2":
+        q = _GPT2_QUALITY_FACTOR[quality]
+        long_edge, short_edge = max(width, height), min(width, height)
+        f = (2 * q * short_edge + long_edge) // (2 * long_edge)
+        return math.ceil(q * f * (2_000_000 + width * height) / 4_000_000)
+    table = _LEGACY_TOKENS[quality]
+    if (width, height) in table:
+        return table[(width, height)]
+    # Not reachable through validation (legacy models take standard sizes only); scale by area.
+    return math.ceil(table[(1024, 1024)] * width * height / (1024 * 1024))
+
+
+def image_cost_usd(family: str, quality: str, width: int, height: int) -> float:
+    """The output price of one image in US dollars."""
+    tokens = output_tokens(family, quality, width, height)
+    return tokens * OUTPUT_PRICE_PER_MILLION[family] / 1_000_000

@@ -1,0 +1,254 @@
+"""The queue protocol's domain: submit, status, result and cancel over the store and the clock."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, resolve_size
+from emulator.domain.clock import Clock
+from emulator.domain.errors import (
+    AlreadyCompleted,
+    InsufficientBalance,
+    InvalidBody,
+    ModelNotFound,
+    RequestNotFound,
+    ValidationFailed,
+    Violation,
+)
+from emulator.domain.files import FileService
+from emulator.domain.gateway import owner_of
+from emulator.domain.ids import IdFactory
+from emulator.domain.inputs import InputResolver
+from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
+from emulator.domain.latency import LatencyModel
+from emulator.domain.pricing import image_cost_usd
+from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
+from emulator.settings import Settings
+from emulator.spec import Document, Operation
+from emulator.store.base import Store
+
+# How much longer than its service time a job runs before it ends INFERENCE_TIMEOUT.
+TIMEOUT_FACTOR = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Steering:
+    """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
+
+    outcome: ErrorType | None = None
+    latency: float | None = None  # emulator seconds of service time, before the time scale
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: Job
+    queue_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    job: Job
+    state: JobState
+    queue_position: int
+
+
+class QueueService:
+    """Jobs of the queue providers (seacloud, odirouter), each under its own document."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: Store,
+        documents: Mapping[str, Document],
+        files: FileService,
+        rules: RuleBook,
+        latency: LatencyModel,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.documents = documents
+        self.files = files
+        self.rules = rules
+        self.latency = latency
+        self.ids = IdFactory(settings.seed)
+        fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+        self.inputs = InputResolver(self._own_file, fetch)
+
+    # -- submit -------------------------------------------------------------------------
+
+    def operation(self, provider: str, kind: str, model: str) -> Operation:
+        op = self.documents[provider].operation(kind, model)
+        if op is None:
+            raise ModelNotFound(model)
+        return op
+
+    async def submit(
+        self,
+        provider: str,
+        key: str,
+        model: str,
+        body: Any,
+        *,
+        query_keys: frozenset[str] = frozenset(),
+        header_names: frozenset[str] = frozenset(),
+        steering: Steering | None = None,
+    ) -> Submitted:
+        """Accept a job, or raise the error the provider answers synchronously."""
+        op = self.operation(provider, "submit", model)
+        info = QUEUE_MODELS[model]
+        if not isinstance(body, dict):
+            raise InvalidBody("Request body must be a JSON object")
+        gateway_ctx = RuleContext(query_keys=query_keys, header_names=header_names)
+        self.rules.check(op.rules, body, gateway_ctx, gateway=True)
+        params = {**op.defaults, **body}
+        violations = op.validate(body) if op.validate else ()
+        images: tuple[ResolvedImage | None, ...] = ()
+        mask: ResolvedImage | None = None
+        if not violations:
+            ctx = await self._resolve_inputs(params, info)
+            images, mask = ctx.images, ctx.mask
+            violations = self.rules.check(op.rules, params, ctx, gateway=False)
+        if violations and self.settings.validation == "sync":
+            raise ValidationFailed(violations)
+        now = self.clock.now()
+        request_id = self.ids.request_id(now)
+        seq = await self.store.next_seq()
+        job = Job(
+            request_id=request_id,
+            provider=provider,
+            model=model,
+            owner=owner_of(key),
+            seq=seq,
+            params=params,
+            submitted_at=now,
+            started_at=None,
+            finished_at=now + self.settings.invalid_delay * self.settings.time_scale,
+        )
+        if violations:
+            text = "; ".join(v.describe() for v in violations)
+            job = replace(job, error_type=ErrorType.REQUEST_INVALID, error=text)
+            await self.store.put_job(job)
+            return Submitted(job, 0)
+        if self._blocked(str(params["prompt"])):
+            text = ERROR_TEXT[ErrorType.CONTENT_BLOCKED]
+            job = replace(job, error_type=ErrorType.CONTENT_BLOCKED, error=text)
+            await self.store.put_job(job)
+            return Submitted(job, 0)
+        first = images[0].info if images and images[0] is not None else None
+        width, height = resolve_size(str(params["size"]), (first.width, first.height) if first else None)
+        quality = resolve_quality(str(params["quality"]))
+        n = int(params["n"])
+        cost = n * image_cost_usd(info.family, quality, width, height)
+        default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
+        if not await self.store.charge(owner_of(key), cost, default_balance):
+            raise InsufficientBalance("Insufficient credits")
+        outcome = self._outcome(request_id, steering)
+        if steering is not None and steering.latency is not None:
+            seconds = steering.latency * self.settings.time_scale
+        else:
+            seconds = self.latency.service_time(
+                info.family, quality, width, height, n, self.settings.seed, request_id
+            )
+        fmt = str(params["output_format"])
+        outputs = tuple(OutputFile(i, width, height, fmt) for i in range(n))
+        job = replace(
+            job,
+            started_at=now,
+            finished_at=now,
+            outputs=() if outcome else outputs,
+            inputs=tuple(image.data for image in images if image is not None)[:1],
+            mask=mask.data if mask else None,
+            service_seconds=seconds * (TIMEOUT_FACTOR if outcome is ErrorType.INFERENCE_TIMEOUT else 1),
+            error_type=outcome,
+            error=ERROR_TEXT[outcome] if outcome else None,
+        )
+        job = await self.store.schedule(job, self.settings.slots_for(model), now)
+        return Submitted(job, await self.store.queue_position(job, now))
+
+    async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
+        if not info.edit:
+            return RuleContext()
+        refs = params.get("images", [])
+        if isinstance(refs, str):
+            refs = [refs]
+        problems: list[Violation] = []
+        images: list[ResolvedImage | None] = []
+        for index, ref in enumerate(refs):
+            resolved = await self.inputs.resolve(ref, ("images", index))
+            if isinstance(resolved, Violation):
+                problems.append(resolved)
+                images.append(None)
+            else:
+                images.append(resolved)
+        mask: ResolvedImage | None = None
+        if "mask" in params:
+            resolved = await self.inputs.resolve(params["mask"], ("mask",))
+            if isinstance(resolved, Violation):
+                problems.append(resolved)
+            else:
+                mask = resolved
+        return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
+
+    def _blocked(self, prompt: str) -> bool:
+        text = prompt.lower()
+        return any(term.lower() in text for term in self.settings.blocked_terms)
+
+    def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
+        if steering is not None and steering.outcome is not None:
+            return steering.outcome
+        rate = self.settings.failure_rate
+        if rate and random.Random(f"{self.settings.seed}:fail:{request_id}").random() < rate:
+            return ErrorType.INFERENCE_FAILURE
+        return None
+
+    # -- reads and cancel ------------------------------------------------------------------
+
+    async def find(self, provider: str, key: str, model: str, request_id: str) -> Job:
+        """The caller's job; another key's job, or one under another model id, is not found."""
+        job = await self.store.get_job(request_id)
+        if (
+            job is None
+            or job.provider != provider
+            or job.owner != owner_of(key)
+            or not (job.model == model or job.model.startswith(model + "/"))
+        ):
+            raise RequestNotFound()
+        return job
+
+    async def snapshot(self, provider: str, key: str, model: str, request_id: str) -> Snapshot:
+        """The job's state now; reading never changes anything."""
+        job = await self.find(provider, key, model, request_id)
+        now = self.clock.now()
+        state = state_at(job, now)
+        position = await self.store.queue_position(job, now) if state.status == "IN_QUEUE" else 0
+        return Snapshot(job, state, position)
+
+    async def cancel(self, provider: str, key: str, model: str, request_id: str) -> Job:
+        """Cancel a waiting or running job; a terminal one raises ``AlreadyCompleted``."""
+        job = await self.find(provider, key, model, request_id)
+        now = self.clock.now()
+        if state_at(job, now).terminal:
+            raise AlreadyCompleted("ALREADY_COMPLETED")
+        return await self.store.cancel(request_id, now, self.settings.slots_for(job.model))
+
+    # -- files -------------------------------------------------------------------------
+
+    async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
+        """A finished job's output file (link checks are the caller's)."""
+        job = await self.store.get_job(request_id)
+        if job is None or not state_at(job, self.clock.now()).succeeded:
+            raise RequestNotFound()
+        output = self.files.find_output(job, index, fmt)
+        return job, output, await self.files.render(job, output)
+
+    async def _own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
+        try:
+            return (await self.file(request_id, index, fmt))[2]
+        except RequestNotFound:
+            return None
+

@@ -1,0 +1,146 @@
+"""Named semantic rules: what JSON Schema cannot say, referenced by ``x-imgemu-rules``.
+
+A rule takes the request body (already schema-valid, defaults applied) and a ``RuleContext``
+and yields ``Violation``s. ``no_webhooks`` is a gateway rule: it raises instead, before any
+schema check, because the providers refuse webhooks outright.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.domain.catalog import parse_size
+from emulator.domain.errors import Violation, WebhookNotSupported
+from emulator.domain.images import ImageInfo
+
+MIN_PIXELS = 655_360
+MAX_PIXELS = 8_294_400
+MAX_EDGE = 3840
+MAX_RATIO = 3.0
+ALPHA_FORMATS = ("png", "webp")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedImage:
+    """An input image reference after resolution: its bytes and header facts."""
+
+    data: bytes
+    info: ImageInfo
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What rules may look at besides the body."""
+
+    images: tuple[ResolvedImage | None, ...] = ()  # None where a reference did not resolve
+    mask: ResolvedImage | None = None
+    reference_problems: tuple[Violation, ...] = ()
+    query_keys: frozenset[str] = frozenset()
+    header_names: frozenset[str] = frozenset()  # lower-case
+
+
+Rule = Callable[[Mapping[str, Any], RuleContext], Iterable[Violation]]
+
+
+def gpt_image_2_size(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """A custom WIDTHxHEIGHT: multiples of 16, ratio <= 3:1, edge <= 3840, pixels in range."""
+    size = body.get("size", "auto")
+    if size == "auto":
+        return
+    parsed = parse_size(size)
+    if parsed is None or 0 in parsed:
+        yield Violation(("size",), f"Invalid size '{size}'. Expected WIDTHxHEIGHT, for example '1824x1024'.")
+        return
+    width, height = parsed
+    reason = None
+    if width % 16 or height % 16:
+        reason = "Width and height must both be divisible by 16."
+    elif max(width, height) > MAX_EDGE:
+        reason = f"The longest side must not exceed {MAX_EDGE} pixels."
+    elif max(width, height) > MAX_RATIO * min(width, height):
+        reason = "The aspect ratio must not exceed 3:1."
+    elif not MIN_PIXELS <= width * height <= MAX_PIXELS:
+        reason = f"Total pixels must be between {MIN_PIXELS} and {MAX_PIXELS}."
+    if reason:
+        yield Violation(("size",), f"Invalid size '{size}'. {reason}")
+
+
+def transparent_needs_alpha_format(
+    body: Mapping[str, Any], ctx: RuleContext
+) -> Iterator[Violation]:
+    """A transparent background needs an output format with alpha (png or webp)."""
+    fmt = body.get("output_format", "png")
+    if body.get("background") == "transparent" and fmt not in ALPHA_FORMATS:
+        yield Violation(
+            ("background",),
+            f"Transparent background requires output_format png or webp, got '{fmt}'.",
+        )
+
+
+def image_references(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """Every image reference resolved to a PNG, JPEG or WebP image."""
+    yield from ctx.reference_problems
+
+
+def mask_matches_first_image(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """The mask has an alpha channel and the first image's dimensions."""
+    if ctx.mask is None:
+        return
+    mask = ctx.mask.info
+    if not mask.has_alpha:
+        yield Violation(("mask",), "The mask must have an alpha channel.")
+    first = ctx.images[0] if ctx.images else None
+    if first is not None and (mask.width, mask.height) != (first.info.width, first.info.height):
+        yield Violation(
+            ("mask",),
+            "The mask must have the same dimensions as the first image "
+            f"({first.info.width}x{first.info.height}), got {mask.width}x{mask.height}.",
+        )
+
+
+_WEBHOOK_WORDS = ("webhook", "callback_url")
+
+
+def _mentions_webhook(names: Iterable[str]) -> bool:
+    return any(word in name.lower() for name in names for word in _WEBHOOK_WORDS)
+
+
+def no_webhooks(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """Webhook information in the body, the query or the headers is refused (400)."""
+    if _mentions_webhook(body) or _mentions_webhook(ctx.query_keys) or _mentions_webhook(
+        ctx.header_names
+    ):
+        raise WebhookNotSupported()
+    yield from ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook:
+    """The rules by name; ``gateway`` ones run before the schema check."""
+
+    rules: Mapping[str, Rule] = field(
+        default_factory=lambda: {
+            "gpt_image_2_size": gpt_image_2_size,
+            "transparent_needs_alpha_format": transparent_needs_alpha_format,
+            "image_references": image_references,
+            "mask_matches_first_image": mask_matches_first_image,
+            "no_webhooks": no_webhooks,
+        }
+    )
+    gateway: frozenset[str] = frozenset({"no_webhooks"})
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.rules)
+
+    def check(
+        self, names: Iterable[str], body: Mapping[str, Any], ctx: RuleContext, *, gateway: bool
+    ) -> tuple[Violation, ...]:
+        """Run the named rules of one phase and collect their violations."""
+        found: list[Violation] = []
+        for name in names:
+            if (name in self.gateway) == gateway:
+                found.extend(self.rules[name](body, ctx))
+        return tuple(found)

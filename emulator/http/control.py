@@ -1,0 +1,159 @@
+"""The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from emulator.domain.catalog import QUEUE_MODELS
+from emulator.domain.clock import VirtualClock
+from emulator.domain.gateway import owner_of
+from emulator.domain.jobs import Job, state_at
+from emulator.http.common import json_response
+from emulator.state import Emulator, build
+
+
+def _emulator(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _bad(message: str) -> Response:
+    return json_response({"detail": message}, 400)
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def reset(request: Request) -> Response:
+    """Forget every job, balance and cached file; a virtual clock keeps its time."""
+    old = _emulator(request)
+    clock = old.clock if isinstance(old.clock, VirtualClock) else None
+    request.app.state.emulator = build(old.settings, clock=clock)
+    return json_response({"status": "reset"})
+
+
+def _clock_body(emulator: Emulator) -> dict[str, Any]:
+    return {
+        "now": emulator.clock.now(),
+        "kind": emulator.settings.clock,
+        "time_scale": emulator.settings.time_scale,
+    }
+
+
+async def get_clock(request: Request) -> Response:
+    return json_response(_clock_body(_emulator(request)))
+
+
+async def move_clock(request: Request) -> Response:
+    """``{"advance": seconds}`` or ``{"set": unix_seconds}``; only a virtual clock moves."""
+    emulator = _emulator(request)
+    clock = emulator.clock
+    if not isinstance(clock, VirtualClock):
+        return json_response({"detail": "The clock is real; start with --clock virtual"}, 409)
+    body = await _json_object(request)
+    if body is None or len(body.keys() & {"advance", "set"}) != 1:
+        return _bad('Send {"advance": seconds} or {"set": unix_seconds}')
+    value = body.get("advance", body.get("set"))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _bad("The value must be a number")
+    try:
+        clock.advance(value) if "advance" in body else clock.set(value)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return json_response(_clock_body(emulator))
+
+
+def _job_view(job: Job, now: float) -> dict[str, Any]:
+    state = state_at(job, now)
+    return {
+        "request_id": job.request_id,
+        "provider": job.provider,
+        "model": job.model,
+        "owner": job.owner,
+        "status": state.status.value,
+        "error_type": state.error_type.value if state.error_type else None,
+        "submitted_at": job.submitted_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "canceled_at": job.canceled_at,
+        "outputs": len(job.outputs),
+    }
+
+
+async def list_jobs(request: Request) -> Response:
+    emulator = _emulator(request)
+    now = emulator.clock.now()
+    return json_response({"jobs": [_job_view(job, now) for job in await emulator.store.jobs()]})
+
+
+async def get_job(request: Request) -> Response:
+    emulator = _emulator(request)
+    job = await emulator.store.get_job(request.path_params["request_id"])
+    if job is None:
+        return json_response({"detail": "Request not found"}, 404)
+    return json_response(_job_view(job, emulator.clock.now()))
+
+
+async def balance(request: Request) -> Response:
+    """GET a key's balance; PUT ``{"usd": amount}`` to set it."""
+    emulator = _emulator(request)
+    owner = owner_of(request.path_params["key"])
+    if request.method == "PUT":
+        body = await _json_object(request)
+        usd = body.get("usd") if body else None
+        if isinstance(usd, bool) or not isinstance(usd, int | float):
+            return _bad('Send {"usd": amount}')
+        await emulator.store.set_balance(owner, float(usd))
+    return json_response({"usd": await emulator.store.balance(owner)})
+
+
+async def capabilities(request: Request) -> Response:
+    emulator = _emulator(request)
+    settings = emulator.settings
+    return json_response(
+        {
+            "providers": {
+                provider: {
+                    "protocol": "queue",
+                    "path": "/model" if provider == settings.queue_provider else f"/{provider}/model",
+                    "models": sorted(doc.models),
+                }
+                for provider, doc in emulator.documents.items()
+            },
+            "models": {
+                model_id: {"family": info.family, "edit": info.edit, "transparency": info.transparency}
+                for model_id, info in QUEUE_MODELS.items()
+            },
+            "validation": settings.validation,
+            "clock": settings.clock,
+            "time_scale": settings.time_scale,
+            "steering": settings.steering,
+        }
+    )
+
+
+def control_routes() -> list[BaseRoute]:
+    return [
+        Route("/_emulator/health", health, methods=["GET"]),
+        Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/clock", get_clock, methods=["GET"]),
+        Route("/_emulator/clock", move_clock, methods=["POST"]),
+        Route("/_emulator/jobs", list_jobs, methods=["GET"]),
+        Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
+        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/_emulator/capabilities", capabilities, methods=["GET"]),
+    ]

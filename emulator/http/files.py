@@ -1,0 +1,41 @@
+"""Result files at signed, expiring URLs (no API key: they behave like CDN links)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from emulator.domain.errors import DomainError, RequestNotFound
+from emulator.http.common import json_response
+from emulator.state import Emulator
+
+
+async def get_file(request: Request) -> Response:
+    emulator: Emulator = request.app.state.emulator
+    request_id = request.path_params["request_id"]
+    name = request.path_params["name"]
+    stem, _, fmt = name.partition(".")
+    try:
+        emulator.files.verify(
+            f"{request_id}/{name}",
+            request.query_params.get("expires"),
+            request.query_params.get("sig"),
+            emulator.clock.now(),
+        )
+        if not stem.isdigit():
+            raise RequestNotFound()
+        job, output, data = await emulator.queue.file(request_id, int(stem), fmt)
+    except RequestNotFound:
+        return json_response({"detail": "Not Found"}, 404)
+    except DomainError as exc:
+        return json_response({"detail": exc.message}, 403)
+    headers = {
+        "Content-Disposition": f'inline; filename="{output.file_name}"',
+        "Cache-Control": "private, max-age=3600",
+    }
+    return Response(data, media_type=output.content_type, headers=headers)
+
+
+def file_routes() -> list[BaseRoute]:
+    return [Route("/_files/{request_id}/{name}", get_file, methods=["GET"])]

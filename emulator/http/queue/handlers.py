@@ -1,0 +1,130 @@
+"""Queue handlers: parse the request, call ``QueueService``, render the queue dialect."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.domain.errors import DomainError, InvalidBody
+from emulator.domain.jobs import ErrorType
+from emulator.domain.queue import Steering
+from emulator.http.common import app_base, json_response, mount_base
+from emulator.http.queue import render
+from emulator.state import Emulator
+
+_TRUE = ("1", "true")
+
+
+def _emulator(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+def _steering(request: Request, emulator: Emulator) -> Steering | None:
+    if not emulator.settings.steering:
+        return None
+    outcome_text = request.headers.get("x-imgemu-outcome")
+    latency_text = request.headers.get("x-imgemu-latency")
+    outcome: ErrorType | None = None
+    latency: float | None = None
+    if outcome_text and outcome_text.lower() != "success":
+        try:
+            outcome = ErrorType(outcome_text.upper())
+        except ValueError:
+            choices = ", ".join(["success", *(e.value for e in ErrorType)])
+            raise InvalidBody(f"X-Imgemu-Outcome must be one of {choices}") from None
+    if latency_text:
+        try:
+            latency = float(latency_text)
+        except ValueError:
+            latency = -1.0
+        if not latency >= 0:
+            raise InvalidBody("X-Imgemu-Latency must be a number of seconds >= 0") from None
+    return Steering(outcome=outcome, latency=latency)
+
+
+class QueueHandlers:
+    """The four operations of one queue provider."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def _key(self, request: Request, emulator: Emulator) -> str:
+        return emulator.gateway.authenticate(self.provider, request.headers.get("authorization"))
+
+    async def submit(self, request: Request) -> Response:
+        emulator = _emulator(request)
+        try:
+            key = self._key(request, emulator)
+            await emulator.gateway.admit(emulator.store, self.provider, key, emulator.clock)
+            model = request.path_params["model_id"]
+            emulator.queue.operation(self.provider, "submit", model)
+            body = _parse_json(await request.body())
+            submitted = await emulator.queue.submit(
+                self.provider,
+                key,
+                model,
+                body,
+                query_keys=frozenset(request.query_params.keys()),
+                header_names=frozenset(request.headers.keys()),
+                steering=_steering(request, emulator),
+            )
+        except DomainError as exc:
+            return render.error_response(exc, operation="submit")
+        urls = render.Urls(mount_base(request), model, submitted.job.request_id)
+        return json_response(render.submit_body(submitted.job, urls, submitted.queue_position))
+
+    async def status(self, request: Request) -> Response:
+        emulator = _emulator(request)
+        try:
+            snap = await self._snapshot(request, emulator)
+        except DomainError as exc:
+            return render.error_response(exc, operation="status")
+        with_logs = request.query_params.get("logs", "").lower() in _TRUE
+        urls = render.Urls(mount_base(request), snap.job.model, snap.job.request_id)
+        return json_response(render.status_body(snap, urls, emulator.clock.now(), with_logs))
+
+    async def result(self, request: Request) -> Response:
+        emulator = _emulator(request)
+        try:
+            snap = await self._snapshot(request, emulator)
+        except DomainError as exc:
+            return render.error_response(exc, operation="result")
+        if not snap.state.terminal:
+            urls = render.Urls(mount_base(request), snap.job.model, snap.job.request_id)
+            return json_response(render.status_body(snap, urls, emulator.clock.now(), False), 202)
+        if snap.state.error_type is not None:
+            return render.result_failure(snap)
+        base = app_base(request)
+        links = [f"{base}/{emulator.files.link(snap.job, output)}" for output in snap.job.outputs]
+        return json_response(render.result_body(snap.job, links))
+
+    async def cancel(self, request: Request) -> Response:
+        emulator = _emulator(request)
+        try:
+            key = self._key(request, emulator)
+            await emulator.queue.cancel(
+                self.provider, key, request.path_params["model_id"], request.path_params["request_id"]
+            )
+        except DomainError as exc:
+            return render.error_response(exc, operation="cancel")
+        return render.cancel_accepted()
+
+    async def _snapshot(self, request: Request, emulator: Emulator) -> Any:
+        key = self._key(request, emulator)
+        return await emulator.queue.snapshot(
+            self.provider, key, request.path_params["model_id"], request.path_params["request_id"]
+        )
+
+    async def status_stream(self, request: Request) -> Response:
+        return json_response({"detail": "SSE streaming not supported"}, 400)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidBody("Request body is not valid JSON") from None

@@ -1,0 +1,154 @@
+"""The queue dialect: every body this protocol sends, and every error, written here only."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response
+
+from emulator.domain.errors import (
+    AlreadyCompleted,
+    DomainError,
+    InsufficientBalance,
+    InvalidBody,
+    LinkExpired,
+    ModelNotFound,
+    RateLimited,
+    RequestNotFound,
+    Unauthorized,
+    ValidationFailed,
+    WebhookNotSupported,
+)
+from emulator.domain.jobs import ErrorType, Job, Status, events_until
+from emulator.domain.queue import Snapshot
+from emulator.http.common import json_response
+
+# HTTP status of ``.../response`` for a job that ended in failure, per error type.
+RESULT_FAILURE_STATUS: dict[ErrorType, int] = {
+    ErrorType.REQUEST_INVALID: 422,
+    ErrorType.CONTENT_BLOCKED: 422,
+    ErrorType.INFERENCE_FAILURE: 500,
+    ErrorType.INFERENCE_TIMEOUT: 500,
+    ErrorType.INTERNAL_SERVER_ERROR: 500,
+    ErrorType.CANCELED: 400,
+}
+
+
+class Urls:
+    """A job's absolute URLs under the mount that served the request."""
+
+    def __init__(self, base: str, model: str, request_id: str) -> None:
+        self.request = f"{base}/v1/queue/{model}/requests/{request_id}"
+
+    @property
+    def status(self) -> str:
+        return self.request + "/status"
+
+    @property
+    def response(self) -> str:
+        return self.request + "/response"
+
+    @property
+    def cancel(self) -> str:
+        return self.request + "/cancel"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def submit_body(job: Job, urls: Urls, queue_position: int) -> dict[str, Any]:
+    return {
+        "request_id": job.request_id,
+        "response_url": urls.response,
+        "status_url": urls.status,
+        "cancel_url": urls.cancel,
+        "queue_position": queue_position,
+    }
+
+
+def status_body(snap: Snapshot, urls: Urls, now: float, with_logs: bool) -> dict[str, Any]:
+    state = snap.state
+    body: dict[str, Any] = {"status": state.status.value, "request_id": snap.job.request_id}
+    if state.status is Status.IN_QUEUE:
+        body["queue_position"] = snap.queue_position
+    body["response_url"] = urls.response
+    body["logs"] = (
+        [
+            {"message": message, "level": level, "source": "imgemu", "timestamp": _iso(ts)}
+            for ts, level, message in events_until(snap.job, now)
+        ]
+        if with_logs
+        else None
+    )
+    if state.terminal:
+        if state.error_type is None:
+            body["metrics"] = {"inference_time": state.inference_time}
+        else:
+            body["error"] = state.error
+            body["error_type"] = state.error_type.value
+    return body
+
+
+def result_body(job: Job, links: list[str]) -> dict[str, Any]:
+    return {
+        "request_id": job.request_id,
+        "outputs": [
+            {
+                "type": "image",
+                "url": link,
+                "content_type": output.content_type,
+                "file_name": output.file_name,
+                "width": output.width,
+                "height": output.height,
+            }
+            for output, link in zip(job.outputs, links, strict=True)
+        ],
+        "metadata": {"prompt": job.params.get("prompt", "")},
+    }
+
+
+def result_failure(snap: Snapshot) -> Response:
+    error_type = snap.state.error_type
+    assert error_type is not None
+    body = {"detail": snap.state.error, "error_type": error_type.value}
+    return json_response(body, RESULT_FAILURE_STATUS[error_type])
+
+
+def cancel_accepted() -> Response:
+    return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
+
+
+def error_response(exc: DomainError, *, operation: str) -> Response:
+    """The provider's answer to a domain error raised while serving ``operation``."""
+    if isinstance(exc, Unauthorized | RateLimited):
+        code = "UNAUTHORIZED" if isinstance(exc, Unauthorized) else "RATE_LIMIT_EXCEEDED"
+        body = {"error": {"code": code, "message": exc.message}, "request_id": str(uuid.uuid4())}
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+            return json_response(body, 429, headers)
+        return json_response(body, 401)
+    if isinstance(exc, InsufficientBalance):
+        body = {"status": {"code": 402, "message": exc.message, "error_code": 40201}, "data": None}
+        return json_response(body, 402)
+    if isinstance(exc, RequestNotFound):
+        if operation == "cancel":
+            return json_response({"status": "NOT_FOUND"}, 404)
+        return json_response({"detail": exc.message}, 404)
+    if isinstance(exc, AlreadyCompleted):
+        return json_response({"status": "ALREADY_COMPLETED"}, 400)
+    if isinstance(exc, ValidationFailed):
+        detail = [
+            {"loc": ["body", *v.loc], "msg": v.message, "type": v.kind} for v in exc.violations
+        ]
+        return json_response({"detail": detail}, 422)
+    if isinstance(exc, ModelNotFound):
+        return json_response({"detail": exc.message}, 404)
+    if isinstance(exc, InvalidBody | WebhookNotSupported):
+        return json_response({"detail": exc.message}, 400)
+    if isinstance(exc, LinkExpired):
+        return json_response({"detail": exc.message}, 403)
+    return json_response({"detail": exc.message or "Internal server error"}, 500)

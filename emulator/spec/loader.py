@@ -1,0 +1,170 @@
+"""Load an OpenAPI document once and compile what the emulator needs from it.
+
+Each operation that carries ``x-imgemu-operation: {kind, model}`` becomes an ``Operation`` with
+its request-body validator compiled once, the defaults of its body's properties, and the names
+of the semantic rules (``x-imgemu-rules``) that JSON Schema cannot express.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+from emulator.domain.errors import Violation
+from emulator.spec.messages import describe
+
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+class SpecError(RuntimeError):
+    """A document is missing, malformed, or names a rule the emulator does not have."""
+
+
+def spec_dir() -> Path:
+    """The ``openapi/`` folder beside the packages (the project root)."""
+    return Path(__file__).resolve().parents[2] / "openapi"
+
+
+Validate = Callable[[Any], tuple[Violation, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation of a document, ready to serve."""
+
+    operation_id: str
+    kind: str
+    model: str
+    method: str
+    path: str
+    validate: Validate | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A provider's document and its operations, keyed by ``(kind, model)``."""
+
+    provider: str
+    raw: Mapping[str, Any]
+    operations: Mapping[tuple[str, str], Operation]
+
+    @property
+    def models(self) -> frozenset[str]:
+        return frozenset(model for _, model in self.operations)
+
+    def operation(self, kind: str, model: str) -> Operation | None:
+        return self.operations.get((kind, model))
+
+    def as_json(self, server_url: str | None = None) -> bytes:
+        """The document as JSON, with ``servers`` pointed at ``server_url`` when given."""
+        doc = dict(self.raw)
+        if server_url is not None:
+            doc["servers"] = [{"url": server_url, "description": "this emulator"}]
+        return json.dumps(doc).encode()
+
+
+def _resolve(doc: Mapping[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise SpecError(f"only local references are supported: {ref}")
+        target: Any = doc
+        for part in ref[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def _violations(validator: Any, body: Any) -> tuple[Violation, ...]:
+    found = []
+    for error in validator.iter_errors(body):
+        loc: tuple[str | int, ...] = tuple(error.instance_path)
+        kind, message = describe(error)
+        if kind == "required":
+            loc = (*loc, error.kind.property)
+        found.append(Violation(loc=loc, message=message, kind=kind))
+    found.sort(key=lambda v: [str(p) for p in v.loc])
+    return tuple(found)
+
+
+def _compile(doc: Mapping[str, Any], schema_node: Any) -> tuple[Validate, dict[str, Any]]:
+    schema = _resolve(doc, schema_node)
+    root = {"$ref": schema_node["$ref"]} if "$ref" in schema_node else copy.deepcopy(schema)
+    root["components"] = doc.get("components", {})
+    validator = jsonschema_rs.validator_for(root)
+    defaults = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        resolved = _resolve(doc, prop)
+        if "default" in prop:
+            defaults[name] = prop["default"]
+        elif isinstance(resolved, dict) and "default" in resolved:
+            defaults[name] = resolved["default"]
+
+    def validate(body: Any) -> tuple[Violation, ...]:
+        if validator.is_valid(body):
+            return ()
+        return _violations(validator, body)
+
+    return validate, defaults
+
+
+def _iter_operations(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in (doc.get("paths") or {}).items():
+        item = _resolve(doc, item)
+        for method in _METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def load_document(provider: str, path: Path, known_rules: frozenset[str]) -> Document:
+    """Read ``path`` and compile every bound operation; unknown rule names are an error."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read {path}: {exc}") from exc
+    operations: dict[tuple[str, str], Operation] = {}
+    for route, method, op in _iter_operations(raw):
+        binding = op.get("x-imgemu-operation")
+        if not binding:
+            continue
+        rules = tuple(op.get("x-imgemu-rules", ()))
+        unknown = set(rules) - known_rules
+        if unknown:
+            raise SpecError(f"{path}: {op['operationId']} names unknown rules {sorted(unknown)}")
+        validate: Validate | None = None
+        defaults: dict[str, Any] = {}
+        if "requestBody" in op:
+            body = _resolve(raw, op["requestBody"])
+            validate, defaults = _compile(raw, body["content"]["application/json"]["schema"])
+        key = (binding["kind"], binding["model"])
+        operations[key] = Operation(
+            operation_id=op["operationId"],
+            kind=binding["kind"],
+            model=binding["model"],
+            method=method.upper(),
+            path=route,
+            validate=validate,
+            defaults=defaults,
+            rules=rules,
+        )
+    return Document(provider=provider, raw=raw, operations=operations)
+
+
+@cache
+def _cached(provider: str, path: str, known_rules: frozenset[str]) -> Document:
+    return load_document(provider, Path(path), known_rules)
+
+
+def load_cached(provider: str, path: Path, known_rules: frozenset[str]) -> Document:
+    """``load_document`` once per process: app factories in tests share the compiled result."""
+    return _cached(provider, str(path), known_rules)

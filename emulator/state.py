@@ -1,0 +1,75 @@
+"""All of the emulator's state, made in one constructor so a reset cannot miss any."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from emulator.domain.clock import Clock, RealClock, VirtualClock
+from emulator.domain.files import FileService
+from emulator.domain.gateway import Gateway
+from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.queue import QueueService
+from emulator.domain.rules import RuleBook
+from emulator.settings import PROVIDERS_QUEUE, Settings
+from emulator.spec import Document
+from emulator.spec.loader import load_cached, spec_dir
+from emulator.store import MemoryStore
+from emulator.store.base import Store
+
+
+@dataclass(slots=True)
+class Emulator:
+    """The running emulator's parts; the HTTP layer reaches everything through it."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    documents: dict[str, Document]
+    files: FileService
+    gateway: Gateway
+    queue: QueueService
+
+
+def load_documents(rules: RuleBook) -> dict[str, Document]:
+    """The queue providers' documents, compiled once per process."""
+    folder = spec_dir()
+    return {
+        provider: load_cached(provider, folder / f"{provider}.yaml", rules.names)
+        for provider in PROVIDERS_QUEUE
+    }
+
+
+def make_clock(settings: Settings, start: float | None = None) -> Clock:
+    if settings.clock == "virtual":
+        return VirtualClock(start if start is not None else (settings.clock_start or RealClock().now()))
+    return RealClock()
+
+
+def build(settings: Settings, clock: Clock | None = None) -> Emulator:
+    """A fresh emulator: empty store, new clock (unless one is handed over)."""
+    rules = RuleBook()
+    documents = load_documents(rules)
+    clock = clock or make_clock(settings)
+    store = MemoryStore()
+    secret = settings.signing_secret or f"imgemu-{settings.seed}"
+    files = FileService(
+        secret=hashlib.sha256(secret.encode()).digest(),
+        ttl=settings.result_ttl,
+        seed=settings.seed,
+        cache_bytes=settings.image_cache_mb * 1024 * 1024,
+    )
+    base = {**DEFAULT_BASE_SECONDS}
+    for family, table in settings.base_seconds.items():
+        base[family] = {**base.get(family, {}), **table}
+    latency = LatencyModel(base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale)
+    queue = QueueService(settings, clock, store, documents, files, rules, latency)
+    return Emulator(
+        settings=settings,
+        clock=clock,
+        store=store,
+        documents=documents,
+        files=files,
+        gateway=Gateway(settings.api_keys, settings.rate_limit),
+        queue=queue,
+    )

@@ -1,0 +1,53 @@
+"""The store interface the domain talks to."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from emulator.domain.jobs import Job
+
+
+class Store(Protocol):
+    """Job records and the shared state around them."""
+
+    async def next_seq(self) -> int:
+        """A number that orders submissions (FIFO within a pool)."""
+
+    async def put_job(self, job: Job) -> None:
+        """Keep a job that never takes a worker slot."""
+
+    async def schedule(self, job: Job, slots: int, now: float) -> Job:
+        """Give a job its place in its pool (FIFO over ``slots`` workers) and keep it.
+
+        Returns the job with ``started_at`` and ``finished_at`` set from its
+        ``service_seconds``.
+        """
+
+    async def get_job(self, request_id: str) -> Job | None:
+        """The job, or None."""
+
+    async def queue_position(self, job: Job, now: float) -> int:
+        """How many jobs of the same pool are ahead of ``job`` and still waiting at ``now``."""
+
+    async def cancel(self, request_id: str, now: float, slots: int) -> Job:
+        """Mark the job canceled at ``now`` and move the waiting jobs of its pool up."""
+
+    async def take_rate_slot(
+        self, key: str, limit: int, window: float, now: float
+    ) -> float | None:
+        """Count one request for ``key``; None if allowed, else seconds until it would be."""
+
+    async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
+        """Take ``amount`` USD from the key's balance; False (and nothing taken) if short."""
+
+    async def set_balance(self, key: str, amount: float) -> None:
+        """Set a key's balance in USD."""
+
+    async def balance(self, key: str) -> float | None:
+        """A key's balance, None when unlimited or unknown."""
+
+    async def jobs(self) -> list[Job]:
+        """Every job, oldest first (control plane)."""
+
+    async def reset(self) -> None:
+        """Forget everything."""

@@ -1,0 +1,104 @@
+"""Shared fixtures: an emulator app on a virtual clock, an in-process client, a real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from starlette.applications import Starlette
+
+from emulator.app import create_app
+from emulator.domain.clock import VirtualClock
+from emulator.settings import Settings
+
+hypothesis_settings.register_profile(
+    "ci", deadline=None, max_examples=60, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "dev", deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+START = 1_790_000_000.0  # the virtual clock's start in every test
+KEY = "test-key"
+AUTH = {"Authorization": f"Key {KEY}"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_app(**overrides: Any) -> Starlette:
+    """An emulator on a virtual clock at ``START`` with real-time latencies (time_scale 1)."""
+    values: dict[str, Any] = {"clock": "virtual", "clock_start": START, "time_scale": 1.0}
+    values.update(overrides)
+    return create_app(Settings(**values))
+
+
+def clock_of(app: Starlette) -> VirtualClock:
+    clock = app.state.emulator.clock
+    assert isinstance(clock, VirtualClock)
+    return clock
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return make_app()
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://emulator.test", headers=AUTH
+    ) as c:
+        yield c
+
+
+@dataclass
+class RunningServer:
+    app: Starlette
+    base_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Starlette], RunningServer]]:
+    """Start apps on real uvicorn servers on free loopback ports; stop them afterwards."""
+    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Starlette) -> RunningServer:
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        started.append((server, thread))
+        return RunningServer(app, f"http://127.0.0.1:{port}")
+
+    yield start
+    for server, thread in started:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,40 @@
+"""Helpers for the queue protocol's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+
+from tests.conftest import clock_of
+
+SEED_GPT_IMAGE_1 = {
+    "prompt": "A clean product photo of a red apple on a white table, soft studio lighting.",
+    "n": 1,
+    "size": "1024x1024",
+    "quality": "medium",
+    "background": "auto",
+    "output_format": "jpeg",
+    "output_compression": 90,
+    "moderation": "auto",
+}
+
+
+async def submit(
+    client: httpx.AsyncClient, model: str, body: dict[str, Any], prefix: str = "/model", **kw: Any
+) -> dict[str, Any]:
+    response = await client.post(f"{prefix}/v1/queue/{model}", json=body, **kw)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def finish(app: Starlette, client: httpx.AsyncClient, status_url: str) -> dict[str, Any]:
+    """Advance the virtual clock until the job is COMPLETED; return the final status body."""
+    for _ in range(200):
+        body: dict[str, Any] = (await client.get(status_url)).json()
+        if body["status"] == "COMPLETED":
+            return body
+        clock_of(app).advance(5.0)
+    raise AssertionError("the job never completed")

@@ -12,7 +12,8 @@ from emulator.http.common import json_response
 from emulator.http.control import control_routes
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
-from emulator.http.queue import queue_routes
+from emulator.http.queue import queue_router
+from emulator.http.queue.handlers import unrouted
 from emulator.settings import PROVIDERS_QUEUE, Settings
 from emulator.state import build
 
@@ -29,9 +30,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *control_routes(),
         *doc_routes(),
         *file_routes(),
-        Mount("/model", routes=queue_routes(settings.queue_provider)),
-        *(Mount(f"/{provider}/model", routes=queue_routes(provider)) for provider in PROVIDERS_QUEUE),
+        Mount("/model", app=queue_router(settings.queue_provider)),
+        *(
+            Mount(f"/{provider}/model", app=queue_router(provider))
+            for provider in PROVIDERS_QUEUE
+        ),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    # Paths no mount can take (e.g. a control character in a request id) still get the
+    # queue dialect's not-found answer rather than Starlette's plain text.
+    app.router.default = unrouted
     app.state.emulator = build(settings)
     return app

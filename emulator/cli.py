@@ -26,7 +26,9 @@ def _serve_parser(sub: Any) -> None:
     serve.add_argument("--clock", choices=("real", "virtual"), help="clock kind (default real)")
     serve.add_argument("--seed", type=int, help="seed of ids, latencies and images (default 0)")
     serve.add_argument(
-        "--validation", choices=("async", "sync"), help="invalid requests: REQUEST_INVALID jobs or 422"
+        "--validation",
+        choices=("async", "sync"),
+        help="invalid requests: REQUEST_INVALID jobs or 422",
     )
     serve.add_argument(
         "--steering", action="store_true", default=None, help="honour X-Imgemu-* request headers"

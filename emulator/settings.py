@@ -34,7 +34,7 @@ class RateLimit:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the emulator can be told. Defaults are the embedded defaults of ``imgemu serve``."""
+    """Everything the emulator can be told; the defaults are those of ``imgemu serve``."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -54,7 +54,9 @@ class Settings:
     steering: bool = False  # honour X-Imgemu-* request headers
     rate_limit: RateLimit = field(default_factory=RateLimit)
     balances: Mapping[str, float] = field(default_factory=dict)  # key -> USD; absent = unlimited
-    default_balance_usd: float | None = None  # balance of keys not in ``balances``; None = unlimited
+    default_balance_usd: float | None = (
+        None  # balance of keys not in ``balances``; None = unlimited
+    )
     result_ttl: float = 86400.0  # seconds of emulator time a result URL works
     signing_secret: str = ""  # result URL signatures; "" derives one from the seed
     fetch_remote: str = "off"  # "off" or "allowlist"
@@ -113,7 +115,10 @@ _FILE_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "slots": {"type": "integer", "minimum": 1},
-        "model_slots": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+        "model_slots": {
+            "type": "object",
+            "additionalProperties": {"type": "integer", "minimum": 1},
+        },
         "latency_sigma": {"type": "number", "minimum": 0},
         "base_seconds": {
             "type": "object",

@@ -42,7 +42,9 @@ def load_documents(rules: RuleBook) -> dict[str, Document]:
 
 def make_clock(settings: Settings, start: float | None = None) -> Clock:
     if settings.clock == "virtual":
-        return VirtualClock(start if start is not None else (settings.clock_start or RealClock().now()))
+        return VirtualClock(
+            start if start is not None else (settings.clock_start or RealClock().now())
+        )
     return RealClock()
 
 
@@ -62,7 +64,9 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     base = {**DEFAULT_BASE_SECONDS}
     for family, table in settings.base_seconds.items():
         base[family] = {**base.get(family, {}), **table}
-    latency = LatencyModel(base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale)
+    latency = LatencyModel(
+        base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
+    )
     queue = QueueService(settings, clock, store, documents, files, rules, latency)
     return Emulator(
         settings=settings,

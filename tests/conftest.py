@@ -22,7 +22,11 @@ from emulator.domain.clock import VirtualClock
 from emulator.settings import Settings
 
 hypothesis_settings.register_profile(
-    "ci", deadline=None, max_examples=60, database=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    deadline=None,
+    max_examples=60,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 hypothesis_settings.register_profile(
     "dev", deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow]
@@ -86,7 +90,9 @@ def serve() -> Iterator[Callable[[Starlette], RunningServer]]:
 
     def start(app: Starlette) -> RunningServer:
         port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

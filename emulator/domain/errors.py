@@ -1,17 +1,17 @@
 """Typed domain errors, each with a neutral code; one renderer per dialect turns them into bytes.
 
-    DomainError
-    ├── Unauthorized            no key, or a key that is not configured
-    ├── RateLimited             the key's window is full (carries retry_after)
-    ├── InsufficientBalance     the key's balance cannot pay for the request
-    ├── ModelNotFound           the model id is not served
-    ├── RequestNotFound         unknown job, another key's job, or a model id that does not match
-    ├── InvalidBody             the body is not a JSON object
-    ├── WebhookNotSupported     webhook fields were sent
-    ├── ValidationFailed        schema or rule violations (carries the violations)
-    ├── AlreadyCompleted        cancel of a terminal job
-    ├── NotReady                result asked before the job is terminal
-    └── LinkExpired             a result file URL past its expiry or with a bad signature
+DomainError
+├── Unauthorized            no key, or a key that is not configured
+├── RateLimited             the key's window is full (carries retry_after)
+├── InsufficientBalance     the key's balance cannot pay for the request
+├── ModelNotFound           the model id is not served
+├── RequestNotFound         unknown job, another key's job, or a model id that does not match
+├── InvalidBody             the body is not a JSON object
+├── WebhookNotSupported     webhook fields were sent
+├── ValidationFailed        schema or rule violations (carries the violations)
+├── AlreadyCompleted        cancel of a terminal job
+├── NotReady                result asked before the job is terminal
+└── LinkExpired             a result file URL past its expiry or with a bad signature
 """
 
 from __future__ import annotations

@@ -55,4 +55,3 @@ class Gateway:
         )
         if wait is not None:
             raise RateLimited(wait)
-

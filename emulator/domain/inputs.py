@@ -17,7 +17,9 @@ from emulator.domain.errors import Violation
 from emulator.domain.images import InvalidImage, decode_inline, placeholder, probe
 from emulator.domain.rules import ResolvedImage
 
-_OWN_FILE = re.compile(r"/_files/(?P<rid>mmsu_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$")
+_OWN_FILE = re.compile(
+    r"/_files/(?P<rid>mmsu_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$"
+)
 MAX_DOWNLOAD = 50 * 1024 * 1024
 
 OwnFileLoader = Callable[[str, int, str], Awaitable[bytes | None]]

@@ -37,5 +37,7 @@ class LatencyModel:
         base = self.base_seconds[family][quality]
         size_factor = math.sqrt(width * height / (1024 * 1024))
         n_factor = 1.0 + 0.3 * (n - 1)
-        jitter = random.Random(f"{seed}:{key}").lognormvariate(0.0, self.sigma) if self.sigma else 1.0
+        jitter = (
+            random.Random(f"{seed}:{key}").lognormvariate(0.0, self.sigma) if self.sigma else 1.0
+        )
         return base * size_factor * n_factor * jitter * self.time_scale

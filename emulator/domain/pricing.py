@@ -1,4 +1,4 @@
-"""Output tokens and price per image, from the documented token tables and the gpt-image-2 formula."""
+"""Output tokens and price per image: the documented token tables and the gpt-image-2 formula."""
 
 from __future__ import annotations
 

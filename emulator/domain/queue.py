@@ -76,7 +76,9 @@ class QueueService:
         self.rules = rules
         self.latency = latency
         self.ids = IdFactory(settings.seed)
-        fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+        fetch = (
+            frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+        )
         self.inputs = InputResolver(self._own_file, fetch)
 
     # -- submit -------------------------------------------------------------------------
@@ -140,7 +142,9 @@ class QueueService:
             await self.store.put_job(job)
             return Submitted(job, 0)
         first = images[0].info if images and images[0] is not None else None
-        width, height = resolve_size(str(params["size"]), (first.width, first.height) if first else None)
+        width, height = resolve_size(
+            str(params["size"]), (first.width, first.height) if first else None
+        )
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
@@ -163,7 +167,8 @@ class QueueService:
             outputs=() if outcome else outputs,
             inputs=tuple(image.data for image in images if image is not None)[:1],
             mask=mask.data if mask else None,
-            service_seconds=seconds * (TIMEOUT_FACTOR if outcome is ErrorType.INFERENCE_TIMEOUT else 1),
+            service_seconds=seconds
+            * (TIMEOUT_FACTOR if outcome is ErrorType.INFERENCE_TIMEOUT else 1),
             error_type=outcome,
             error=ERROR_TEXT[outcome] if outcome else None,
         )
@@ -251,4 +256,3 @@ class QueueService:
             return (await self.file(request_id, index, fmt))[2]
         except RequestNotFound:
             return None
-

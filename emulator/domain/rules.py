@@ -51,7 +51,9 @@ def gpt_image_2_size(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Viol
         return
     parsed = parse_size(size)
     if parsed is None or 0 in parsed:
-        yield Violation(("size",), f"Invalid size '{size}'. Expected WIDTHxHEIGHT, for example '1824x1024'.")
+        yield Violation(
+            ("size",), f"Invalid size '{size}'. Expected WIDTHxHEIGHT, for example '1824x1024'."
+        )
         return
     width, height = parsed
     reason = None
@@ -109,8 +111,10 @@ def _mentions_webhook(names: Iterable[str]) -> bool:
 
 def no_webhooks(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
     """Webhook information in the body, the query or the headers is refused (400)."""
-    if _mentions_webhook(body) or _mentions_webhook(ctx.query_keys) or _mentions_webhook(
-        ctx.header_names
+    if (
+        _mentions_webhook(body)
+        or _mentions_webhook(ctx.query_keys)
+        or _mentions_webhook(ctx.header_names)
     ):
         raise WebhookNotSupported()
     yield from ()

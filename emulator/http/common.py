@@ -9,9 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Compact JSON, as the providers send it."""
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(data, status_code=status, headers=headers, media_type="application/json")
@@ -19,12 +17,13 @@ def json_response(
 
 def mount_base(request: Request) -> str:
     """``scheme://host`` plus the root path of the mount serving the request (no slash)."""
-    return _origin(request) + request.scope.get("root_path", "")
+    root: str = request.scope.get("root_path", "")
+    return _origin(request) + root
 
 
 def app_base(request: Request) -> str:
     """``scheme://host`` plus the app's own root path (behind a proxy prefix), no slash."""
-    root = request.scope.get("app_root_path", request.scope.get("root_path", ""))
+    root: str = request.scope.get("app_root_path", request.scope.get("root_path", ""))
     return _origin(request) + root
 
 

@@ -129,13 +129,19 @@ async def capabilities(request: Request) -> Response:
             "providers": {
                 provider: {
                     "protocol": "queue",
-                    "path": "/model" if provider == settings.queue_provider else f"/{provider}/model",
+                    "path": "/model"
+                    if provider == settings.queue_provider
+                    else f"/{provider}/model",
                     "models": sorted(doc.models),
                 }
                 for provider, doc in emulator.documents.items()
             },
             "models": {
-                model_id: {"family": info.family, "edit": info.edit, "transparency": info.transparency}
+                model_id: {
+                    "family": info.family,
+                    "edit": info.edit,
+                    "transparency": info.transparency,
+                }
                 for model_id, info in QUEUE_MODELS.items()
             },
             "validation": settings.validation,

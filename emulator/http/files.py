@@ -25,7 +25,7 @@ async def get_file(request: Request) -> Response:
         )
         if not stem.isdigit():
             raise RequestNotFound()
-        job, output, data = await emulator.queue.file(request_id, int(stem), fmt)
+        _job, output, data = await emulator.queue.file(request_id, int(stem), fmt)
     except RequestNotFound:
         return json_response({"detail": "Not Found"}, 404)
     except DomainError as exc:

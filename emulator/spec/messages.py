@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 _TYPE_NAMES = {
@@ -36,10 +37,13 @@ def describe(error: Any) -> tuple[str, str]:
                 return describe(branch[0])
         types = [t for branch in facts["context"] for t in branch[0].kind.as_dict()["types"]]
         return "type", f"Input should be {_or_list([_TYPE_NAMES.get(t, t) for t in types])}"
-    messages = {
-        "Enum": lambda: f"Input should be {_or_list([repr(o) for o in facts['options']])}, "
-        f"got {_short(value)}",
-        "Type": lambda: f"Input should be {_or_list([_TYPE_NAMES.get(t, t) for t in facts['types']])}",
+    messages: dict[str, Callable[[], str]] = {
+        "Enum": lambda: (
+            f"Input should be {_or_list([repr(o) for o in facts['options']])}, got {_short(value)}"
+        ),
+        "Type": lambda: (
+            f"Input should be {_or_list([_TYPE_NAMES.get(t, t) for t in facts['types']])}"
+        ),
         "Minimum": lambda: f"Input should be greater than or equal to {facts['limit']}",
         "Maximum": lambda: f"Input should be less than or equal to {facts['limit']}",
         "MinLength": lambda: f"String should have at least {facts['limit']} character(s)",
@@ -50,7 +54,7 @@ def describe(error: Any) -> tuple[str, str]:
         "Required": lambda: "Field required",
     }
     make = messages.get(kind)
-    text = make() if make else error.message
+    text: str = make() if make is not None else str(error.message)
     if len(text) > 200:
         text = text[:197] + "..."
     return kind.lower(), text

@@ -32,9 +32,7 @@ class Store(Protocol):
     async def cancel(self, request_id: str, now: float, slots: int) -> Job:
         """Mark the job canceled at ``now`` and move the waiting jobs of its pool up."""
 
-    async def take_rate_slot(
-        self, key: str, limit: int, window: float, now: float
-    ) -> float | None:
+    async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
         """Count one request for ``key``; None if allowed, else seconds until it would be."""
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:

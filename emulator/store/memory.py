@@ -106,9 +106,7 @@ class MemoryStore:
         pool.starts = sorted(starts)
         pool.active = active
 
-    async def take_rate_slot(
-        self, key: str, limit: int, window: float, now: float
-    ) -> float | None:
+    async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
         hits = self._windows.setdefault(key, deque())
         while hits and hits[0] <= now - window:
             hits.popleft()

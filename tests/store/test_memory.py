@@ -25,7 +25,9 @@ def job(seq: int, seconds: float, pool_model: str = "gpt_image_1") -> Job:
     )
 
 
-async def submit_all(store: MemoryStore, seconds: list[float], slots: int, now: float = 0.0) -> list[Job]:
+async def submit_all(
+    store: MemoryStore, seconds: list[float], slots: int, now: float = 0.0
+) -> list[Job]:
     return [await store.schedule(job(i, s), slots, now) for i, s in enumerate(seconds, start=1)]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from emulator.domain.errors import DomainError, InvalidBody
 from emulator.domain.jobs import ErrorType
@@ -107,7 +108,10 @@ class QueueHandlers:
         try:
             key = self._key(request, emulator)
             await emulator.queue.cancel(
-                self.provider, key, request.path_params["model_id"], request.path_params["request_id"]
+                self.provider,
+                key,
+                request.path_params["model_id"],
+                request.path_params["request_id"],
             )
         except DomainError as exc:
             return render.error_response(exc, operation="cancel")
@@ -121,6 +125,12 @@ class QueueHandlers:
 
     async def status_stream(self, request: Request) -> Response:
         return json_response({"detail": "SSE streaming not supported"}, 400)
+
+
+async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
+    """What the queue answers for a path none of its routes takes (an ASGI app)."""
+    request = Request(scope, receive)
+    await render.unrouted(request.method, request.url.path)(scope, receive, send)
 
 
 def _parse_json(raw: bytes) -> Any:

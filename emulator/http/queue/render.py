@@ -122,6 +122,13 @@ def cancel_accepted() -> Response:
     return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
 
 
+def unrouted(method: str, path: str) -> Response:
+    """No route: a cancel of an unparseable id is NOT_FOUND in cancel's shape; else Not Found."""
+    if method == "PUT" and path.endswith("/cancel") and "/requests/" in path:
+        return json_response({"status": "NOT_FOUND"}, 404)
+    return json_response({"detail": "Not Found"}, 404)
+
+
 def error_response(exc: DomainError, *, operation: str) -> Response:
     """The provider's answer to a domain error raised while serving ``operation``."""
     if isinstance(exc, Unauthorized | RateLimited):
@@ -132,8 +139,8 @@ def error_response(exc: DomainError, *, operation: str) -> Response:
             return json_response(body, 429, headers)
         return json_response(body, 401)
     if isinstance(exc, InsufficientBalance):
-        body = {"status": {"code": 402, "message": exc.message, "error_code": 40201}, "data": None}
-        return json_response(body, 402)
+        status = {"code": 402, "message": exc.message, "error_code": 40201}
+        return json_response({"status": status, "data": None}, 402)
     if isinstance(exc, RequestNotFound):
         if operation == "cancel":
             return json_response({"status": "NOT_FOUND"}, 404)

@@ -27,7 +27,8 @@ def assert_gateway_error(response: httpx.Response, status: int, code: str, messa
     body = response.json()
     assert set(body) == {"error", "request_id"}
     assert body["error"] == {"code": code, "message": message}
-    assert isinstance(body["request_id"], str) and body["request_id"]
+    assert isinstance(body["request_id"], str)
+    assert body["request_id"]
 
 
 @pytest.mark.parametrize(
@@ -58,24 +59,36 @@ async def test_configured_keys_only() -> None:
         response = await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
         assert_gateway_error(response, 401, "UNAUTHORIZED", "Invalid API key")
     async with client_for(app, "Bearer good") as client:
-        assert (await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+        assert (
+            await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+        ).status_code == 200
     async with client_for(app, "Bearer anything") as client:  # odirouter has no key list
-        assert (await client.post("/odirouter/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+        assert (
+            await client.post("/odirouter/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+        ).status_code == 200
 
 
 async def test_rate_limit_is_429_with_retry_after() -> None:
     app = make_app(rate_limit=RateLimit(limit=2, window_seconds=60))
     async with client_for(app) as client:
         for _ in range(2):
-            assert (await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+            assert (
+                await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+            ).status_code == 200
         clock_of(app).advance(20)
         limited = await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
-        assert_gateway_error(limited, 429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded, please try again later")
+        assert_gateway_error(
+            limited, 429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded, please try again later"
+        )
         assert limited.headers["retry-after"] == "40"
         async with client_for(app, "Key other") as other:  # per key
-            assert (await other.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+            assert (
+                await other.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+            ).status_code == 200
         clock_of(app).advance(40)
-        assert (await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+        assert (
+            await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+        ).status_code == 200
 
 
 async def test_exhausted_balance_is_402() -> None:
@@ -93,7 +106,9 @@ async def test_exhausted_balance_is_402() -> None:
         balance = (await client.get("/_emulator/balances/k")).json()["usd"]
         assert balance == pytest.approx(0.05 - 0.04224)
         await client.put("/_emulator/balances/k", json={"usd": 1})
-        assert (await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)).status_code == 200
+        assert (
+            await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1)
+        ).status_code == 200
 
 
 async def test_unknown_model_is_app_not_found(client: httpx.AsyncClient) -> None:
@@ -145,15 +160,24 @@ async def test_webhooks_are_400(
 INVALID = [
     ("gpt_image_1", {"prompt": "x", "n": 11}, "n: Input should be less than or equal to 10"),
     ("gpt_image_1", {"prompt": "x", "n": 0}, "n: Input should be greater than or equal to 1"),
-    ("gpt_image_1", {"prompt": "x", "quality": "ultra"},
-     "quality: Input should be 'low', 'medium', 'high' or 'auto', got 'ultra'"),
-    ("gpt_image_1", {"prompt": "x", "size": "1792x1024"},
-     "size: Input should be 'auto', '1024x1024', '1024x1536' or '1536x1024', got '1792x1024'"),
+    (
+        "gpt_image_1",
+        {"prompt": "x", "quality": "ultra"},
+        "quality: Input should be 'low', 'medium', 'high' or 'auto', got 'ultra'",
+    ),
+    (
+        "gpt_image_1",
+        {"prompt": "x", "size": "1792x1024"},
+        "size: Input should be 'auto', '1024x1024', '1024x1536' or '1536x1024', got '1792x1024'",
+    ),
     ("gpt_image_1", {"prompt": ""}, "prompt: String should have at least 1 character(s)"),
     ("gpt_image_1", {"prompt": "x" * 32001}, "prompt: String should have at most 32000 characters"),
     ("gpt_image_1", {"n": 1}, "prompt: Field required"),
-    ("gpt_image_1", {"prompt": "x", "output_compression": 101},
-     "output_compression: Input should be less than or equal to 100"),
+    (
+        "gpt_image_1",
+        {"prompt": "x", "output_compression": 101},
+        "output_compression: Input should be less than or equal to 100",
+    ),
     (
         "gpt_image_1",
         {"prompt": "x", "background": "transparent", "output_format": "jpeg"},
@@ -165,8 +189,11 @@ INVALID = [
         "size: Invalid size '1000x1000'. Width and height must both be divisible by 16.",
     ),
     ("gpt_image_2_edit", {"prompt": "x"}, "images: Field required"),
-    ("gpt_image_2_edit", {"prompt": "x", "images": ["https://e.com/a.png"] * 17},
-     "images: List should have at most 16 items"),
+    (
+        "gpt_image_2_edit",
+        {"prompt": "x", "images": ["https://e.com/a.png"] * 17},
+        "images: List should have at most 16 items",
+    ),
 ]
 
 
@@ -209,7 +236,9 @@ async def test_sync_validation_answers_422(model: str, body: dict[str, Any], err
 async def test_steered_failures(outcome: str, status: int) -> None:
     app = make_app(steering=True)
     async with client_for(app) as client:
-        sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1, headers={"X-Imgemu-Outcome": outcome})
+        sub = await submit(
+            client, "gpt_image_1", SEED_GPT_IMAGE_1, headers={"X-Imgemu-Outcome": outcome}
+        )
         final = await finish(app, client, sub["status_url"])
         assert final["error_type"] == outcome
         result = await client.get(sub["response_url"])
@@ -219,16 +248,25 @@ async def test_steered_failures(outcome: str, status: int) -> None:
 
 async def test_steering_headers_are_checked_and_ignored_when_off() -> None:
     async with client_for(make_app(steering=True)) as client:
-        bad = await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1,
-                                headers={"X-Imgemu-Outcome": "EXPLODE"})
+        bad = await client.post(
+            "/model/v1/queue/gpt_image_1",
+            json=SEED_GPT_IMAGE_1,
+            headers={"X-Imgemu-Outcome": "EXPLODE"},
+        )
         assert bad.status_code == 400
         assert bad.json()["detail"].startswith("X-Imgemu-Outcome must be one of success, ")
-        latency = await client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1,
-                                    headers={"X-Imgemu-Latency": "-3"})
+        latency = await client.post(
+            "/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1, headers={"X-Imgemu-Latency": "-3"}
+        )
         assert latency.json() == {"detail": "X-Imgemu-Latency must be a number of seconds >= 0"}
     app = make_app()
     async with client_for(app) as client:
-        sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1, headers={"X-Imgemu-Outcome": "INFERENCE_FAILURE"})
+        sub = await submit(
+            client,
+            "gpt_image_1",
+            SEED_GPT_IMAGE_1,
+            headers={"X-Imgemu-Outcome": "INFERENCE_FAILURE"},
+        )
         final = await finish(app, client, sub["status_url"])
         assert "error_type" not in final
 
@@ -236,7 +274,9 @@ async def test_steering_headers_are_checked_and_ignored_when_off() -> None:
 async def test_blocked_terms_end_content_blocked() -> None:
     app = make_app(blocked_terms=("forbidden",))
     async with client_for(app) as client:
-        sub = await submit(client, "gpt_image_1", {**SEED_GPT_IMAGE_1, "prompt": "A FORBIDDEN thing"})
+        sub = await submit(
+            client, "gpt_image_1", {**SEED_GPT_IMAGE_1, "prompt": "A FORBIDDEN thing"}
+        )
         final = await finish(app, client, sub["status_url"])
         assert final["error_type"] == "CONTENT_BLOCKED"
         assert (await client.get(sub["response_url"])).status_code == 422
@@ -249,19 +289,26 @@ async def test_failure_rate_is_seeded() -> None:
         async with client_for(app) as client:
             subs = [await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1) for _ in range(12)]
             clock_of(app).advance(10_000)
-            outcomes.append([(await client.get(s["status_url"])).json().get("error_type") for s in subs])
+            outcomes.append(
+                [(await client.get(s["status_url"])).json().get("error_type") for s in subs]
+            )
     assert outcomes[0] == outcomes[1]
     assert set(outcomes[0]) == {None, "INFERENCE_FAILURE"}
 
 
-async def test_result_links_expire_and_are_signed(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_result_links_expire_and_are_signed(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
     sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1)
     await finish(app, client, sub["status_url"])
     url = (await client.get(sub["response_url"])).json()["outputs"][0]["url"]
     assert (await client.get(url)).status_code == 200
     tampered = url.replace("sig=", "sig=0")
     forged = await client.get(tampered)
-    assert (forged.status_code, forged.json()) == (403, {"detail": "Request has expired or the signature is invalid"})
+    assert (forged.status_code, forged.json()) == (
+        403,
+        {"detail": "Request has expired or the signature is invalid"},
+    )
     clock_of(app).advance(86_400 + 60)
     expired = await client.get(url)
     assert expired.status_code == 403

@@ -19,7 +19,8 @@ async def test_submit_answers_the_documented_body(client: httpx.AsyncClient) -> 
     body = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1)
     assert set(body) == {"request_id", "response_url", "status_url", "cancel_url", "queue_position"}
     rid = body["request_id"]
-    assert rid.startswith("mmsu_") and len(rid) == 31
+    assert rid.startswith("mmsu_")
+    assert len(rid) == 31
     base = f"http://emulator.test/model/v1/queue/gpt_image_1/requests/{rid}"
     assert body["status_url"] == base + "/status"
     assert body["response_url"] == base + "/response"
@@ -27,7 +28,9 @@ async def test_submit_answers_the_documented_body(client: httpx.AsyncClient) -> 
     assert body["queue_position"] == 0
 
 
-async def test_full_lifecycle_to_a_decodable_image(app: Starlette, client: httpx.AsyncClient) -> None:
+async def test_full_lifecycle_to_a_decodable_image(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
     sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1)
     status = (await client.get(sub["status_url"])).json()
     assert status == {
@@ -154,8 +157,13 @@ async def test_keys_never_see_each_others_jobs(client: httpx.AsyncClient) -> Non
 
 
 async def test_providers_have_separate_mounts(client: httpx.AsyncClient) -> None:
-    sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1, prefix="/odirouter/model",
-                       headers={"Authorization": "Bearer test-key"})
+    sub = await submit(
+        client,
+        "gpt_image_1",
+        SEED_GPT_IMAGE_1,
+        prefix="/odirouter/model",
+        headers={"Authorization": "Bearer test-key"},
+    )
     assert sub["status_url"].startswith("http://emulator.test/odirouter/model/v1/queue/")
     response = await client.get(sub["status_url"], headers={"Authorization": "Bearer test-key"})
     assert response.status_code == 200

@@ -1,0 +1,21 @@
+"""Image bytes for the emulator: input images checked and decoded, outputs synthesised.
+
+Plain Pillow, no HTTP. ``render`` draws a deterministic picture for a ``RenderSpec``;
+``probe`` and ``decode_inline`` check what requests send; ``read_provenance`` reads back the
+metadata ``render`` writes.
+"""
+
+from emulator.domain.images.inputs import ImageInfo, InvalidImage, decode_inline, probe
+from emulator.domain.images.metadata import read_provenance
+from emulator.domain.images.render import RenderSpec, placeholder, render
+
+__all__ = [
+    "ImageInfo",
+    "InvalidImage",
+    "RenderSpec",
+    "decode_inline",
+    "placeholder",
+    "probe",
+    "read_provenance",
+    "render",
+]

@@ -1,0 +1,151 @@
+"""Input images of edits: references decoded to bytes, and bytes checked from their header."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import Image, UnidentifiedImageError
+
+ImageFormat = Literal["png", "jpeg", "webp"]
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk type and its constant CRC
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_JPEG_SOS = b"\xff\xda"
+_JPEG_EOI = b"\xff\xd9"
+_PILLOW_NAMES: dict[ImageFormat, str] = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_WHITESPACE = re.compile(r"\s+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*")
+_URL_SAFE = str.maketrans("-_", "+/")
+
+
+class InvalidImage(ValueError):
+    """Bytes or a reference that are not a usable PNG, JPEG or WebP image; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What an image's header says: its format by magic bytes, size, and whether it has alpha."""
+
+    format: ImageFormat
+    width: int
+    height: int
+    has_alpha: bool
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The format named by the magic bytes at the start of ``data``, or None."""
+    if data.startswith(_PNG_MAGIC):
+        return "png"
+    if data.startswith(_JPEG_MAGIC):
+        return "jpeg"
+    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _is_complete(fmt: ImageFormat, data: bytes) -> bool:
+    # Header parsing cannot see a cut-off file, so look for each format's end marker instead of
+    # decoding every pixel.
+    if fmt == "png":
+        return data.rfind(_PNG_END) > len(_PNG_MAGIC)
+    if fmt == "jpeg":
+        # 0xFF bytes are stuffed inside entropy-coded data, so the last SOS and EOI are real
+        # markers; an EXIF thumbnail's own EOI comes before the main image's scan.
+        last_scan = data.rfind(_JPEG_SOS)
+        return last_scan > 0 and data.rfind(_JPEG_EOI) > last_scan
+    return len(data) >= int.from_bytes(data[4:8], "little") + 8
+
+
+def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, ImageInfo]:
+    """Open ``data`` without decoding pixels; raise ``InvalidImage`` naming ``what`` if unusable."""
+    fmt = sniff(data)
+    if fmt is None:
+        if not data:
+            raise InvalidImage(f"{what} is empty.")
+        raise InvalidImage(f"{what} is not a PNG, JPEG or WebP image.")
+    if not _is_complete(fmt, data):
+        raise InvalidImage(f"{what} is truncated (an incomplete {fmt.upper()} file).")
+    try:
+        image = Image.open(io.BytesIO(data), formats=[_PILLOW_NAMES[fmt]])
+    except Image.DecompressionBombError as exc:
+        raise InvalidImage(f"{what} is too large to process.") from exc
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        struct.error,
+    ) as exc:
+        raise InvalidImage(f"{what} is not a valid {fmt.upper()} image.") from exc
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidImage(f"{what} has zero size ({width}x{height}).")
+    return image, ImageInfo(fmt, width, height, image.has_transparency_data)
+
+
+def probe(data: bytes) -> ImageInfo:
+    """Format (by magic bytes), size and alpha of an encoded image, read from its header.
+
+    Raises ``InvalidImage`` for anything but a complete PNG, JPEG or WebP file of non-zero size.
+    ``has_alpha`` is true for an alpha band and for PNG ``tRNS``/palette transparency.
+    """
+    image, info = open_image(data)
+    image.close()
+    return info
+
+
+def decode_inline(ref: str) -> bytes | None:
+    """The raw bytes of a ``data:image/...;base64,`` URL or of bare base64 text.
+
+    Whitespace, the URL-safe alphabet and missing padding are tolerated. Returns None for an
+    ``http://`` or ``https://`` URL, which the caller resolves. Raises ``InvalidImage`` for
+    anything else. The bytes are not checked to be an image: ``probe`` does that.
+    """
+    text = ref.strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return _decode_base64(text, "The image reference")
+    name = scheme.group(1).lower()
+    if name in ("http", "https"):
+        return None
+    if name != "data":
+        raise InvalidImage(
+            f"Unsupported image URL scheme '{name}': expected a data URL, an http(s) URL "
+            "or base64 image data."
+        )
+    header, comma, payload = text[len("data:") :].partition(",")
+    if not comma:
+        raise InvalidImage("The data URL has no ',' before its data.")
+    media_type, *params = (part.strip().lower() for part in header.split(";"))
+    if not media_type.startswith("image/"):
+        raise InvalidImage(f"The data URL's media type '{media_type}' is not an image type.")
+    if "base64" not in params:
+        raise InvalidImage("The data URL is not base64-encoded (';base64' is missing).")
+    return _decode_base64(payload, "The data URL's data")
+
+
+def _decode_base64(text: str, what: str) -> bytes:
+    compact = _WHITESPACE.sub("", text).rstrip("=").translate(_URL_SAFE)
+    if not compact:
+        raise InvalidImage(f"{what} is empty.")
+    if not _BASE64.fullmatch(compact):
+        raise InvalidImage(
+            f"{what} is not a data URL, an http(s) URL or base64 image data "
+            "(it contains characters outside the base64 alphabet)."
+        )
+    if len(compact) % 4 == 1:
+        raise InvalidImage(f"{what} is not valid base64 (its length is impossible).")
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except binascii.Error as exc:
+        raise InvalidImage(f"{what} is not valid base64.") from exc

@@ -31,10 +31,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *doc_routes(),
         *file_routes(),
         Mount("/model", app=queue_router(settings.queue_provider)),
-        *(
-            Mount(f"/{provider}/model", app=queue_router(provider))
-            for provider in PROVIDERS_QUEUE
-        ),
+        *(Mount(f"/{provider}/model", app=queue_router(provider)) for provider in PROVIDERS_QUEUE),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     # Paths no mount can take (e.g. a control character in a request id) still get the

@@ -1,0 +1,110 @@
+"""The control plane and the served documents."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.conftest import START, make_app
+from tests.http.queue.conftest import SEED_GPT_IMAGE_1, submit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_health_and_capabilities(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/_emulator/health")).json() == {"status": "ok"}
+    caps = (await client.get("/_emulator/capabilities")).json()
+    assert caps["providers"]["seacloud"]["path"] == "/model"
+    assert caps["providers"]["odirouter"]["path"] == "/odirouter/model"
+    assert len(caps["providers"]["odirouter"]["models"]) == 6
+    assert caps["models"]["gpt_image_2"] == {
+        "family": "gpt-image-2",
+        "edit": False,
+        "transparency": False,
+    }
+
+
+async def test_reset_forgets_jobs_but_keeps_virtual_time(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1)
+    await client.post("/_emulator/clock", json={"advance": 5})
+    listed = (await client.get("/_emulator/jobs")).json()["jobs"]
+    assert [job["request_id"] for job in listed] == [sub["request_id"]]
+    one = (await client.get(f"/_emulator/jobs/{sub['request_id']}")).json()
+    assert one["status"] == "IN_PROGRESS"
+    assert one["submitted_at"] == START
+    assert (await client.post("/_emulator/reset")).json() == {"status": "reset"}
+    assert (await client.get("/_emulator/jobs")).json() == {"jobs": []}
+    assert (await client.get(sub["status_url"])).status_code == 404
+    assert (await client.get("/_emulator/clock")).json()["now"] == START + 5
+    missing = await client.get(f"/_emulator/jobs/{sub['request_id']}")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Request not found"})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"advance": 1, "set": 2}, {"advance": "soon"}, {"advance": True}, {"advance": -1}, []],
+)
+async def test_clock_moves_need_a_valid_body(client: httpx.AsyncClient, body: object) -> None:
+    response = await client.post("/_emulator/clock", json=body)
+    assert response.status_code == 400
+    assert isinstance(response.json()["detail"], str)
+
+
+async def test_a_real_clock_cannot_be_moved() -> None:
+    app = make_app(clock="real")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
+        response = await client.post("/_emulator/clock", json={"advance": 1})
+    assert response.status_code == 409
+
+
+async def test_balances(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/_emulator/balances/k")).json() == {"usd": None}
+    assert (await client.put("/_emulator/balances/k", json={"usd": 2.5})).json() == {"usd": 2.5}
+    bad = await client.put("/_emulator/balances/k", json={"usd": "lots"})
+    assert (bad.status_code, bad.json()) == (400, {"detail": 'Send {"usd": amount}'})
+
+
+async def test_documents_point_at_the_emulator(client: httpx.AsyncClient) -> None:
+    seacloud = (await client.get("/openapi/seacloud.json")).json()
+    assert seacloud["servers"] == [
+        {"url": "http://emulator.test/model", "description": "this emulator"}
+    ]
+    odirouter = (await client.get("/openapi/odirouter.json")).json()
+    assert odirouter["servers"][0]["url"] == "http://emulator.test/odirouter/model"
+    assert len(odirouter["paths"]) == 24
+    missing = await client.get("/openapi/nobody.json")
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "No document for provider 'nobody'"},
+    )
+
+
+async def test_queue_provider_setting_moves_the_bare_path() -> None:
+    app = make_app(queue_provider="odirouter")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
+        keyed = await client.post(
+            "/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1, headers={"Authorization": "Key k"}
+        )
+        assert keyed.status_code == 401  # odirouter takes Bearer only
+        bearer = await client.post(
+            "/model/v1/queue/gpt_image_1",
+            json=SEED_GPT_IMAGE_1,
+            headers={"Authorization": "Bearer k"},
+        )
+        assert bearer.status_code == 200
+        assert (await client.get("/openapi/odirouter.json")).json()["servers"][0][
+            "url"
+        ] == "http://e/model"
+
+
+async def test_unknown_paths_and_methods_answer_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nothing/here")
+    assert (response.status_code, response.json()) == (404, {"detail": "Not Found"})
+    wrong_method = await client.delete("/model/v1/queue/gpt_image_1")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"detail": "Method Not Allowed"}

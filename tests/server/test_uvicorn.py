@@ -1,0 +1,146 @@
+"""Against real servers: uvicorn on a free loopback port, and ``imgemu serve`` as a process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from PIL import Image
+from starlette.applications import Starlette
+
+from emulator.app import create_app
+from emulator.settings import Settings
+from tests.conftest import RunningServer, free_port
+from tests.http.queue.conftest import SEED_GPT_IMAGE_1
+
+pytestmark = pytest.mark.server
+
+SEED_EDIT = {
+    "prompt": "Replace the background with a clean white studio setup while preserving the "
+    "product details.",
+    "images": ["https://example.com/input.png"],
+    "n": 1,
+    "size": "1024x1024",
+    "quality": "medium",
+    "background": "auto",
+    "output_format": "jpeg",
+    "output_compression": 90,
+    "moderation": "auto",
+}
+
+
+def poll(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        body: dict[str, object] = client.get(status_url).json()
+        seen.append(body["status"])
+        if body["status"] == "COMPLETED":
+            assert seen == sorted(seen, key=["IN_QUEUE", "IN_PROGRESS", "COMPLETED"].index)
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"not completed in {timeout}s: {seen[-3:]}")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "model", "body", "auth"),
+    [
+        ("/model", "gpt_image_1", SEED_GPT_IMAGE_1, "Key k"),
+        ("/model", "gpt_image_2_edit", SEED_EDIT, "Bearer k"),
+        ("/odirouter/model", "gpt_image_2_edit", SEED_EDIT, "Bearer k"),
+    ],
+)
+def test_seed_requests_complete_over_real_sockets(
+    serve: Callable[[Starlette], RunningServer],
+    prefix: str,
+    model: str,
+    body: dict[str, object],
+    auth: str,
+) -> None:
+    server = serve(create_app(Settings(time_scale=0.005)))
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": auth}) as client:
+        response = client.post(f"{prefix}/v1/queue/{model}", json=body)
+        assert response.status_code == 200
+        submitted = response.json()
+        assert submitted["status_url"].startswith(f"{server.base_url}{prefix}/v1/queue/{model}/")
+        final = poll(client, submitted["status_url"])
+        assert "error" not in final, final
+        result = client.get(submitted["response_url"]).json()
+        (output,) = result["outputs"]
+        image = client.get(output["url"], headers={"Authorization": ""})
+        decoded = Image.open(io.BytesIO(image.content))
+        assert (decoded.format, decoded.size) == ("JPEG", (1024, 1024))
+
+
+def test_urls_follow_the_host_the_client_used(serve: Callable[[Starlette], RunningServer]) -> None:
+    server = serve(create_app(Settings(time_scale=0.005)))
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": "Key k"}) as client:
+        response = client.post(
+            "/model/v1/queue/gpt_image_1",
+            json=SEED_GPT_IMAGE_1,
+            headers={"Host": "images.internal:9000"},
+        )
+    assert response.json()["status_url"].startswith("http://images.internal:9000/model/v1/queue/")
+
+
+def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEMU_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulator.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--time-scale",
+            "0.005",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/_emulator/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "imgemu serve did not start"
+            time.sleep(0.1)
+        capabilities = httpx.get(f"{base}/_emulator/capabilities").json()
+        assert capabilities["providers"]["seacloud"]["path"] == "/model"
+        assert capabilities["clock"] == "real"
+        document = httpx.get(f"{base}/openapi/seacloud.json").json()
+        assert document["servers"][0]["url"] == f"{base}/model"
+        with httpx.Client(base_url=base, headers={"Authorization": "Key k"}) as client:
+            submitted = client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1).json()
+            poll(client, submitted["status_url"])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_bad_settings_exit_with_a_clear_message() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emulator.cli", "serve", "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "time_scale must be greater than 0" in result.stderr

@@ -74,7 +74,7 @@ def test_bad_environment_values() -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(SettingsError, match="nowhere.toml"):
+    with pytest.raises(SettingsError, match=r"nowhere\.toml"):
         load(config=Path("/nowhere.toml"), environ={})
 
 

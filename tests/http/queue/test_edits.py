@@ -13,6 +13,7 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.domain.images import read_provenance
+from tests.conftest import make_app
 from tests.http.queue.conftest import finish, submit
 
 pytestmark = pytest.mark.anyio
@@ -234,3 +235,29 @@ async def test_images_carry_provenance_and_repeat_for_the_same_seed(
     again = await run(app, client, "gpt_image_1", body)
     first_again = (await client.get(again["result"]["outputs"][0]["url"])).content
     assert Image.open(io.BytesIO(first_again)).convert("RGB").tobytes() == a
+
+
+async def test_allowlisted_hosts_are_really_fetched(serve: Any) -> None:
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def picture(request: Any) -> Response:
+        return Response(png(1024, 1536, (250, 10, 10)), media_type="image/png")
+
+    origin = serve(Starlette(routes=[Route("/input.png", picture)]))
+    app = make_app(fetch_remote="allowlist", fetch_allowlist=("127.0.0.1",))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
+    ) as client:
+        body = {
+            "prompt": "x",
+            "images": [f"{origin.base_url}/input.png"],
+            "mask": data_url(half_mask(1024, 1536)),
+        }
+        done = await run(app, client, "gpt_image_1_edit", body)
+        assert done["code"] == 200, done
+        output = done["result"]["outputs"][0]
+        assert (output["width"], output["height"]) == (1024, 1536)  # auto follows the fetched image
+        image = (await fetch_image(client, output["url"])).convert("RGB")
+        assert image.getpixel((1000, 700)) == (250, 10, 10)  # the kept half is the fetched image

@@ -178,3 +178,51 @@ async def test_virtual_clock_starts_where_told(client: httpx.AsyncClient) -> Non
     assert moved.json()["now"] == START + 10
     back = await client.post("/_emulator/clock", json={"set": START})
     assert back.status_code == 400
+
+
+async def test_steered_latency_sets_the_service_time() -> None:
+    app = make_app(steering=True)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
+    ) as client:
+        sub = await submit(
+            client, "gpt_image_2", {"prompt": "x"}, headers={"X-Imgemu-Latency": "12.5"}
+        )
+        clock_of(app).advance(12.4)
+        assert (await client.get(sub["status_url"])).json()["status"] == "IN_PROGRESS"
+        clock_of(app).advance(0.1)
+        final = (await client.get(sub["status_url"])).json()
+        assert final["status"] == "COMPLETED"
+        assert final["metrics"] == {"inference_time": 12.5}
+
+
+async def test_time_scale_shortens_jobs() -> None:
+    app = make_app(time_scale=0.01, latency_sigma=0.0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
+    ) as client:
+        sub = await submit(client, "gpt_image_2", {"prompt": "x", "quality": "medium"})
+        clock_of(app).advance(0.79)
+        assert (await client.get(sub["status_url"])).json()["status"] == "IN_PROGRESS"
+        clock_of(app).advance(0.02)
+        assert (await client.get(sub["status_url"])).json()["metrics"] == {"inference_time": 0.8}
+
+
+async def test_a_seeded_run_repeats_its_request_ids() -> None:
+    ids = []
+    for _ in range(2):
+        app = make_app(seed=42)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
+        ) as client:
+            ids.append(
+                [
+                    (await submit(client, "gpt_image_1", {"prompt": "x"}))["request_id"]
+                    for _ in range(3)
+                ]
+            )
+    assert ids[0] == ids[1]
+    assert len(set(ids[0])) == 3

@@ -1,11 +1,10 @@
 """A minimal PNG writer for RGB and RGBA images, about twice as fast as Pillow's.
 
 Pillow's encoder tries all five PNG filters on every row and keeps the best; on 1024x1024
-output that search costs more than the compression itself (measured: 20-28 ms against 10-11 ms
-here). Every row here uses the Up filter, computed for a band of rows at once with
-``ImageChops``, and the bands are deflated at level 1 as they are produced. On this smooth,
-mostly horizontally-structured content Up compresses about as well as Pillow's adaptive choice.
-"""
+output that search costs more than the compression itself (measured on a rendered picture:
+23 ms at ``compress_level=1`` against 10 ms here, for a file of about the same size). Every
+row here uses the Up filter, computed for a band of rows at once with ``ImageChops``, and the
+bands are deflated at level 1 as they are produced."""
 
 from __future__ import annotations
 

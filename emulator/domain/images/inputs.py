@@ -76,7 +76,9 @@ def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, Image
         raise InvalidImage(f"{what} is truncated (an incomplete {fmt.upper()} file).")
     try:
         image = Image.open(io.BytesIO(data), formats=[_PILLOW_NAMES[fmt]])
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives as an exception only where warnings are errors (as in tests);
+        # the size check below gives the same answer everywhere else.
         raise InvalidImage(f"{what} is too large to process.") from exc
     except (
         UnidentifiedImageError,
@@ -89,7 +91,11 @@ def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, Image
         raise InvalidImage(f"{what} is not a valid {fmt.upper()} image.") from exc
     width, height = image.size
     if width <= 0 or height <= 0:
+        image.close()
         raise InvalidImage(f"{what} has zero size ({width}x{height}).")
+    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+        image.close()
+        raise InvalidImage(f"{what} is too large to process ({width}x{height}).")
     return image, ImageInfo(fmt, width, height, image.has_transparency_data)
 
 

@@ -18,7 +18,7 @@ MAX_KEY = 64
 MAX_COMMENT = 65_000  # a JPEG segment holds at most 65,533 bytes
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_XML_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 _XML_EXTRA_ESCAPES = {"\r": "&#13;"}  # a bare CR would come back as LF
 
@@ -35,8 +35,8 @@ def check_provenance(provenance: Provenance) -> None:
         if key in seen:
             raise ValueError(f"provenance key {key!r} is repeated")
         seen.add(key)
-        if _XML_FORBIDDEN.search(value):
-            raise ValueError(f"provenance value of {key!r} holds a control character")
+        if _FORBIDDEN.search(value):
+            raise ValueError(f"provenance value of {key!r} holds a control character or surrogate")
     if len(_comment(provenance)) > MAX_COMMENT:
         raise ValueError(f"provenance is longer than {MAX_COMMENT} bytes")
 

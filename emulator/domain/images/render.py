@@ -16,7 +16,7 @@ from emulator.domain.images.inputs import InvalidImage, open_image
 from emulator.domain.images.metadata import check_provenance, png_text, save_options
 
 FORMATS = ("png", "jpeg", "webp")
-MAX_EDGE = 16_384
+MAX_EDGE = 8192  # twice the APIs' largest edge; WebP itself stops at 16383
 MIN_PREVIEW_SCALE = 0.125
 PLACEHOLDER_EDGE = 1024
 MAX_PLACEHOLDER_URL = 2000
@@ -82,6 +82,9 @@ def _compose(spec: RenderSpec, width: int, height: int) -> Image.Image:
         base = base.resize((width, height), _BILINEAR)
     if spec.mask is None:
         edited = Image.blend(base, picture, 0.5)
+        if spec.transparent:
+            # The base's own transparency is the background to keep, not half of it.
+            edited.putalpha(base.getchannel("A"))
         draw_caption(edited, spec.prompt, spec.labels)
         return edited
     # Text goes on the synthetic layer first, so it shows only where the mask lets edits through.

@@ -119,7 +119,8 @@ def events_until(job: Job, now: float) -> list[tuple[float, str, str]]:
     end = job.finished_at
     if job.canceled_at is not None and job.canceled_at < end:
         end = job.canceled_at
-    if job.started_at is not None and job.started_at <= now and job.started_at < end:
+    # A job canceled at the very instant it started was shown IN_PROGRESS: it keeps that line.
+    if job.started_at is not None and job.started_at <= now and job.started_at <= end:
         lines.append((job.started_at, "INFO", f"Worker started on {job.model}"))
     if now >= end:
         state = state_at(job, now)

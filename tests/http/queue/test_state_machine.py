@@ -25,6 +25,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
 )
@@ -56,6 +57,7 @@ ERROR_TEXT = {
 INVALID_DELAY = 0.5  # Settings.invalid_delay x time_scale 1.0
 MAX_JOBS = 10
 NOT_FOUND = {"detail": "Request not found"}
+PROMPT = "a lighthouse at dusk"
 
 
 def auth(key: str) -> dict[str, str]:
@@ -76,6 +78,7 @@ class RefJob:
     service: float  # seconds in a slot (0 for a refused job)
     sub: dict[str, Any]
     canceled_at: float | None = None
+    canceled_queued: bool = False  # canceled while IN_QUEUE: it never takes a slot
     # What the emulator has shown so far.
     last_status: str = "IN_QUEUE"
     last_position: int | None = None
@@ -88,6 +91,29 @@ class RefJob:
     @property
     def scheduled(self) -> bool:
         return self.invalid is None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one submit asks for."""
+
+    key: str
+    model: str
+    quality: str
+    n: int
+    invalid: str | None = None  # "n" (n=11) or "quality" ("ultra"): the job ends REQUEST_INVALID
+    outcome: str | None = None  # X-Imgemu-Outcome steering
+
+
+job_specs = st.builds(
+    JobSpec,
+    key=st.sampled_from(KEYS),
+    model=st.sampled_from(list(MODELS)),
+    quality=st.sampled_from(QUALITIES),
+    n=st.integers(1, 3),
+    invalid=st.sampled_from([None, None, None, None, "n", "quality"]),
+    outcome=st.sampled_from([None, None, None, "INFERENCE_FAILURE", "INFERENCE_TIMEOUT"]),
+)
 
 
 @dataclass
@@ -132,8 +158,13 @@ class QueueMachine(RuleBasedStateMachine):
         finally:
             self.loop.close()
 
-    @initialize(slots=st.integers(1, 3), sigma=st.sampled_from([0.0, None]))
-    def start(self, slots: int, sigma: float | None) -> None:
+    @initialize(
+        target=jobs,
+        slots=st.integers(1, 3),
+        sigma=st.sampled_from([0.0, None]),
+        first=st.lists(job_specs, max_size=4),
+    )
+    def start(self, slots: int, sigma: float | None, first: list[JobSpec]) -> Any:
         overrides: dict[str, Any] = {"slots": slots, "steering": True}
         if sigma is not None:
             overrides["latency_sigma"] = sigma
@@ -141,6 +172,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.slots = slots
         self.latency = LatencyModel(sigma=self.app.state.emulator.settings.latency_sigma)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE)
+        return multiple(*(self.submit_one(spec) for spec in first))
 
     # -- the model -----------------------------------------------------------------------
 
@@ -161,11 +193,10 @@ class QueueMachine(RuleBasedStateMachine):
                     else:
                         out[job.index] = Prediction("IN_QUEUE", position=0, finish=finish)
                     continue
-                start = max(job.submitted_at, free[0])
-                if job.canceled_at is not None and job.canceled_at < start:
+                if job.canceled_queued:
                     out[job.index] = Prediction("COMPLETED", "CANCELED")  # never started
                     continue
-                heapq.heappop(free)
+                start = max(job.submitted_at, heapq.heappop(free))
                 finish = start + job.service
                 end = finish if job.canceled_at is None else min(finish, job.canceled_at)
                 heapq.heappush(free, end)
@@ -182,7 +213,9 @@ class QueueMachine(RuleBasedStateMachine):
                 out[job.index] = pred
         return out
 
-    def expected_service(self, model: str, quality: str, n: int, rid: str, outcome: str | None):
+    def expected_service(
+        self, model: str, quality: str, n: int, rid: str, outcome: str | None
+    ) -> float:
         seconds = self.latency.service_time(MODELS[model], quality, 1024, 1024, n, 0, rid)
         return seconds * (2.0 if outcome == "INFERENCE_TIMEOUT" else 1)
 
@@ -244,14 +277,10 @@ class QueueMachine(RuleBasedStateMachine):
         assert all(set(e) == {"message", "level", "source", "timestamp"} for e in logs)
         messages = [e["message"] for e in logs]
         assert messages[0] == "Request received and queued"
-        assert logs[: len(job.last_logs)] == job.last_logs, (job.last_logs, logs)
+        started = pred.start is not None and pred.start <= self.now
+        previous = job.last_logs
+        assert logs[: len(previous)] == previous, (job.last_logs, logs)
         job.last_logs = logs
-        started = (
-            pred.start is not None
-            and pred.end is not None
-            and pred.start <= self.now
-            and pred.start < pred.end
-        )
         assert (f"Worker started on {job.model}" in messages) == started, (pred, messages)
         if pred.status != "COMPLETED":
             assert len(logs) == 1 + started
@@ -265,32 +294,15 @@ class QueueMachine(RuleBasedStateMachine):
 
     # -- rules ---------------------------------------------------------------------------
 
-    @precondition(lambda self: len(self.known) < MAX_JOBS)
-    @rule(
-        target=jobs,
-        key=st.sampled_from(KEYS),
-        model=st.sampled_from(list(MODELS)),
-        quality=st.sampled_from(QUALITIES),
-        n=st.integers(1, 3),
-        invalid=st.sampled_from([None, None, None, None, "n", "quality"]),
-        outcome=st.sampled_from([None, None, None, "INFERENCE_FAILURE", "INFERENCE_TIMEOUT"]),
-    )
-    def submit(
-        self,
-        key: str,
-        model: str,
-        quality: str,
-        n: int,
-        invalid: str | None,
-        outcome: str | None,
-    ) -> RefJob:
-        body: dict[str, Any] = {"prompt": "a lighthouse at dusk", "n": n, "quality": quality}
-        if invalid == "n":
+    def submit_one(self, spec: JobSpec) -> RefJob:
+        body: dict[str, Any] = {"prompt": PROMPT, "n": spec.n, "quality": spec.quality}
+        if spec.invalid == "n":
             body["n"] = 11
-        elif invalid == "quality":
+        elif spec.invalid == "quality":
             body["quality"] = "ultra"
-        headers = {"X-Imgemu-Outcome": outcome} if outcome else {}
-        response = self.http("POST", f"/model/v1/queue/{model}", key, json=body, headers=headers)
+        headers = {"X-Imgemu-Outcome": spec.outcome} if spec.outcome else {}
+        url = f"/model/v1/queue/{spec.model}"
+        response = self.http("POST", url, spec.key, json=body, headers=headers)
         assert response.status_code == 200, response.text
         sub = response.json()
         rid = sub["request_id"]
@@ -301,19 +313,24 @@ class QueueMachine(RuleBasedStateMachine):
             "cancel_url",
             "queue_position",
         }
-        base = f"{BASE}/model/v1/queue/{model}/requests/{rid}"
+        base = f"{BASE}/model/v1/queue/{spec.model}/requests/{rid}"
         assert sub["status_url"] == base + "/status"
         assert sub["response_url"] == base + "/response"
         assert sub["cancel_url"] == base + "/cancel"
         assert all(j.sub["request_id"] != rid for j in self.known)
-        service = 0.0 if invalid else self.expected_service(model, quality, n, rid, outcome)
+        outcome = None if spec.invalid else spec.outcome
+        service = (
+            0.0
+            if spec.invalid
+            else self.expected_service(spec.model, spec.quality, spec.n, rid, outcome)
+        )
         job = RefJob(
             index=len(self.known),
-            key=key,
-            model=model,
-            n=n,
-            invalid=invalid,
-            outcome=None if invalid else outcome,
+            key=spec.key,
+            model=spec.model,
+            n=spec.n,
+            invalid=spec.invalid,
+            outcome=outcome,
             submitted_at=self.now,
             service=service,
             sub=sub,
@@ -322,13 +339,18 @@ class QueueMachine(RuleBasedStateMachine):
         pred = self.predict()[job.index]
         assert sub["queue_position"] == (pred.position or 0), (pred, sub)
         record = self.view()[rid]
-        assert (record["model"], record["submitted_at"]) == (model, self.now)
+        assert (record["model"], record["submitted_at"]) == (spec.model, self.now)
         if job.scheduled:
             assert record["started_at"] == pred.start, (pred, record)
             assert record["finished_at"] == pytest.approx(record["started_at"] + service)
         else:
             assert record["started_at"] is None
         return job
+
+    @precondition(lambda self: len(self.known) < MAX_JOBS)
+    @rule(target=jobs, spec=job_specs)
+    def submit(self, spec: JobSpec) -> RefJob:
+        return self.submit_one(spec)
 
     @rule(job=jobs, logs=st.booleans())
     def status(self, job: RefJob, logs: bool) -> None:
@@ -348,7 +370,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert response.status_code == 200, (pred, response.text)
             assert set(body) == {"request_id", "outputs", "metadata"}
             assert body["request_id"] == job.sub["request_id"]
-            assert body["metadata"] == {"prompt": "a lighthouse at dusk"}
+            assert body["metadata"] == {"prompt": PROMPT}
             assert len(body["outputs"]) == job.n
             for index, output in enumerate(body["outputs"]):
                 assert output["type"] == "image"
@@ -359,7 +381,10 @@ class QueueMachine(RuleBasedStateMachine):
             assert response.status_code == RESULT_STATUS[pred.error_type], (pred, body)
             assert set(body) == {"detail", "error_type"}
             assert body["error_type"] == pred.error_type
-            assert response.status_code != 200
+            if pred.error_type in ERROR_TEXT:
+                assert body["detail"] == ERROR_TEXT[pred.error_type]
+            else:
+                assert body["detail"].split(":")[0] == job.invalid, body
 
     @rule(job=jobs)
     def cancel(self, job: RefJob) -> None:
@@ -376,6 +401,7 @@ class QueueMachine(RuleBasedStateMachine):
             {"status": "CANCELLATION_REQUESTED"},
         ), before
         job.canceled_at = self.now
+        job.canceled_queued = before.status == "IN_QUEUE"
         status = self.http("GET", job.sub["status_url"], job.key).json()
         assert (status["status"], status.get("error_type")) == ("COMPLETED", "CANCELED")
         self.check_status(job, status, self.predict()[job.index], logs=False)
@@ -458,8 +484,8 @@ class QueueMachine(RuleBasedStateMachine):
                 assert record["started_at"] == pred.start, (pred, record)
 
 
-QueueMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
 TestQueueLifecycle = QueueMachine.TestCase
+TestQueueLifecycle.settings = settings(max_examples=120, stateful_step_count=30, deadline=None)
 
 
 # -- pinned sequences ---------------------------------------------------------------------
@@ -539,3 +565,18 @@ async def test_the_instant_a_job_finishes_the_next_starts_and_cancel_is_too_late
         result = await client.get(first["response_url"])
         assert result.status_code == 200
         assert len(result.json()["outputs"]) == 1
+
+
+@pytest.mark.anyio
+async def test_a_job_canceled_the_instant_it_started_keeps_its_started_log_line() -> None:
+    app = make_app(slots=1, latency_sigma=0.0)
+    async with await _client(app) as client:
+        sub = (await client.post("/model/v1/queue/gpt_image_1", json=LOW)).json()
+        before = (await client.get(sub["status_url"], params={"logs": 1})).json()
+        assert before["status"] == "IN_PROGRESS"
+        started = ["Request received and queued", "Worker started on gpt_image_1"]
+        assert [e["message"] for e in before["logs"]] == started
+        assert (await client.put(sub["cancel_url"])).status_code == 202  # same instant
+        after = (await client.get(sub["status_url"], params={"logs": 1})).json()
+        assert after["logs"][:2] == before["logs"]  # a log line once shown stays
+        assert after["logs"][-1]["message"] == "CANCELED: Request was canceled"

@@ -6,13 +6,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
 
 from emulator.http.common import json_response
 from emulator.http.control import control_routes
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
-from emulator.http.queue import queue_router
+from emulator.http.queue import queue_routes
 from emulator.http.queue.handlers import unrouted
 from emulator.settings import PROVIDERS_QUEUE, Settings
 from emulator.state import build
@@ -26,12 +25,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
+    # The queue's hot paths first: routes are tried in order.
     routes = [
+        *queue_routes(settings.queue_provider, "/model"),
+        *(route for p in PROVIDERS_QUEUE for route in queue_routes(p, f"/{p}/model")),
         *control_routes(),
         *doc_routes(),
         *file_routes(),
-        Mount("/model", app=queue_router(settings.queue_provider)),
-        *(Mount(f"/{provider}/model", app=queue_router(provider)) for provider in PROVIDERS_QUEUE),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     # Paths no mount can take (e.g. a control character in a request id) still get the

@@ -41,6 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from emulator.app import create_app
+    from emulator.runtime import tune_garbage_collector
 
     overrides = {
         "host": args.host,
@@ -58,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
+    tune_garbage_collector()
     uvicorn.run(
         app,
         host=settings.host,

@@ -36,7 +36,7 @@ def render_spec(job: Job, output: OutputFile, seed: int) -> RenderSpec:
         ("size", f"{output.width}x{output.height}"),
         ("quality", quality),
         ("format", output.output_format),
-        ("image", f"{output.index + 1}/{len(job.outputs)}"),
+        ("image", f"{output.index + 1}/{job.n_outputs}"),
     )
     provenance = (
         ("request_id", job.request_id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from functools import lru_cache
 
 from emulator.domain.clock import Clock
 from emulator.domain.errors import RateLimited, Unauthorized
@@ -15,12 +16,14 @@ AUTH_SCHEMES: dict[str, tuple[str, ...]] = {
     "seacloud": ("Key", "Bearer"),
     "odirouter": ("Bearer",),
 }
+_SCHEMES_LOWER = {p: {s.lower() for s in schemes} for p, schemes in AUTH_SCHEMES.items()}
 _MISSING = {
     "seacloud": "Authorization Bearer or Key token is required",
     "odirouter": "Authorization Bearer token is required",
 }
 
 
+@lru_cache(maxsize=4096)
 def owner_of(key: str) -> str:
     """A stable, non-secret name for an API key: jobs are filed under it."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -35,10 +38,9 @@ class Gateway:
 
     def authenticate(self, provider: str, authorization: str | None) -> str:
         """The API key from an ``Authorization`` header, or ``Unauthorized``."""
-        schemes = AUTH_SCHEMES[provider]
         scheme, _, key = (authorization or "").strip().partition(" ")
         key = key.strip()
-        if scheme.lower() not in {s.lower() for s in schemes} or not key:
+        if scheme.lower() not in _SCHEMES_LOWER[provider] or not key:
             raise Unauthorized(_MISSING[provider])
         allowed = self._keys.get(provider)
         if allowed is not None and key not in allowed:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,7 +37,26 @@ class LatencyModel:
         base = self.base_seconds[family][quality]
         size_factor = math.sqrt(width * height / (1024 * 1024))
         n_factor = 1.0 + 0.3 * (n - 1)
-        jitter = (
-            random.Random(f"{seed}:{key}").lognormvariate(0.0, self.sigma) if self.sigma else 1.0
-        )
+        jitter = math.exp(self.sigma * standard_normal(f"{seed}:{key}")) if self.sigma else 1.0
         return base * size_factor * n_factor * jitter * self.time_scale
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
+def unit_draw(key: str) -> float:
+    """A uniform draw in [0, 1) determined by ``key``."""
+    return (int.from_bytes(_digest(key)[:8]) >> 11) / 9007199254740992.0
+
+
+def standard_normal(key: str) -> float:
+    """A standard normal draw determined by ``key`` (Box-Muller over a BLAKE2b digest).
+
+    A hash rather than a seeded ``random.Random``: seeding one costs more than the rest of a
+    submit's domain work, and the draw must be a pure function of the key.
+    """
+    digest = _digest(key)
+    u1 = ((int.from_bytes(digest[:8]) >> 11) + 1) / 9007199254740992.0  # (0, 1]
+    u2 = (int.from_bytes(digest[8:]) >> 11) / 9007199254740992.0  # [0, 1)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, resolve_size
@@ -23,7 +22,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import IdFactory
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
-from emulator.domain.latency import LatencyModel
+from emulator.domain.latency import LatencyModel, unit_draw
 from emulator.domain.pricing import image_cost_usd
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
@@ -120,27 +119,19 @@ class QueueService:
         now = self.clock.now()
         request_id = self.ids.request_id(now)
         seq = await self.store.next_seq()
-        job = Job(
-            request_id=request_id,
-            provider=provider,
-            model=model,
-            owner=owner_of(key),
-            seq=seq,
-            params=params,
-            submitted_at=now,
-            started_at=None,
-            finished_at=now + self.settings.invalid_delay * self.settings.time_scale,
-        )
+        owner = owner_of(key)
+        refused_at = now + self.settings.invalid_delay * self.settings.time_scale
         if violations:
             text = "; ".join(v.describe() for v in violations)
-            job = replace(job, error_type=ErrorType.REQUEST_INVALID, error=text)
-            await self.store.put_job(job)
-            return Submitted(job, 0)
+            return await self._refuse(
+                request_id, provider, model, owner, seq, params, now, refused_at,
+                ErrorType.REQUEST_INVALID, text,
+            )  # fmt: skip
         if self._blocked(str(params["prompt"])):
-            text = ERROR_TEXT[ErrorType.CONTENT_BLOCKED]
-            job = replace(job, error_type=ErrorType.CONTENT_BLOCKED, error=text)
-            await self.store.put_job(job)
-            return Submitted(job, 0)
+            return await self._refuse(
+                request_id, provider, model, owner, seq, params, now, refused_at,
+                ErrorType.CONTENT_BLOCKED, ERROR_TEXT[ErrorType.CONTENT_BLOCKED],
+            )  # fmt: skip
         first = images[0].info if images and images[0] is not None else None
         width, height = resolve_size(
             str(params["size"]), (first.width, first.height) if first else None
@@ -149,7 +140,7 @@ class QueueService:
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
         default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
-        if not await self.store.charge(owner_of(key), cost, default_balance):
+        if not await self.store.charge(owner, cost, default_balance):
             raise InsufficientBalance("Insufficient credits")
         outcome = self._outcome(request_id, steering)
         if steering is not None and steering.latency is not None:
@@ -158,22 +149,61 @@ class QueueService:
             seconds = self.latency.service_time(
                 info.family, quality, width, height, n, self.settings.seed, request_id
             )
+        if outcome is ErrorType.INFERENCE_TIMEOUT:
+            seconds *= TIMEOUT_FACTOR
         fmt = str(params["output_format"])
-        outputs = tuple(OutputFile(i, width, height, fmt) for i in range(n))
-        job = replace(
-            job,
+        job = Job(
+            request_id=request_id,
+            provider=provider,
+            model=model,
+            owner=owner,
+            seq=seq,
+            params=params,
+            submitted_at=now,
             started_at=now,
             finished_at=now,
-            outputs=() if outcome else outputs,
-            inputs=tuple(image.data for image in images if image is not None)[:1],
-            mask=mask.data if mask else None,
-            service_seconds=seconds
-            * (TIMEOUT_FACTOR if outcome is ErrorType.INFERENCE_TIMEOUT else 1),
             error_type=outcome,
             error=ERROR_TEXT[outcome] if outcome else None,
+            n_outputs=0 if outcome else n,
+            width=width,
+            height=height,
+            output_format=fmt,
+            inputs=tuple(image.data for image in images if image is not None)[:1],
+            mask=mask.data if mask else None,
+            service_seconds=seconds,
         )
         job = await self.store.schedule(job, self.settings.slots_for(model), now)
         return Submitted(job, await self.store.queue_position(job, now))
+
+    async def _refuse(
+        self,
+        request_id: str,
+        provider: str,
+        model: str,
+        owner: str,
+        seq: int,
+        params: dict[str, Any],
+        now: float,
+        refused_at: float,
+        error_type: ErrorType,
+        error: str,
+    ) -> Submitted:
+        """File a job that never takes a slot and ends with ``error_type`` at ``refused_at``."""
+        job = Job(
+            request_id=request_id,
+            provider=provider,
+            model=model,
+            owner=owner,
+            seq=seq,
+            params=params,
+            submitted_at=now,
+            started_at=None,
+            finished_at=refused_at,
+            error_type=error_type,
+            error=error,
+        )
+        await self.store.put_job(job)
+        return Submitted(job, 0)
 
     async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
         if not info.edit:
@@ -207,7 +237,7 @@ class QueueService:
         if steering is not None and steering.outcome is not None:
             return steering.outcome
         rate = self.settings.failure_rate
-        if rate and random.Random(f"{self.settings.seed}:fail:{request_id}").random() < rate:
+        if rate and unit_draw(f"{self.settings.seed}:fail:{request_id}") < rate:
             return ErrorType.INFERENCE_FAILURE
         return None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -13,7 +12,7 @@ from emulator.domain.catalog import QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import Job, state_at
-from emulator.http.common import json_response
+from emulator.http.common import NotJson, json_response, load_json
 from emulator.state import Emulator, build
 
 
@@ -24,8 +23,8 @@ def _emulator(request: Request) -> Emulator:
 
 async def _json_object(request: Request) -> dict[str, Any] | None:
     try:
-        body = json.loads(await request.body() or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = load_json(await request.body() or b"{}")
+    except NotJson:
         return None
     return body if isinstance(body, dict) else None
 
@@ -94,10 +93,38 @@ def _job_view(job: Job, now: float) -> dict[str, Any]:
     }
 
 
+JOBS_PAGE = 100
+JOBS_PAGE_MAX = 10_000
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int | None:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
 async def list_jobs(request: Request) -> Response:
+    """Jobs oldest first, a page at a time (``?offset=0&limit=100``): a load test makes many."""
     emulator = _emulator(request)
+    offset = _query_int(request, "offset", 0, 0, 2**62)
+    limit = _query_int(request, "limit", JOBS_PAGE, 1, JOBS_PAGE_MAX)
+    if offset is None or limit is None:
+        return _bad(f"offset must be an integer >= 0 and limit an integer 1-{JOBS_PAGE_MAX}")
     now = emulator.clock.now()
-    return json_response({"jobs": [_job_view(job, now) for job in await emulator.store.jobs()]})
+    jobs = await emulator.store.jobs(offset, limit)
+    return json_response(
+        {
+            "jobs": [_job_view(job, now) for job in jobs],
+            "total": await emulator.store.job_count(),
+            "offset": offset,
+            "limit": limit,
+        }
+    )
 
 
 async def get_job(request: Request) -> Response:

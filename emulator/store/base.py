@@ -44,8 +44,11 @@ class Store(Protocol):
     async def balance(self, key: str) -> float | None:
         """A key's balance, None when unlimited or unknown."""
 
-    async def jobs(self) -> list[Job]:
-        """Every job, oldest first (control plane)."""
+    async def jobs(self, offset: int = 0, limit: int | None = None) -> list[Job]:
+        """Jobs oldest first, from ``offset``, at most ``limit`` (control plane)."""
+
+    async def job_count(self) -> int:
+        """How many jobs the store holds."""
 
     async def reset(self) -> None:
         """Forget everything."""

@@ -7,6 +7,7 @@ import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field, replace
+from itertools import islice
 
 from emulator.domain.jobs import Job
 
@@ -51,7 +52,7 @@ class MemoryStore:
         start = max(now, heapq.heappop(pool.free))
         finish = start + job.service_seconds
         heapq.heappush(pool.free, finish)
-        job = replace(job, started_at=start, finished_at=finish)
+        job = job.scheduled(start, finish)
         if start > now:
             insort(pool.starts, (start, job.seq))
         pool.active.append(job.request_id)
@@ -99,7 +100,7 @@ class MemoryStore:
             start = max(now, heapq.heappop(free))
             finish = start + job.service_seconds
             heapq.heappush(free, finish)
-            self._jobs[job.request_id] = replace(job, started_at=start, finished_at=finish)
+            self._jobs[job.request_id] = job.scheduled(start, finish)
             if start > now:
                 starts.append((start, job.seq))
         pool.free = free
@@ -131,8 +132,13 @@ class MemoryStore:
     async def balance(self, key: str) -> float | None:
         return self._balances.get(key)
 
-    async def jobs(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda job: job.seq)
+    async def jobs(self, offset: int = 0, limit: int | None = None) -> list[Job]:
+        # Jobs enter the dictionary at submit, in sequence order, and keep their place.
+        stop = None if limit is None else offset + limit
+        return list(islice(self._jobs.values(), offset, stop))
+
+    async def job_count(self) -> int:
+        return len(self._jobs)
 
     async def reset(self) -> None:
         self._init()

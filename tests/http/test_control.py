@@ -36,7 +36,12 @@ async def test_reset_forgets_jobs_but_keeps_virtual_time(
     assert one["status"] == "IN_PROGRESS"
     assert one["submitted_at"] == START
     assert (await client.post("/_emulator/reset")).json() == {"status": "reset"}
-    assert (await client.get("/_emulator/jobs")).json() == {"jobs": []}
+    assert (await client.get("/_emulator/jobs")).json() == {
+        "jobs": [],
+        "total": 0,
+        "offset": 0,
+        "limit": 100,
+    }
     assert (await client.get(sub["status_url"])).status_code == 404
     assert (await client.get("/_emulator/clock")).json()["now"] == START + 5
     missing = await client.get(f"/_emulator/jobs/{sub['request_id']}")
@@ -108,3 +113,28 @@ async def test_unknown_paths_and_methods_answer_json(client: httpx.AsyncClient) 
     wrong_method = await client.delete("/model/v1/queue/gpt_image_1")
     assert wrong_method.status_code == 405
     assert wrong_method.json() == {"detail": "Method Not Allowed"}
+
+
+async def test_jobs_are_listed_a_page_at_a_time(client: httpx.AsyncClient) -> None:
+    subs = [await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1) for _ in range(5)]
+    ids = [sub["request_id"] for sub in subs]
+    page = (await client.get("/_emulator/jobs", params={"offset": 1, "limit": 3})).json()
+    assert [job["request_id"] for job in page["jobs"]] == ids[1:4]
+    assert (page["total"], page["offset"], page["limit"]) == (5, 1, 3)
+    rest = (await client.get("/_emulator/jobs", params={"offset": 4})).json()
+    assert [job["request_id"] for job in rest["jobs"]] == ids[4:]
+    beyond = (await client.get("/_emulator/jobs", params={"offset": 9})).json()
+    assert (beyond["jobs"], beyond["total"]) == ([], 5)
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 10_001}, {"limit": "ten"}, {"offset": -1}, {"offset": "x"}]
+)
+async def test_job_pages_need_sane_numbers(
+    client: httpx.AsyncClient, params: dict[str, object]
+) -> None:
+    response = await client.get("/_emulator/jobs", params=params)
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "offset must be an integer >= 0 and limit an integer 1-10000"
+    }

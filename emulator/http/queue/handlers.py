@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from emulator.domain.errors import DomainError, InvalidBody
 from emulator.domain.jobs import ErrorType
 from emulator.domain.queue import Steering
-from emulator.http.common import app_base, json_response, mount_base
+from emulator.http.common import NotJson, app_base, json_response, load_json
 from emulator.http.queue import render
 from emulator.state import Emulator
 
@@ -50,8 +49,12 @@ def _steering(request: Request, emulator: Emulator) -> Steering | None:
 class QueueHandlers:
     """The four operations of one queue provider."""
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, prefix: str) -> None:
         self.provider = provider
+        self.prefix = prefix
+
+    def _base(self, request: Request) -> str:
+        return app_base(request) + self.prefix
 
     def _key(self, request: Request, emulator: Emulator) -> str:
         return emulator.gateway.authenticate(self.provider, request.headers.get("authorization"))
@@ -69,13 +72,13 @@ class QueueHandlers:
                 key,
                 model,
                 body,
-                query_keys=frozenset(request.query_params.keys()),
+                query_keys=_query_keys(request),
                 header_names=frozenset(request.headers.keys()),
                 steering=_steering(request, emulator),
             )
         except DomainError as exc:
             return render.error_response(exc, operation="submit")
-        urls = render.Urls(mount_base(request), model, submitted.job.request_id)
+        urls = render.Urls(self._base(request), model, submitted.job.request_id)
         return json_response(render.submit_body(submitted.job, urls, submitted.queue_position))
 
     async def status(self, request: Request) -> Response:
@@ -85,7 +88,7 @@ class QueueHandlers:
         except DomainError as exc:
             return render.error_response(exc, operation="status")
         with_logs = request.query_params.get("logs", "").lower() in _TRUE
-        urls = render.Urls(mount_base(request), snap.job.model, snap.job.request_id)
+        urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
         return json_response(render.status_body(snap, urls, emulator.clock.now(), with_logs))
 
     async def result(self, request: Request) -> Response:
@@ -95,7 +98,7 @@ class QueueHandlers:
         except DomainError as exc:
             return render.error_response(exc, operation="result")
         if not snap.state.terminal:
-            urls = render.Urls(mount_base(request), snap.job.model, snap.job.request_id)
+            urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
             return json_response(render.status_body(snap, urls, emulator.clock.now(), False), 202)
         if snap.state.error_type is not None:
             return render.result_failure(snap)
@@ -133,8 +136,14 @@ async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     await render.unrouted(request.method, request.url.path)(scope, receive, send)
 
 
+def _query_keys(request: Request) -> frozenset[str]:
+    if not request.scope.get("query_string"):
+        return frozenset()
+    return frozenset(request.query_params.keys())
+
+
 def _parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        return load_json(raw)
+    except NotJson:
         raise InvalidBody("Request body is not valid JSON") from None

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Queue-protocol throughput of the emulator against a bare Starlette app, and render time.
+
+Run through ``benchmarks/queue_throughput`` (installs the venv and wrk). Each server is its own
+``uvicorn`` process (one worker, uvloop, httptools); wrk drives submit and status reads. The
+render benchmark runs in this process. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from emulator.domain.files import render_spec
+from emulator.domain.images import render
+from emulator.domain.jobs import Job, OutputFile
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+# The seed body lives in the wrk script; the status job is submitted with the same one.
+SEED_BODY = json.loads("".join(re.findall(r"'([^']*)'", (BENCH / "wrk/submit.lua").read_text())))
+HEADERS = {"Authorization": "Key bench"}
+SUBMIT_PATH = "/model/v1/queue/gpt_image_1"
+# The emulator runs with its built-in defaults (16 slots per model, time scale 0.1): submits
+# build a real backlog, and the status job, submitted after them, waits in it.
+EMULATOR_ENV = {"IMGEMU_LOG_LEVEL": "warning"}
+TARGET_RATIO, TARGET_P99_MS, TARGET_RENDER_MS = 0.8, 15.0, 30.0
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine since boot."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def busy_percent(seconds: float = 1.0) -> float:
+    """Share of the machine's CPU in use (by anything) over ``seconds``: 0 when it is quiet."""
+    busy0, total0 = machine_ticks()
+    time.sleep(seconds)
+    busy1, total1 = machine_ticks()
+    return 100.0 * (busy1 - busy0) / max(1, total1 - total0)
+
+
+@contextmanager
+def server(factory: str, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """A one-worker uvicorn server for ``factory`` (module:function in benchmarks/)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(BENCH)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop"]
+    cmd += ["--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("IMGEMU_")}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**clean, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{factory} did not start (exit code {proc.returncode})")
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(out: str) -> dict[str, Any]:
+    """requests/s, p50/p99 (ms), non-2xx/3xx and socket errors from wrk --latency output."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    total = re.search(r"(\d+) requests in", out)
+    if not (rps and p50 and p99 and total):
+        raise RuntimeError(f"unreadable wrk output:\n{out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = sum(int(n) for n in sock.groups()) if sock else 0
+    return {"rps": float(rps[1]), "requests": int(total[1]), "p50_ms": _ms(p50[1]),
+            "p99_ms": _ms(p99[1]), "non_2xx": int(non2xx[1]) if non2xx else 0,
+            "socket_errors": errors}  # fmt: skip
+
+
+def wrk(url: str, script: str, duration: str, connections: int, pid: int) -> dict[str, Any]:
+    """One wrk run; adds the CPU the server, wrk and everything else used (% of one core)."""
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--latency"]
+    cmd += ["-s", str(BENCH / "wrk" / script), url]
+    stat = Path(f"/proc/{pid}/stat")
+    (busy0, total0), srv0 = machine_ticks(), stat.read_text().rsplit(")", 1)[1].split()[11:13]
+    kids0, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    kids1, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - start
+    (busy1, total1), srv1 = machine_ticks(), stat.read_text().rsplit(")", 1)[1].split()[11:13]
+    run = parse_wrk(done.stdout)
+    hz, cores = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
+    server_s = (sum(map(int, srv1)) - sum(map(int, srv0))) / hz
+    wrk_s = kids1.ru_utime + kids1.ru_stime - kids0.ru_utime - kids0.ru_stime
+    all_s = (busy1 - busy0) / max(1, total1 - total0) * wall * cores
+    run["server_cpu_pct"] = 100 * server_s / wall
+    run["wrk_cpu_pct"] = 100 * wrk_s / wall
+    run["other_cpu_pct"] = max(0.0, 100 * (all_s - server_s - wrk_s) / wall)
+    run["server_cpu_us_per_request"] = 1e6 * server_s / max(1, run["requests"])
+    return run
+
+
+def status_url(base: str) -> str:
+    """A fresh job's status URL; on the emulator, after a submit run, it waits deep in line."""
+    job = httpx.post(base + SUBMIT_PATH, json=SEED_BODY, headers=HEADERS, timeout=10)
+    job.raise_for_status()
+    return f"{base}{SUBMIT_PATH}/requests/{job.json()['request_id']}/status"
+
+
+def job_status(url: str) -> str:
+    body = httpx.get(url, headers=HEADERS, timeout=10).json()
+    return f"{body['status']} (queue_position {body.get('queue_position', '-')})"
+
+
+def bench_servers(duration: str, connections: int, rounds: int) -> dict[str, Any]:
+    """Both servers up at once; each round drives emulator then bare app, op by op.
+
+    Interleaving the two apps round by round spreads whatever else the machine does over
+    both; the ratio of a round compares runs made seconds apart.
+    """
+    results: dict[str, Any] = {"emulator": {}, "bare": {}, "rounds": []}
+    with (
+        server("emulator_app:create_app", EMULATOR_ENV) as (emu_base, emu_pid),
+        server("bare_app:create_app", {}) as (bare_base, bare_pid),
+    ):
+        targets = {"emulator": (emu_base, emu_pid), "bare": (bare_base, bare_pid)}
+        for base, pid in targets.values():  # warm-up: imports, caches, first jobs
+            wrk(base + SUBMIT_PATH, "submit.lua", "2s", connections, pid)
+        status_job = ""
+        for index in range(rounds):
+            one: dict[str, Any] = {}
+            for op in ("submit", "status"):
+                for who, (base, pid) in targets.items():
+                    if op == "submit":
+                        url, script = base + SUBMIT_PATH, "submit.lua"
+                    else:
+                        url, script = status_url(base), "status.lua"
+                        if who == "emulator":
+                            status_job = job_status(url)
+                    one.setdefault(who, {})[op] = wrk(url, script, duration, connections, pid)
+                    if who == "emulator" and op == "status":
+                        one[who][op]["job_status"] = [status_job, job_status(url)]
+            one["ratios"] = {
+                op: one["emulator"][op]["rps"] / one["bare"][op]["rps"]
+                for op in ("submit", "status")
+            }
+            results["rounds"].append(one)
+            ratios = ", ".join(f"{op} {r:.2f}" for op, r in one["ratios"].items())
+            print(f"round {index + 1}/{rounds}: ratios {ratios}", flush=True)
+        jobs = httpx.get(emu_base + "/_emulator/jobs", params={"limit": 1}, timeout=30)
+        results["emulator_jobs_stored"] = jobs.json().get("total") if jobs.is_success else None
+    return results
+
+
+def _median_ms(fn: Callable[[], object], runs: int = 20, warmups: int = 3) -> float:
+    for _ in range(warmups):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def bench_render() -> dict[str, float]:
+    """``render`` of a 1024x1024 PNG vs Pillow encoding a plain image (PNG level 1)."""
+    output = OutputFile(0, 1024, 1024, "png")
+    params = {**SEED_BODY, "output_format": "png"}
+    job = Job("mmsu_01m7zt47qhr84p57vfqvc2r1yd", "seacloud", "gpt_image_1", "bench", 1, params,
+              0.0, 0.0, 0.0, n_outputs=1, width=1024, height=1024)  # fmt: skip
+    spec = render_spec(job, output, seed=0)
+    plain = Image.new("RGB", (1024, 1024), (200, 60, 50))
+
+    def baseline() -> None:
+        plain.save(io.BytesIO(), "PNG", compress_level=1)
+
+    render_ms, base_ms = _median_ms(lambda: render(spec)), _median_ms(baseline)
+    return {"render_ms": render_ms, "baseline_ms": base_ms, "ratio": render_ms / base_ms}
+
+
+def machine() -> dict[str, Any]:
+    models = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+    cpu = models[0] if models else platform.processor()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version()}
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Medians over the rounds, per operation."""
+    summary: dict[str, Any] = {}
+    rounds = results["rounds"]
+    for op in ("submit", "status"):
+        emu = [r["emulator"][op] for r in rounds]
+        bare = [r["bare"][op] for r in rounds]
+        summary[op] = {
+            "emulator_rps": statistics.median(run["rps"] for run in emu),
+            "bare_rps": statistics.median(run["rps"] for run in bare),
+            "ratio": statistics.median(r["ratios"][op] for r in rounds),
+            "ratio_min": min(r["ratios"][op] for r in rounds),
+            "ratio_max": max(r["ratios"][op] for r in rounds),
+            "p50_ms": statistics.median(run["p50_ms"] for run in emu),
+            "p99_ms": statistics.median(run["p99_ms"] for run in emu),
+            "p99_ms_worst": max(run["p99_ms"] for run in emu),
+            "bare_p99_ms": statistics.median(run["p99_ms"] for run in bare),
+            "emulator_us_per_request": statistics.median(
+                run["server_cpu_us_per_request"] for run in emu
+            ),
+            "bare_us_per_request": statistics.median(
+                run["server_cpu_us_per_request"] for run in bare
+            ),
+            "others_cpu_pct": max(run["other_cpu_pct"] for run in emu + bare),
+            "errors": sum(run["non_2xx"] + run["socket_errors"] for run in emu),
+        }
+    return summary
+
+
+def report(results: dict[str, Any]) -> bool:
+    """Print the table; True when the emulator's runs were free of errors."""
+    summary, rend = results["summary"], results["render"]
+    print(f"\n{results['machine']}, {results['settings']}")
+    print(
+        f"{'':7}{'emu rps':>9}{'bare rps':>9}{'ratio':>6}{' (min-max)':>12}{'p50 ms':>7}"
+        f"{'p99 ms':>7}{'emu us/req':>11}{'bare us/req':>12}  targets"
+    )
+    clean = True
+    for op in ("submit", "status"):
+        s = summary[op]
+        met = [
+            f"ratio>={TARGET_RATIO}: {'met' if s['ratio'] >= TARGET_RATIO else 'MISSED'}",
+            f"p99<={TARGET_P99_MS:g}ms: {'met' if s['p99_ms'] <= TARGET_P99_MS else 'MISSED'}",
+        ]
+        spread = f"({s['ratio_min']:.2f}-{s['ratio_max']:.2f})"
+        print(
+            f"{op:7}{s['emulator_rps']:>9.0f}{s['bare_rps']:>9.0f}{s['ratio']:>6.2f}{spread:>12}"
+            f"{s['p50_ms']:>7.2f}{s['p99_ms']:>7.1f}{s['emulator_us_per_request']:>11.0f}"
+            f"{s['bare_us_per_request']:>12.0f}  {', '.join(met)}"
+        )
+        if s["errors"]:
+            clean = False
+            print(f"!!! emulator {op}: {s['errors']} errors: these runs measured errors !!!")
+        if s["others_cpu_pct"] > 10:
+            print(f"!!! {op}: other processes used up to {s['others_cpu_pct']:.0f}% of a core")
+    print(f"status job: {' -> '.join(results['rounds'][-1]['emulator']['status']['job_status'])}")
+    print(f"jobs the emulator held at the end: {results['emulator_jobs_stored']}")
+    ok = "met" if rend["render_ms"] <= TARGET_RENDER_MS else "MISSED"
+    print(
+        f"render 1024x1024 png: {rend['render_ms']:.1f} ms (median of 20); plain Pillow PNG "
+        f"level 1: {rend['baseline_ms']:.1f} ms; ratio {rend['ratio']:.2f}; "
+        f"<= {TARGET_RENDER_MS:g} ms: {ok}"
+    )
+    return clean
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", default="10s", help="wrk duration per run (default 10s)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--json", type=Path, help="write every number to this JSON file")
+    args = parser.parse_args()
+    busy = busy_percent()
+    if busy > 5:
+        print(f"!!! the machine is {busy:.0f}% busy before the start: expect low numbers !!!")
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": {**machine(), "busy_before_pct": round(busy, 1)},
+        "settings": {
+            "duration": args.duration,
+            "connections": args.connections,
+            "rounds": args.rounds,
+        },
+        "emulator_env": EMULATOR_ENV,
+    }
+    results.update(bench_servers(args.duration, args.connections, args.rounds))
+    results["summary"] = summarize(results)
+    results["render"] = bench_render()
+    clean = report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,12 +11,17 @@ DomainError
 ├── ValidationFailed        schema or rule violations (carries the violations)
 ├── AlreadyCompleted        cancel of a terminal job
 ├── NotReady                result asked before the job is terminal
-└── LinkExpired             a result file URL past its expiry or with a bad signature
+├── LinkExpired             a result file URL past its expiry or with a bad signature
+├── ContentBlocked          the prompt trips the block list (synchronous protocols)
+├── UpstreamFailure         a generation failed or timed out (synchronous protocols)
+└── NotFound                an unknown task or file id (synchronous protocols)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,9 @@ class Violation:
     loc: tuple[str | int, ...]
     message: str
     kind: str = "value_error"
+    # What a dialect needs to write its own text: the offending value (scalars only), the
+    # schema's limit, options or types, an instance's length.
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def field(self) -> str:
@@ -107,3 +115,21 @@ class NotReady(DomainError):
 
 class LinkExpired(DomainError):
     code = "link_expired"
+
+
+class ContentBlocked(DomainError):
+    code = "content_blocked"
+
+
+class UpstreamFailure(DomainError):
+    """A generation that failed (``timeout`` False) or ran out of time (``timeout`` True)."""
+
+    code = "upstream_failure"
+
+    def __init__(self, message: str, *, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+class NotFound(DomainError):
+    code = "not_found"

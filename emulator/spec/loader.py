@@ -37,6 +37,25 @@ Validate = Callable[[Any], tuple[Violation, ...]]
 
 
 @dataclass(frozen=True, slots=True)
+class FormSpec:
+    """A ``multipart/form-data`` body: which parts are files, and how to type the others.
+
+    Form fields arrive as text; ``coerce`` turns each into the type its schema declares
+    (``"2"`` -> 2, ``"true"`` -> True) so one validator serves JSON and forms alike. Text that
+    does not read as the declared type is left as text, for the validator to report.
+    """
+
+    validate: Validate
+    defaults: Mapping[str, Any]
+    file_fields: frozenset[str]
+    field_types: Mapping[str, str]
+
+    def coerce(self, fields: Mapping[str, str]) -> dict[str, Any]:
+        """The form's text fields, typed as the schema declares them."""
+        return {name: _coerce(text, self.field_types.get(name)) for name, text in fields.items()}
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One operation of a document, ready to serve."""
 
@@ -45,9 +64,10 @@ class Operation:
     model: str
     method: str
     path: str
-    validate: Validate | None = None
+    validate: Validate | None = None  # the application/json body
     defaults: Mapping[str, Any] = field(default_factory=dict)
     rules: tuple[str, ...] = ()
+    form: FormSpec | None = None  # the multipart/form-data body, if the operation takes one
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +105,21 @@ def _resolve(doc: Mapping[str, Any], node: Any) -> Any:
     return node
 
 
+def _facts(error: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    try:
+        facts.update(error.kind.as_dict())
+    except (AttributeError, TypeError, ValueError):
+        pass
+    facts.pop("context", None)
+    value = error.instance
+    if isinstance(value, str | int | float | bool) or value is None:
+        facts["value"] = value if not isinstance(value, str) or len(value) <= 200 else None
+    if isinstance(value, str | list | dict):
+        facts["length"] = len(value)
+    return facts
+
+
 def _violations(validator: Any, body: Any) -> tuple[Violation, ...]:
     found = []
     for error in validator.iter_errors(body):
@@ -92,7 +127,7 @@ def _violations(validator: Any, body: Any) -> tuple[Violation, ...]:
         kind, message = describe(error)
         if kind == "required":
             loc = (*loc, error.kind.property)
-        found.append(Violation(loc=loc, message=message, kind=kind))
+        found.append(Violation(loc=loc, message=message, kind=kind, facts=_facts(error)))
     found.sort(key=lambda v: [str(p) for p in v.loc])
     return tuple(found)
 
@@ -116,6 +151,61 @@ def _compile(doc: Mapping[str, Any], schema_node: Any) -> tuple[Validate, dict[s
         return _violations(validator, body)
 
     return validate, defaults
+
+
+def _coerce(text: str, declared: str | None) -> Any:
+    try:
+        if declared == "integer":
+            return int(text.strip())
+        if declared == "number":
+            return float(text.strip())
+    except ValueError:
+        return text
+    if declared == "boolean" and text.strip().lower() in ("true", "false"):
+        return text.strip().lower() == "true"
+    return text
+
+
+def _is_file(doc: Mapping[str, Any], node: Any) -> bool:
+    node = _resolve(doc, node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("format") == "binary" or "contentMediaType" in node:
+        return True
+    if node.get("type") == "array":
+        return _is_file(doc, node.get("items", {}))
+    return any(_is_file(doc, branch) for branch in node.get("oneOf") or node.get("anyOf") or ())
+
+
+def _declared_type(doc: Mapping[str, Any], node: Any) -> str | None:
+    node = _resolve(doc, node)
+    if not isinstance(node, dict):
+        return None
+    declared = node.get("type")
+    if isinstance(declared, list):
+        declared = next((t for t in declared if t != "null"), None)
+    if declared is None:
+        for branch in node.get("oneOf") or node.get("anyOf") or ():
+            declared = _declared_type(doc, branch)
+            if declared is not None:
+                break
+    return declared if isinstance(declared, str) else None
+
+
+def _compile_form(doc: Mapping[str, Any], schema_node: Any) -> FormSpec:
+    schema = copy.deepcopy(_resolve(doc, schema_node))
+    properties = schema.get("properties") or {}
+    files = frozenset(name for name, prop in properties.items() if _is_file(doc, prop))
+    types = {
+        name: t
+        for name, prop in properties.items()
+        if name not in files and (t := _declared_type(doc, prop)) is not None
+    }
+    # Files are checked by the rules (magic bytes, counts); the validator sees the text fields.
+    schema["properties"] = {k: v for k, v in properties.items() if k not in files}
+    schema["required"] = [name for name in schema.get("required", ()) if name not in files]
+    validate, defaults = _compile(doc, schema)
+    return FormSpec(validate, defaults, files, types)
 
 
 def _iter_operations(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -143,10 +233,14 @@ def load_document(provider: str, path: Path, known_rules: frozenset[str]) -> Doc
             raise SpecError(f"{path}: {op['operationId']} names unknown rules {sorted(unknown)}")
         validate: Validate | None = None
         defaults: dict[str, Any] = {}
+        form: FormSpec | None = None
         if "requestBody" in op:
-            body = _resolve(raw, op["requestBody"])
-            validate, defaults = _compile(raw, body["content"]["application/json"]["schema"])
-        key = (binding["kind"], binding["model"])
+            content = _resolve(raw, op["requestBody"])["content"]
+            if "application/json" in content:
+                validate, defaults = _compile(raw, content["application/json"]["schema"])
+            if "multipart/form-data" in content:
+                form = _compile_form(raw, content["multipart/form-data"]["schema"])
+        key = (binding["kind"], binding.get("model", "*"))
         operations[key] = Operation(
             operation_id=op["operationId"],
             kind=binding["kind"],
@@ -156,6 +250,7 @@ def load_document(provider: str, path: Path, known_rules: frozenset[str]) -> Doc
             validate=validate,
             defaults=defaults,
             rules=rules,
+            form=form,
         )
     return Document(provider=provider, raw=raw, operations=operations)
 

@@ -6,20 +6,43 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from emulator.http.common import json_response
 from emulator.http.control import control_routes
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
+from emulator.http.images import images_routes
+from emulator.http.images import render as images_render
 from emulator.http.queue import queue_routes
 from emulator.http.queue.handlers import unrouted
 from emulator.settings import PROVIDERS_QUEUE, Settings
 from emulator.state import build
 
 
+def _images_path(path: str) -> bool:
+    return path.startswith("/v1/")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return json_response({"detail": exc.detail}, exc.status_code, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if _images_path(request.url.path):
+        request_id = request.app.state.emulator.images.new_id("req_")
+        body = images_render.error_body(str(exc.detail), "invalid_request_error", None, None)
+        return json_response(body, exc.status_code, {**headers, "x-request-id": request_id})
+    return json_response({"detail": exc.detail}, exc.status_code, headers)
+
+
+async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
+    """A path no route takes gets a not-found answer in the dialect its prefix belongs to."""
+    path: str = scope.get("path", "")
+    if scope["type"] == "http" and _images_path(path):
+        request_id = scope["app"].state.emulator.images.new_id("req_")
+        response = images_render.unrouted(scope["method"], path, request_id)
+        await response(scope, receive, send)
+        return
+    await unrouted(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -28,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # The queue's hot paths first: routes are tried in order.
     routes = [
         *queue_routes(settings.queue_provider, "/model"),
+        *images_routes(),
         *(route for p in PROVIDERS_QUEUE for route in queue_routes(p, f"/{p}/model")),
         *control_routes(),
         *doc_routes(),
@@ -36,6 +60,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.
-    app.router.default = unrouted
+    app.router.default = _unrouted
     app.state.emulator = build(settings)
     return app

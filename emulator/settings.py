@@ -18,6 +18,8 @@ import jsonschema_rs
 import yaml
 
 PROVIDERS_QUEUE = ("seacloud", "odirouter")
+PROVIDERS_IMAGES = ("openai", "agcloud", "aa")  # answer in the same call (or a stream)
+PROVIDERS = PROVIDERS_QUEUE + PROVIDERS_IMAGES
 
 
 class SettingsError(ValueError):
@@ -64,6 +66,7 @@ class Settings:
     image_cache_mb: int = 256
     invalid_delay: float = 0.5  # seconds before a REQUEST_INVALID / CONTENT_BLOCKED job completes
     log_level: str = "info"
+    keepalive_seconds: float = 15.0  # real seconds between ``:`` lines of a waiting stream
 
     def __post_init__(self) -> None:
         _check(self)
@@ -111,7 +114,7 @@ _FILE_SCHEMA: dict[str, Any] = {
         "validation": {"enum": ["async", "sync"]},
         "api_keys": {
             "type": "object",
-            "propertyNames": {"enum": list(PROVIDERS_QUEUE)},
+            "propertyNames": {"enum": list(PROVIDERS)},
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "slots": {"type": "integer", "minimum": 1},
@@ -120,6 +123,7 @@ _FILE_SCHEMA: dict[str, Any] = {
             "additionalProperties": {"type": "integer", "minimum": 1},
         },
         "latency_sigma": {"type": "number", "minimum": 0},
+        "keepalive_seconds": {"type": "number", "exclusiveMinimum": 0},
         "base_seconds": {
             "type": "object",
             "additionalProperties": {

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
+from emulator.domain.generation import ImagesService
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.queue import QueueService
 from emulator.domain.rules import RuleBook
-from emulator.settings import PROVIDERS_QUEUE, Settings
+from emulator.settings import PROVIDERS, Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached, spec_dir
 from emulator.store import MemoryStore
@@ -29,14 +30,15 @@ class Emulator:
     files: FileService
     gateway: Gateway
     queue: QueueService
+    images: ImagesService
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
-    """The queue providers' documents, compiled once per process."""
+    """Every provider's document, compiled once per process."""
     folder = spec_dir()
     return {
         provider: load_cached(provider, folder / f"{provider}.yaml", rules.names)
-        for provider in PROVIDERS_QUEUE
+        for provider in PROVIDERS
     }
 
 
@@ -76,4 +78,5 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         files=files,
         gateway=Gateway(settings.api_keys, settings.rate_limit),
         queue=queue,
+        images=ImagesService(settings, clock, store, documents, rules, latency, queue.inputs),
     )

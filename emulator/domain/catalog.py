@@ -30,6 +30,31 @@ QUEUE_MODELS: dict[str, ModelInfo] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ImageModel:
+    """A model of the synchronous Images protocols (OpenAI, AGCloud, 典名词元)."""
+
+    model_id: str
+    family: str  # latency and price
+    custom_sizes: bool  # gpt-image-2: any WIDTHxHEIGHT within its limits
+    transparency: bool  # a transparent background is rendered (others: refused or opaque)
+    input_fidelity: bool  # takes ``input_fidelity``
+    quality: bool = True  # AGCloud's -plus models take no ``quality``
+
+
+IMAGE_MODELS: dict[str, ImageModel] = {
+    info.model_id: info
+    for info in (
+        ImageModel("gpt-image-1", "gpt-image-1", False, True, True),
+        ImageModel("gpt-image-1-mini", "gpt-image-1-mini", False, True, False),
+        ImageModel("gpt-image-1.5", "gpt-image-1.5", False, True, True),
+        ImageModel("gpt-image-2", "gpt-image-2", True, False, True),
+        ImageModel("gpt-image-1-plus", "gpt-image-1", False, True, True, quality=False),
+        ImageModel("gpt-image-2-plus", "gpt-image-2", True, False, True, quality=False),
+    )
+}
+
+
 def resolve_quality(quality: str) -> str:
     """``auto`` resolves to ``medium``: the providers do not say how they choose."""
     return "medium" if quality == "auto" else quality

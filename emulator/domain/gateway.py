@@ -15,11 +15,17 @@ from emulator.store.base import Store
 AUTH_SCHEMES: dict[str, tuple[str, ...]] = {
     "seacloud": ("Key", "Bearer"),
     "odirouter": ("Bearer",),
+    "openai": ("Bearer",),
+    "agcloud": ("Bearer",),
+    "aa": ("Bearer",),
 }
 _SCHEMES_LOWER = {p: {s.lower() for s in schemes} for p, schemes in AUTH_SCHEMES.items()}
 _MISSING = {
     "seacloud": "Authorization Bearer or Key token is required",
     "odirouter": "Authorization Bearer token is required",
+    "openai": "missing",
+    "agcloud": "missing",
+    "aa": "missing",
 }
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 DEFAULT_BASE_SECONDS: dict[str, dict[str, float]] = {
     "gpt-image-1": {"low": 15.0, "medium": 35.0, "high": 70.0},
     "gpt-image-1.5": {"low": 8.0, "medium": 20.0, "high": 45.0},
+    # No published figure: a smaller model, taken as twice as fast as gpt-image-1.
+    "gpt-image-1-mini": {"low": 7.5, "medium": 17.5, "high": 35.0},
     "gpt-image-2": {"low": 30.0, "medium": 80.0, "high": 195.0},
 }
 

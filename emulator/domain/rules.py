@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from emulator.domain.catalog import parse_size
+from emulator.domain.catalog import STANDARD_SIZES, ImageModel, parse_size
 from emulator.domain.errors import Violation, WebhookNotSupported
 from emulator.domain.images import ImageInfo
 
@@ -40,6 +40,13 @@ class RuleContext:
     reference_problems: tuple[Violation, ...] = ()
     query_keys: frozenset[str] = frozenset()
     header_names: frozenset[str] = frozenset()  # lower-case
+    # The synchronous protocols: the model asked for, the provider, the fields actually sent
+    # (the body the rules see has the schema's defaults filled in), and the name of the
+    # request's image field ("image" in a form, "images" in JSON).
+    model: ImageModel | None = None
+    provider: str = ""
+    explicit: frozenset[str] = frozenset()
+    image_field: str = "images"
 
 
 Rule = Callable[[Mapping[str, Any], RuleContext], Iterable[Violation]]
@@ -114,6 +121,121 @@ def no_webhooks(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation
     yield from ()
 
 
+MAX_INPUT_IMAGES = 16
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+# Providers on which gpt-image-2 may ask for a transparent background (OpenAI: "preview").
+TRANSPARENT_PREVIEW = frozenset({"openai"})
+_STANDARD = ", ".join(f"'{w}x{h}'" for w, h in sorted(STANDARD_SIZES)) + ", and 'auto'"
+
+
+def _quote_list(options: Iterable[str]) -> str:
+    items = [f"'{o}'" for o in options]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def model_size(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """gpt-image-2 takes custom sizes within its limits; the others the three standard ones."""
+    if ctx.model is not None and ctx.model.custom_sizes:
+        for found in gpt_image_2_size(body, ctx):
+            yield Violation(found.loc, found.message, "invalid_value", {"value": body["size"]})
+        return
+    size = body.get("size", "auto")
+    if size != "auto" and parse_size(size) not in STANDARD_SIZES:
+        yield Violation(
+            ("size",),
+            f"Invalid value: '{size}'. Supported values are: {_STANDARD}.",
+            "invalid_value",
+            {"value": size},
+        )
+
+
+def transparent_background(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """Transparent needs png or webp, and a model (or provider) that can draw it."""
+    if body.get("background") != "transparent":
+        return
+    model = ctx.model
+    if model is not None and not model.transparency and ctx.provider not in TRANSPARENT_PREVIEW:
+        yield Violation(
+            ("background",),
+            f"Invalid value: 'transparent'. Transparent backgrounds are not supported for "
+            f"{model.model_id}. Supported values are: {_quote_list(('opaque', 'auto'))}.",
+            "invalid_value",
+            {"value": "transparent"},
+        )
+        return
+    fmt = body.get("output_format", "png")
+    if fmt not in (*ALPHA_FORMATS, "auto"):
+        yield Violation(
+            ("background",),
+            f"Transparent background requires output_format png or webp, got '{fmt}'.",
+            "invalid_value",
+            {"value": "transparent"},
+        )
+
+
+def compression_needs_lossy_format(
+    body: Mapping[str, Any], ctx: RuleContext
+) -> Iterator[Violation]:
+    """``output_compression`` below 100 only with jpeg or webp."""
+    compression = body.get("output_compression", 100)
+    fmt = body.get("output_format", "png")
+    if compression != 100 and fmt not in ("jpeg", "webp"):
+        yield Violation(
+            ("output_compression",),
+            f"output_compression is only supported for the jpeg and webp output formats, "
+            f"not '{fmt}'.",
+            "invalid_value",
+            {"value": compression},
+        )
+
+
+def input_fidelity_support(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """``input_fidelity``, when sent, must be a model's that takes it (not gpt-image-1-mini)."""
+    model = ctx.model
+    if "input_fidelity" in ctx.explicit and model is not None and not model.input_fidelity:
+        yield Violation(
+            ("input_fidelity",),
+            f"input_fidelity is not supported for {model.model_id}.",
+            "invalid_value",
+            {"value": body.get("input_fidelity")},
+        )
+
+
+def quality_not_on_plus_models(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """AGCloud's -plus models take no ``quality``."""
+    model = ctx.model
+    if "quality" in ctx.explicit and model is not None and not model.quality:
+        yield Violation(
+            ("quality",),
+            f"quality is not supported for {model.model_id}.",
+            "invalid_value",
+            {"value": body.get("quality")},
+        )
+
+
+def image_inputs(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """An edit's 1-16 input images, each a PNG, JPEG or WebP under 50 MB."""
+    field = ctx.image_field
+    if not ctx.images and not ctx.reference_problems:
+        yield Violation((field,), f"Missing required parameter: '{field}'.", "required")
+        return
+    if len(ctx.images) > MAX_INPUT_IMAGES:
+        yield Violation(
+            (field,),
+            f"Invalid '{field}': too many images. Expected at most {MAX_INPUT_IMAGES}, "
+            f"but got {len(ctx.images)}.",
+            "array_above_max_length",
+        )
+    for index, image in enumerate(ctx.images):
+        if image is not None and len(image.data) > MAX_INPUT_BYTES:
+            yield Violation(
+                (field, index),
+                f"Invalid '{field}': each image must be smaller than 50 MB.",
+                "invalid_value",
+            )
+    yield from ctx.reference_problems
+
+
 @dataclass(frozen=True, slots=True)
 class RuleBook:
     """The rules by name; ``gateway`` ones run before the schema check."""
@@ -125,6 +247,12 @@ class RuleBook:
             "image_references": image_references,
             "mask_matches_first_image": mask_matches_first_image,
             "no_webhooks": no_webhooks,
+            "model_size": model_size,
+            "transparent_background": transparent_background,
+            "compression_needs_lossy_format": compression_needs_lossy_format,
+            "input_fidelity_support": input_fidelity_support,
+            "quality_not_on_plus_models": quality_not_on_plus_models,
+            "image_inputs": image_inputs,
         }
     )
     gateway: frozenset[str] = frozenset({"no_webhooks"})

@@ -7,6 +7,7 @@ of the semantic rules (``x-imgemu-rules``) that JSON Schema cannot express.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -107,10 +108,8 @@ def _resolve(doc: Mapping[str, Any], node: Any) -> Any:
 
 def _facts(error: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {}
-    try:
+    with contextlib.suppress(AttributeError, TypeError, ValueError):
         facts.update(error.kind.as_dict())
-    except (AttributeError, TypeError, ValueError):
-        pass
     facts.pop("context", None)
     value = error.instance
     if isinstance(value, str | int | float | bool) or value is None:
@@ -204,6 +203,10 @@ def _compile_form(doc: Mapping[str, Any], schema_node: Any) -> FormSpec:
     # Files are checked by the rules (magic bytes, counts); the validator sees the text fields.
     schema["properties"] = {k: v for k, v in properties.items() if k not in files}
     schema["required"] = [name for name in schema.get("required", ()) if name not in files]
+    for combinator in ("oneOf", "anyOf", "allOf"):  # e.g. "one of `image` or `image[]`"
+        branches = schema.get(combinator) or []
+        if all(set(b) == {"required"} and set(b["required"]) <= files for b in branches):
+            schema.pop(combinator, None)
     validate, defaults = _compile(doc, schema)
     return FormSpec(validate, defaults, files, types)
 

@@ -50,5 +50,11 @@ class Store(Protocol):
     async def job_count(self) -> int:
         """How many jobs the store holds."""
 
+    async def put_upload(self, file_id: str, data: bytes) -> None:
+        """Keep an uploaded file (典名词元's ``/api/v1/files``)."""
+
+    async def get_upload(self, file_id: str) -> bytes | None:
+        """An uploaded file's bytes, None when unknown."""
+
     async def reset(self) -> None:
         """Forget everything."""

@@ -33,6 +33,7 @@ class MemoryStore:
         self._pools: dict[str, _Pool] = {}
         self._windows: dict[str, deque[float]] = {}
         self._balances: dict[str, float] = {}
+        self._uploads: dict[str, bytes] = {}
 
     async def next_seq(self) -> int:
         self._seq += 1
@@ -139,6 +140,12 @@ class MemoryStore:
 
     async def job_count(self) -> int:
         return len(self._jobs)
+
+    async def put_upload(self, file_id: str, data: bytes) -> None:
+        self._uploads[file_id] = data
+
+    async def get_upload(self, file_id: str) -> bytes | None:
+        return self._uploads.get(file_id)
 
     async def reset(self) -> None:
         self._init()

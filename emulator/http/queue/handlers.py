@@ -9,10 +9,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from emulator.domain.errors import DomainError, InvalidBody
-from emulator.domain.jobs import ErrorType
-from emulator.domain.queue import Steering
 from emulator.http.common import NotJson, app_base, json_response, load_json
 from emulator.http.queue import render
+from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
 _TRUE = ("1", "true")
@@ -21,29 +20,6 @@ _TRUE = ("1", "true")
 def _emulator(request: Request) -> Emulator:
     emulator: Emulator = request.app.state.emulator
     return emulator
-
-
-def _steering(request: Request, emulator: Emulator) -> Steering | None:
-    if not emulator.settings.steering:
-        return None
-    outcome_text = request.headers.get("x-imgemu-outcome")
-    latency_text = request.headers.get("x-imgemu-latency")
-    outcome: ErrorType | None = None
-    latency: float | None = None
-    if outcome_text and outcome_text.lower() != "success":
-        try:
-            outcome = ErrorType(outcome_text.upper())
-        except ValueError:
-            choices = ", ".join(["success", *(e.value for e in ErrorType)])
-            raise InvalidBody(f"X-Imgemu-Outcome must be one of {choices}") from None
-    if latency_text:
-        try:
-            latency = float(latency_text)
-        except ValueError:
-            latency = -1.0
-        if not latency >= 0:
-            raise InvalidBody("X-Imgemu-Latency must be a number of seconds >= 0") from None
-    return Steering(outcome=outcome, latency=latency)
 
 
 class QueueHandlers:
@@ -74,7 +50,7 @@ class QueueHandlers:
                 body,
                 query_keys=_query_keys(request),
                 header_names=frozenset(request.headers.keys()),
-                steering=_steering(request, emulator),
+                steering=steering_of(request, emulator.settings.steering),
             )
         except DomainError as exc:
             return render.error_response(exc, operation="submit")

@@ -1,0 +1,414 @@
+"""The synchronous Images protocols' domain: one request in, images and usage out.
+
+OpenAI, AGCloud and 典名词元 all answer a generation or an edit in the same call (or a stream
+of events). ``ImagesService.prepare`` validates a request against its provider's document and
+the named rules, resolves its input images, prices it, draws its service time and outcome, and
+returns a ``Generation``: everything the HTTP layer needs to wait, render and answer. Rendering
+reuses the queue's image synthesis; usage, prices, latency and rules are the same modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from emulator.domain.catalog import IMAGE_MODELS, ImageModel, resolve_quality, resolve_size
+from emulator.domain.clock import Clock
+from emulator.domain.errors import (
+    ContentBlocked,
+    InsufficientBalance,
+    InvalidBody,
+    ModelNotFound,
+    ValidationFailed,
+    Violation,
+)
+from emulator.domain.files import prompt_digest
+from emulator.domain.gateway import owner_of
+from emulator.domain.images import InvalidImage, RenderSpec, placeholder, probe, render
+from emulator.domain.inputs import InputResolver
+from emulator.domain.jobs import ErrorType
+from emulator.domain.latency import LatencyModel, unit_draw
+from emulator.domain.pricing import OUTPUT_PRICE_PER_MILLION, output_tokens
+from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
+from emulator.settings import Settings
+from emulator.spec import Document, Operation
+from emulator.store.base import Store
+
+# Each partial image costs 100 more image-output tokens (AGCloud's and 典名词元's pages).
+PARTIAL_IMAGE_TOKENS = 100
+# USD per million input tokens (text, image), used for the balance only.
+INPUT_PRICE_PER_MILLION = {"text": 5.0, "image": 10.0}
+# How much longer than its service time a generation runs before it times out.
+TIMEOUT_FACTOR = 2.0
+_FIDELITY_FLOOR = 0.125
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request, as ``ImagesResponse.usage`` reports them."""
+
+    text_tokens: int
+    image_tokens: int
+    output_tokens: int
+
+    @property
+    def input_tokens(self) -> int:
+        return self.text_tokens + self.image_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """The parts of a ``multipart/form-data`` request: text fields and file parts."""
+
+    fields: Mapping[str, str]
+    files: Mapping[str, Sequence[bytes]]  # part name (``image[]`` folded into ``image``) -> data
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One accepted request: what to render, what it costs, when it is done, how it ends."""
+
+    request_id: str
+    provider: str
+    kind: str  # generate | edit
+    model: ImageModel
+    params: Mapping[str, Any]  # the request with the schema's defaults
+    created: int  # unix seconds
+    started_at: float
+    finishes_at: float
+    width: int
+    height: int
+    quality: str  # resolved: low | medium | high
+    background: str  # resolved: transparent | opaque
+    output_format: str  # resolved: png | jpeg | webp
+    n: int
+    stream: bool
+    partial_images: int
+    usage: Usage
+    seed: int
+    outcome: ErrorType | None = None  # a failure to report once the time is up
+    base: bytes | None = None
+    mask: bytes | None = None
+    inputs: int = 0
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def prompt(self) -> str:
+        return str(self.params.get("prompt", ""))
+
+    def spec(self, index: int, fidelity: float = 1.0) -> RenderSpec:
+        """What image ``index`` is; ``fidelity`` < 1 gives a rougher preview of the same image."""
+        labels = (
+            ("model", self.model.model_id),
+            ("size", self.size),
+            ("quality", self.quality),
+            ("format", self.output_format),
+            ("image", f"{index + 1}/{self.n}"),
+        )
+        public = {k: v for k, v in self.params.items() if k not in ("prompt", "images", "mask")}
+        provenance = (
+            ("request_id", self.request_id),
+            ("prompt_sha256", prompt_digest(self.prompt)),
+            ("params", _compact(public)),
+        )
+        return RenderSpec(
+            seed=self.seed,
+            prompt=self.prompt,
+            index=index,
+            width=self.width,
+            height=self.height,
+            output_format=self.output_format,  # type: ignore[arg-type]
+            compression=int(self.params.get("output_compression", 100)),
+            transparent=self.background == "transparent",
+            labels=labels,
+            provenance=provenance,
+            base=self.base,
+            mask=self.mask,
+            fidelity=max(_FIDELITY_FLOOR, min(1.0, fidelity)),
+        )
+
+    def partial_fidelity(self, index: int) -> float:
+        """How finished partial image ``index`` (0-based) looks: rougher early, never final."""
+        return (index + 1) / (self.partial_images + 1)
+
+    def event_times(self, image: int) -> list[float]:
+        """When image ``image``'s partials and then its final image are due, in clock time.
+
+        The n images share the service time; within one image its partials are spread evenly.
+        """
+        span = (self.finishes_at - self.started_at) / self.n
+        start = self.started_at + image * span
+        steps = self.partial_images + 1
+        return [start + span * (step + 1) / steps for step in range(steps)]
+
+
+def _compact(params: Mapping[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class ImagesService:
+    """Generations and edits of the synchronous providers, each under its own document."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: Store,
+        documents: Mapping[str, Document],
+        rules: RuleBook,
+        latency: LatencyModel,
+        inputs: InputResolver,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.documents = documents
+        self.rules = rules
+        self.latency = latency
+        self.inputs = inputs
+        self._ids = random.Random(f"{settings.seed}:images")
+
+    def operation(self, provider: str, kind: str) -> Operation:
+        op = self.documents[provider].operation(kind, "*")
+        if op is None:
+            raise ModelNotFound(kind)
+        return op
+
+    def new_id(self, prefix: str) -> str:
+        """A seeded id such as ``req_`` + 32 hex digits."""
+        return prefix + f"{self._ids.getrandbits(128):032x}"
+
+    async def prepare(
+        self,
+        provider: str,
+        kind: str,
+        key: str,
+        body: Any,
+        *,
+        upload: Upload | None = None,
+        outcome: ErrorType | None = None,
+        latency: float | None = None,
+    ) -> Generation:
+        """Validate, resolve, price and time one request; raise the error to answer instead.
+
+        ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
+        ``aa.generate``); ``upload`` carries a form's parts when the body came as multipart.
+        """
+        op = self.operation(provider, kind)
+        if upload is not None:
+            if op.form is None:
+                raise InvalidBody("This endpoint does not take multipart/form-data.")
+            fields = op.form.coerce(upload.fields)
+            violations = op.form.validate(fields)
+            defaults = op.form.defaults
+            body = fields
+        else:
+            if not isinstance(body, dict):
+                raise InvalidBody("The request body must be a JSON object.")
+            violations = op.validate(body) if op.validate else ()
+            defaults = op.defaults
+        if violations:
+            raise ValidationFailed(violations)
+        params: dict[str, Any] = {**defaults, **body}
+        model = IMAGE_MODELS.get(str(params.get("model")))
+        if model is None:  # the schema's enum stops this first; a document may be wider
+            raise ValidationFailed(
+                (Violation(("model",), f"Invalid value: '{params.get('model')}'.", "enum"),)
+            )
+        edit = kind != "images.generate"
+        images, mask, problems, image_field = await self._inputs(params, upload, edit)
+        ctx = RuleContext(
+            images=images,
+            mask=mask,
+            reference_problems=problems,
+            model=model,
+            provider=provider,
+            explicit=frozenset(body),
+            image_field=image_field,
+        )
+        violations = self.rules.check(op.rules, params, ctx, gateway=False)
+        if violations:
+            raise ValidationFailed(violations)
+        prompt = str(params.get("prompt", ""))
+        if self._blocked(prompt):
+            raise ContentBlocked(prompt)
+        return await self._accept(
+            provider, kind, key, model, params, images, mask, outcome, latency
+        )
+
+    async def _accept(
+        self,
+        provider: str,
+        kind: str,
+        key: str,
+        model: ImageModel,
+        params: dict[str, Any],
+        images: tuple[ResolvedImage | None, ...],
+        mask: ResolvedImage | None,
+        outcome: ErrorType | None,
+        latency: float | None,
+    ) -> Generation:
+        first = images[0].info if images and images[0] is not None else None
+        width, height = resolve_size(
+            str(params.get("size", "auto")), (first.width, first.height) if first else None
+        )
+        quality = resolve_quality(str(params.get("quality", "auto")))
+        fmt = str(params.get("output_format", "png"))
+        fmt = "png" if fmt == "auto" else fmt
+        transparent = params.get("background") == "transparent" and fmt in ("png", "webp")
+        n = int(params.get("n", 1))
+        stream = bool(params.get("stream", False))
+        partials = int(params.get("partial_images") or 0) if stream else 0
+        usage = self._usage(model, quality, width, height, n, partials, params, images)
+        cost = _cost(model.family, usage)
+        default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
+        if not await self.store.charge(owner_of(key), cost, default_balance):
+            raise InsufficientBalance("insufficient_quota")
+        request_id = self.new_id("req_")
+        now = self.clock.now()
+        if outcome is None and self.settings.failure_rate:
+            draw = unit_draw(f"{self.settings.seed}:fail:{request_id}")
+            outcome = ErrorType.INFERENCE_FAILURE if draw < self.settings.failure_rate else None
+        if latency is not None:
+            seconds = latency * self.settings.time_scale
+        else:
+            seconds = self.latency.service_time(
+                model.family, quality, width, height, n, self.settings.seed, request_id
+            )
+        if outcome is ErrorType.INFERENCE_TIMEOUT:
+            seconds *= TIMEOUT_FACTOR
+        return Generation(
+            request_id=request_id,
+            provider=provider,
+            kind=kind,
+            model=model,
+            params=params,
+            created=int(now),
+            started_at=now,
+            finishes_at=now + seconds,
+            width=width,
+            height=height,
+            quality=quality,
+            background="transparent" if transparent else "opaque",
+            output_format=fmt,
+            n=n,
+            stream=stream,
+            partial_images=partials,
+            usage=usage,
+            seed=self.settings.seed,
+            outcome=outcome,
+            base=images[0].data if images and images[0] is not None else None,
+            mask=mask.data if mask is not None else None,
+            inputs=sum(image is not None for image in images),
+        )
+
+    async def _inputs(
+        self, params: Mapping[str, Any], upload: Upload | None, edit: bool
+    ) -> tuple[tuple[ResolvedImage | None, ...], ResolvedImage | None, tuple[Violation, ...], str]:
+        """The input images and mask: form parts, or JSON references (``images``, ``mask``)."""
+        if not edit:
+            return (), None, (), "images"
+        problems: list[Violation] = []
+        if upload is not None:
+            images = tuple(
+                _probe(data, ("image", i), problems)
+                for i, data in enumerate(upload.files.get("image", ()))
+            )
+            masks = upload.files.get("mask", ())
+            mask = _probe(masks[0], ("mask",), problems) if masks else None
+            return images, mask, tuple(problems), "image"
+        refs = params.get("images") or []
+        resolved = []
+        for index, ref in enumerate(refs):
+            resolved.append(await self._reference(ref, ("images", index), problems))
+        mask = None
+        if params.get("mask") is not None:
+            mask = await self._reference(params["mask"], ("mask",), problems)
+        return tuple(resolved), mask, tuple(problems), "images"
+
+    async def _reference(
+        self, ref: Any, loc: tuple[str | int, ...], problems: list[Violation]
+    ) -> ResolvedImage | None:
+        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image."""
+        if isinstance(ref, dict) and "file_id" in ref:
+            data = await self.store.get_upload(str(ref["file_id"]))
+            if data is None:  # like a URL it never served: a deterministic stand-in
+                data = placeholder(f"file:{ref['file_id']}")
+            return _probe(data, loc, problems)
+        url = ref.get("image_url") if isinstance(ref, dict) else ref
+        found = await self.inputs.resolve(str(url), loc)
+        if isinstance(found, Violation):
+            problems.append(found)
+            return None
+        return found
+
+    def _usage(
+        self,
+        model: ImageModel,
+        quality: str,
+        width: int,
+        height: int,
+        n: int,
+        partials: int,
+        params: Mapping[str, Any],
+        images: tuple[ResolvedImage | None, ...],
+    ) -> Usage:
+        text = max(1, math.ceil(len(str(params.get("prompt", ""))) / 4))
+        image_tokens = sum(
+            _input_image_tokens(image.info.width, image.info.height)
+            for image in images
+            if image is not None
+        )
+        out = n * (output_tokens(model.family, quality, width, height) + partials * 100)
+        return Usage(text_tokens=text, image_tokens=image_tokens, output_tokens=out)
+
+    def _blocked(self, prompt: str) -> bool:
+        text = prompt.lower()
+        return any(term.lower() in text for term in self.settings.blocked_terms)
+
+    async def render(self, generation: Generation, index: int, fidelity: float = 1.0) -> bytes:
+        """Image ``index`` of a generation (off the event loop: encoding releases the GIL)."""
+        return await asyncio.to_thread(render, generation.spec(index, fidelity))
+
+
+def _probe(
+    data: bytes, loc: tuple[str | int, ...], problems: list[Violation]
+) -> ResolvedImage | None:
+    try:
+        return ResolvedImage(data=data, info=probe(data))
+    except InvalidImage as exc:
+        problems.append(Violation(loc, str(exc), "invalid_image_format"))
+        return None
+
+
+def _input_image_tokens(width: int, height: int) -> int:
+    """Tokens of one input image: 85 + 170 per 512-pixel tile after fitting 2048 and 768.
+
+    OpenAI documents this rule for vision inputs, not for image edits; it is the nearest
+    published rule, and makes bigger inputs cost more.
+    """
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    scale = min(1.0, 768 / min(w, h))
+    w, h = w * scale, h * scale
+    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+
+
+def _cost(family: str, usage: Usage) -> float:
+    return (
+        usage.output_tokens * OUTPUT_PRICE_PER_MILLION[family]
+        + usage.text_tokens * INPUT_PRICE_PER_MILLION["text"]
+        + usage.image_tokens * INPUT_PRICE_PER_MILLION["image"]
+    ) / 1_000_000

@@ -1,0 +1,183 @@
+"""Images handlers (OpenAI, AGCloud): parse JSON or a form, call ``ImagesService``, answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from emulator.domain.errors import (
+    DomainError,
+    InvalidBody,
+    UpstreamFailure,
+    ValidationFailed,
+    Violation,
+)
+from emulator.domain.generation import Generation, Upload, Usage
+from emulator.domain.jobs import ErrorType
+from emulator.http.common import NotJson, load_json
+from emulator.http.images import render
+from emulator.http.steering import steering_of
+from emulator.state import Emulator
+
+MAX_FORM_FILES = 64
+MAX_FORM_FIELDS = 64
+MAX_FIELD_BYTES = 1024 * 1024
+
+
+def _emulator(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+class ImagesHandlers:
+    """One provider's generation and edit endpoints in the OpenAI dialect."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    async def generate(self, request: Request) -> Response:
+        return await self._serve(request, "images.generate")
+
+    async def edit(self, request: Request) -> Response:
+        return await self._serve(request, "images.edit")
+
+    async def _serve(self, request: Request, kind: str) -> Response:
+        emulator = _emulator(request)
+        images = emulator.images
+        try:
+            key = emulator.gateway.authenticate(self.provider, request.headers.get("authorization"))
+            await emulator.gateway.admit(emulator.store, self.provider, key, emulator.clock)
+            steering = steering_of(request, emulator.settings.steering)
+            body, upload = await _read_body(request)
+            generation = await images.prepare(
+                self.provider,
+                kind,
+                key,
+                body,
+                upload=upload,
+                outcome=steering.outcome if steering else None,
+                latency=steering.latency if steering else None,
+            )
+        except DomainError as exc:
+            return render.error_response(exc, images.new_id("req_"))
+        if generation.stream:
+            return StreamingResponse(
+                _stream(emulator, generation),
+                media_type="text/event-stream",
+                headers={"x-request-id": generation.request_id, "cache-control": "no-cache"},
+            )
+        await emulator.clock.sleep_until(generation.finishes_at)
+        if generation.outcome is not None:
+            return render.error_response(_failure(generation.outcome), generation.request_id)
+        data = await asyncio.gather(*(images.render(generation, i) for i in range(generation.n)))
+        return render.images_response(generation, list(data))
+
+
+def _failure(outcome: ErrorType) -> UpstreamFailure:
+    if outcome is ErrorType.INFERENCE_TIMEOUT:
+        return UpstreamFailure("Request timed out.", timeout=True)
+    if outcome is ErrorType.CONTENT_BLOCKED:
+        return UpstreamFailure("Your request was rejected by the safety system.")
+    return UpstreamFailure(
+        "The server had an error while processing your request. Sorry about that!"
+    )
+
+
+async def _read_body(request: Request) -> tuple[object, Upload | None]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return None, await _read_form(request)
+    raw = await request.body()
+    try:
+        return load_json(raw), None
+    except NotJson:
+        raise InvalidBody(
+            "We could not parse the JSON body of your request. The OpenAI API expects a JSON "
+            "payload (or multipart/form-data for image edits)."
+        ) from None
+
+
+async def _read_form(request: Request) -> Upload:
+    try:
+        form = await request.form(
+            max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+        )
+    except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
+        raise InvalidBody(f"Could not parse the multipart form: {exc}") from None
+    fields: dict[str, str] = {}
+    files: dict[str, list[bytes]] = {}
+    try:
+        for name, value in form.multi_items():
+            base = name[:-2] if name.endswith("[]") else name
+            if isinstance(value, UploadFile):
+                files.setdefault(base, []).append(await value.read())
+            elif base in ("image", "mask"):
+                raise ValidationFailed(
+                    (
+                        Violation(
+                            (base,),
+                            f"Invalid type for '{base}': expected a file, but got a string "
+                            "instead.",
+                            "invalid_type",
+                        ),
+                    )
+                )
+            else:
+                fields[base] = value
+    finally:
+        await form.close()
+    return Upload(fields=fields, files=files)
+
+
+async def _stream(emulator: Emulator, generation: Generation) -> AsyncIterator[bytes]:
+    """Partial images then a completed event per image, paced by the clock; ``:`` while idle.
+
+    A failure steered or drawn for the request arrives as one ``error`` event once its time
+    is up, after whatever the stream had already sent.
+    """
+    images, clock = emulator.images, emulator.clock
+    keepalive = emulator.settings.keepalive_seconds
+    if generation.outcome is not None:
+        async for beat in _wait(clock.sleep_until(generation.finishes_at), keepalive):
+            yield beat
+        yield render.error_event(_failure(generation.outcome))
+        return
+    for image in range(generation.n):
+        times = generation.event_times(image)
+        for index in range(generation.partial_images):
+            async for beat in _wait(clock.sleep_until(times[index]), keepalive):
+                yield beat
+            fidelity = generation.partial_fidelity(index)
+            data = await images.render(generation, image, fidelity)
+            yield render.partial_event(generation, index, data, int(clock.now()))
+        async for beat in _wait(clock.sleep_until(times[-1]), keepalive):
+            yield beat
+        data = await images.render(generation, image)
+        usage = _image_usage(generation.usage, image, generation.n)
+        yield render.completed_event(generation, data, usage, int(clock.now()))
+
+
+def _image_usage(total: Usage, image: int, n: int) -> Usage:
+    """One image's share: the input tokens on the first, the output tokens split evenly."""
+    share = total.output_tokens // n + (1 if image < total.output_tokens % n else 0)
+    if image == 0:
+        return Usage(total.text_tokens, total.image_tokens, share)
+    return Usage(0, 0, share)
+
+
+async def _wait(sleep: Awaitable[None], every: float) -> AsyncIterator[bytes]:
+    """Await ``sleep``, yielding a keep-alive line every ``every`` real seconds meanwhile."""
+    task = asyncio.ensure_future(sleep)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                task.result()
+                return
+            yield render.KEEPALIVE
+    finally:
+        task.cancel()

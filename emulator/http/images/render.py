@@ -1,0 +1,265 @@
+"""The OpenAI Images dialect (OpenAI and AGCloud): every body, event and error, written here only.
+
+Errors are ``{"error": {"message", "type", "param", "code"}}``. Validation texts follow the
+wording OpenAI's API uses for its parameters ("Missing required parameter: 'prompt'.",
+"Invalid value: 'x'. Supported values are: ...", "Invalid 'n': integer above maximum value.
+..."); the documents mark them as assumed, since no page lists them for the Images API.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from emulator.domain.errors import (
+    ContentBlocked,
+    DomainError,
+    InsufficientBalance,
+    InvalidBody,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    UpstreamFailure,
+    ValidationFailed,
+    Violation,
+)
+from emulator.domain.generation import Generation, Usage
+from emulator.http.common import dump_json, json_response
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+def _quote_list(options: list[Any]) -> str:
+    items = [f"'{o}'" for o in options]
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def param_name(loc: tuple[str | int, ...]) -> str | None:
+    """``("images", 0, "image_url")`` -> ``images[0].image_url``; None for the body itself."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or None
+
+
+def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None, str]:
+    """(message, param, code) of one violation."""
+    facts: Mapping[str, Any] = v.facts
+    param = param_name(v.loc)
+    kind = v.kind
+    value = facts.get("value", value_of)
+    if kind == "additionalproperties":
+        name = (facts.get("unexpected") or ["?"])[0]
+        return f"Unknown parameter: '{name}'.", param_name((*v.loc, name)), "unknown_parameter"
+    if kind == "required" and not v.message.startswith("Missing"):
+        return f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
+    if kind == "enum":
+        options = _quote_list(list(facts.get("options", [])))
+        return f"Invalid value: '{value}'. Supported values are: {options}.", param, "invalid_value"
+    if kind == "type":
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in facts.get("types", []))
+        got = _json_type(value)
+        return (
+            f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",
+            param,
+            "invalid_type",
+        )
+    limit = facts.get("limit")
+    if kind in ("maximum", "minimum"):
+        number = "integer" if isinstance(value, int) else "decimal"
+        above = kind == "maximum"
+        relation = "<=" if above else ">="
+        return (
+            f"Invalid '{param}': {number} {'above maximum' if above else 'below minimum'} value. "
+            f"Expected a value {relation} {limit}, but got {value} instead.",
+            param,
+            f"{number}_{'above_max' if above else 'below_min'}_value",
+        )
+    if kind in ("maxlength", "minlength", "maxitems", "minitems"):
+        what = "string" if kind.endswith("length") else "array"
+        above = kind.startswith("max")
+        length = facts.get("length")
+        article = "an" if what == "array" else "a"
+        return (
+            f"Invalid '{param}': {what} too {'long' if above else 'short'}. Expected {article} "
+            f"{what} with {'maximum' if above else 'minimum'} length {limit}, but got "
+            f"{article} {what} with length {length} instead.",
+            param,
+            f"{what}_{'above_max' if above else 'below_min'}_length",
+        )
+    if kind == "required":
+        return v.message, param, "missing_required_parameter"
+    if kind in ("invalid_type", "array_above_max_length", "invalid_image_format"):
+        return v.message, param, kind
+    # The semantic rules write whole sentences already.
+    return v.message, param, "invalid_value"
+
+
+def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, ValidationFailed):
+        message, param, code = violation_error(exc.violations[0])
+        return 400, error_body(message, "invalid_request_error", param, code), {}
+    if isinstance(exc, InvalidBody):
+        return 400, error_body(exc.message, "invalid_request_error", None, None), {}
+    if isinstance(exc, Unauthorized):
+        if exc.message == "missing":
+            message = (
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        else:
+            message = "Incorrect API key provided. You can find your API key in your dashboard."
+        return 401, error_body(message, "invalid_request_error", None, "invalid_api_key"), {}
+    if isinstance(exc, RateLimited):
+        wait = max(0.001, exc.retry_after)
+        headers = {
+            "retry-after": str(max(1, math.ceil(wait))),
+            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{wait:.3f}s",
+        }
+        message = f"Rate limit reached for images. Please try again in {wait:.3f}s."
+        return 429, error_body(message, "requests", None, "rate_limit_exceeded"), headers
+    if isinstance(exc, InsufficientBalance):
+        message = "You exceeded your current quota, please check your plan and billing details."
+        return 429, error_body(message, "insufficient_quota", None, "insufficient_quota"), {}
+    if isinstance(exc, ContentBlocked):
+        message = (
+            "Your request was rejected by the safety system. If you believe this is an error, "
+            "contact us at help.openai.com and include the request ID. "
+            "safety_violations=[blocked_term]."
+        )
+        body = error_body(message, "image_generation_user_error", None, "moderation_blocked")
+        return 400, body, {}
+    if isinstance(exc, UpstreamFailure):
+        return 500, error_body(exc.message, "server_error", None, "server_error"), {}
+    if isinstance(exc, NotFound):
+        return 404, error_body(exc.message, "invalid_request_error", None, None), {}
+    message = exc.message or "The server had an error while processing your request."
+    return 500, error_body(message, "server_error", None, "server_error"), {}
+
+
+def error_response(exc: DomainError, request_id: str) -> Response:
+    status, body, headers = error_parts(exc)
+    return json_response(body, status, {**headers, "x-request-id": request_id})
+
+
+def unrouted(method: str, path: str, request_id: str) -> Response:
+    """OpenAI's answer to a path it does not serve."""
+    body = error_body(f"Invalid URL ({method} {path})", "invalid_request_error", None, None)
+    return json_response(body, 404, {"x-request-id": request_id})
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "input_tokens_details": {
+            "text_tokens": usage.text_tokens,
+            "image_tokens": usage.image_tokens,
+        },
+        "output_tokens_details": {"image_tokens": usage.output_tokens, "text_tokens": 0},
+    }
+
+
+def images_response(generation: Generation, images: list[bytes]) -> Response:
+    """``ImagesResponse``: resolved settings (never ``auto``), the images inline, usage."""
+    body = {
+        "created": generation.created,
+        "data": [{"b64_json": base64.b64encode(data).decode()} for data in images],
+        "background": generation.background,
+        "output_format": generation.output_format,
+        "quality": generation.quality,
+        "size": generation.size,
+        "usage": usage_body(generation.usage),
+    }
+    return json_response(body, 200, {"x-request-id": generation.request_id})
+
+
+# -- streams -------------------------------------------------------------------------------
+
+KEEPALIVE = b": keep-alive\n\n"
+
+
+def _event_prefix(generation: Generation) -> str:
+    return "image_generation" if generation.kind == "images.generate" else "image_edit"
+
+
+def _requested(generation: Generation) -> dict[str, Any]:
+    """Stream events echo the settings as requested (``auto`` included)."""
+    params = generation.params
+    return {
+        "size": params.get("size", "auto"),
+        "quality": params.get("quality", "auto"),
+        "background": params.get("background", "auto"),
+        "output_format": generation.output_format,
+    }
+
+
+def sse(event: str, data: Mapping[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + dump_json(data) + b"\n\n"
+
+
+def partial_event(generation: Generation, index: int, image: bytes, created_at: int) -> bytes:
+    kind = f"{_event_prefix(generation)}.partial_image"
+    data = {
+        "type": kind,
+        "b64_json": base64.b64encode(image).decode(),
+        "created_at": created_at,
+        **_requested(generation),
+        "partial_image_index": index,
+    }
+    return sse(kind, data)
+
+
+def completed_event(generation: Generation, image: bytes, usage: Usage, created_at: int) -> bytes:
+    kind = f"{_event_prefix(generation)}.completed"
+    data = {
+        "type": kind,
+        "b64_json": base64.b64encode(image).decode(),
+        "created_at": created_at,
+        **_requested(generation),
+        "usage": usage_body(usage),
+    }
+    return sse(kind, data)
+
+
+def error_event(exc: DomainError) -> bytes:
+    _, body, _ = error_parts(exc)
+    return sse("error", {"type": "error", **body})

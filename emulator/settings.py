@@ -82,6 +82,8 @@ def _check(s: Settings) -> None:
         problems.append(f"queue_provider must be one of {', '.join(PROVIDERS_QUEUE)}")
     if s.time_scale <= 0:
         problems.append("time_scale must be greater than 0")
+    if s.keepalive_seconds <= 0:
+        problems.append("keepalive_seconds must be greater than 0")
     if s.clock not in ("real", "virtual"):
         problems.append("clock must be 'real' or 'virtual'")
     if s.validation not in ("async", "sync"):

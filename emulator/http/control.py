@@ -8,11 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from emulator.domain.catalog import QUEUE_MODELS
+from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import Job, state_at
 from emulator.http.common import NotJson, json_response, load_json
+from emulator.settings import PROVIDERS_QUEUE
+from emulator.spec import Document
 from emulator.state import Emulator, build
 
 
@@ -148,19 +150,22 @@ async def balance(request: Request) -> Response:
     return json_response({"usd": await emulator.store.balance(owner)})
 
 
+def _provider_view(provider: str, doc: Document, queue_provider: str) -> dict[str, Any]:
+    if provider in PROVIDERS_QUEUE:
+        path = "/model" if provider == queue_provider else f"/{provider}/model"
+        return {"protocol": "queue", "path": path, "models": sorted(doc.models)}
+    paths = sorted({op.path for op in doc.operations.values()})
+    protocol = "envelope" if provider == "aa" else "images"
+    return {"protocol": protocol, "paths": paths}
+
+
 async def capabilities(request: Request) -> Response:
     emulator = _emulator(request)
     settings = emulator.settings
     return json_response(
         {
             "providers": {
-                provider: {
-                    "protocol": "queue",
-                    "path": "/model"
-                    if provider == settings.queue_provider
-                    else f"/{provider}/model",
-                    "models": sorted(doc.models),
-                }
+                provider: _provider_view(provider, doc, settings.queue_provider)
                 for provider, doc in emulator.documents.items()
             },
             "models": {
@@ -170,6 +175,16 @@ async def capabilities(request: Request) -> Response:
                     "transparency": info.transparency,
                 }
                 for model_id, info in QUEUE_MODELS.items()
+            },
+            "image_models": {
+                model_id: {
+                    "family": info.family,
+                    "custom_sizes": info.custom_sizes,
+                    "transparency": info.transparency,
+                    "input_fidelity": info.input_fidelity,
+                    "quality": info.quality,
+                }
+                for model_id, info in IMAGE_MODELS.items()
             },
             "validation": settings.validation,
             "clock": settings.clock,

@@ -23,6 +23,20 @@ async def test_health_and_capabilities(client: httpx.AsyncClient) -> None:
         "edit": False,
         "transparency": False,
     }
+    assert caps["providers"]["openai"] == {
+        "protocol": "images",
+        "paths": ["/v1/images/edits", "/v1/images/generations"],
+    }
+    assert caps["providers"]["agcloud"] == {"protocol": "images", "paths": ["/v1/image/edits"]}
+    assert caps["providers"]["aa"]["protocol"] == "envelope"
+    assert "/api/v1/image/generation" in caps["providers"]["aa"]["paths"]
+    assert caps["image_models"]["gpt-image-1-mini"] == {
+        "family": "gpt-image-1-mini",
+        "custom_sizes": False,
+        "transparency": True,
+        "input_fidelity": False,
+        "quality": True,
+    }
 
 
 async def test_reset_forgets_jobs_but_keeps_virtual_time(
@@ -81,6 +95,9 @@ async def test_documents_point_at_the_emulator(client: httpx.AsyncClient) -> Non
     odirouter = (await client.get("/openapi/odirouter.json")).json()
     assert odirouter["servers"][0]["url"] == "http://emulator.test/odirouter/model"
     assert len(odirouter["paths"]) == 24
+    for provider in ("openai", "agcloud", "aa"):  # their paths start at the root
+        document = (await client.get(f"/openapi/{provider}.json")).json()
+        assert document["servers"][0]["url"] == "http://emulator.test"
     missing = await client.get("/openapi/nobody.json")
     assert (missing.status_code, missing.json()) == (
         404,

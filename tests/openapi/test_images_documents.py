@@ -191,7 +191,6 @@ SHARED_WITH_AGCLOUD = (
     "StreamErrorEvent",
     "ImageEditPartialImageEvent",
     "ImageEditCompletedEvent",
-    "Prompt",
     "N",
     "Moderation",
     "Stream",
@@ -535,11 +534,14 @@ def test_request_examples_validate(provider: str) -> None:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_usage_in_examples_adds_up(provider: str) -> None:
-    doc = document(provider)
-    found = list(usages(doc["components"]))
-    for _, _, value in walk(doc["components"]):
-        if isinstance(value, str) and value.startswith("event: "):
-            found += [data["usage"] for _, data in sse_events(value) if "usage" in data]
+    found = []
+    for response in document(provider)["components"]["responses"].values():
+        for media_type, media in response["content"].items():
+            if media_type == "text/event-stream":
+                events = sse_events(media["example"])
+                found += [data["usage"] for _, data in events if "usage" in data]
+            else:
+                found += [u for example in media_examples(media) for u in usages(example)]
     assert found
     for usage in found:
         assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"], usage

@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from emulator.http.aa import API_PREFIX, aa_routes
+from emulator.http.aa import render as aa_render
 from emulator.http.common import json_response
 from emulator.http.control import control_routes
 from emulator.http.docs import doc_routes
@@ -27,6 +29,9 @@ def _images_path(path: str) -> bool:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if request.url.path.startswith(API_PREFIX):
+        request_id = request.app.state.emulator.tasks.new_request_id()
+        return aa_render.error(exc.status_code, str(exc.detail), request_id, headers)
     if _images_path(request.url.path):
         request_id = request.app.state.emulator.images.new_id("req_")
         body = images_render.error_body(str(exc.detail), "invalid_request_error", None, None)
@@ -37,6 +42,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     """A path no route takes gets a not-found answer in the dialect its prefix belongs to."""
     path: str = scope.get("path", "")
+    if scope["type"] == "http" and path.startswith(API_PREFIX):
+        request_id = scope["app"].state.emulator.tasks.new_request_id()
+        await aa_render.unrouted(scope["method"], path, request_id)(scope, receive, send)
+        return
     if scope["type"] == "http" and _images_path(path):
         request_id = scope["app"].state.emulator.images.new_id("req_")
         response = images_render.unrouted(scope["method"], path, request_id)
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         *queue_routes(settings.queue_provider, "/model"),
         *images_routes(),
+        *aa_routes(),
         *(route for p in PROVIDERS_QUEUE for route in queue_routes(p, f"/{p}/model")),
         *control_routes(),
         *doc_routes(),

@@ -12,6 +12,7 @@ from emulator.domain.generation import ImagesService
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.queue import QueueService
 from emulator.domain.rules import RuleBook
+from emulator.domain.tasks import TaskService
 from emulator.settings import PROVIDERS, Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached, spec_dir
@@ -31,6 +32,7 @@ class Emulator:
     gateway: Gateway
     queue: QueueService
     images: ImagesService
+    tasks: TaskService
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -70,6 +72,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
     )
     queue = QueueService(settings, clock, store, documents, files, rules, latency)
+    images = ImagesService(settings, clock, store, documents, rules, latency, queue.inputs)
     return Emulator(
         settings=settings,
         clock=clock,
@@ -78,5 +81,6 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         files=files,
         gateway=Gateway(settings.api_keys, settings.rate_limit),
         queue=queue,
-        images=ImagesService(settings, clock, store, documents, rules, latency, queue.inputs),
+        images=images,
+        tasks=TaskService(settings, clock, store, images, files),
     )

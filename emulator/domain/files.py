@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from emulator.domain.catalog import QUEUE_MODELS, resolve_quality
 from emulator.domain.errors import LinkExpired, RequestNotFound
@@ -85,8 +86,14 @@ class FileService:
 
     def link(self, job: Job, output: OutputFile) -> str:
         """The path and query of an output's URL (the HTTP layer puts the base in front)."""
-        expires = int(job.finished_at + self.ttl)
-        name = self.file_name(job, output)
+        return self.signed(self.file_name(job, output), self.expires(job.finished_at))
+
+    def expires(self, finished_at: float) -> int:
+        """When the links of a result that finished at ``finished_at`` stop working."""
+        return int(finished_at + self.ttl)
+
+    def signed(self, name: str, expires: int) -> str:
+        """The path and query of file ``name`` (``<id>/<index>.<format>``), good to ``expires``."""
         return f"{FILES_PREFIX}/{name}?expires={expires}&sig={self._signature(name, expires)}"
 
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
@@ -106,12 +113,18 @@ class FileService:
 
     async def render(self, job: Job, output: OutputFile) -> bytes:
         """The file's bytes: from the cache, or rendered in a worker thread."""
-        key = (job.request_id, output.index)
+        return await self.cached(
+            (job.request_id, output.index),
+            lambda: asyncio.to_thread(render, render_spec(job, output, self.seed)),
+        )
+
+    async def cached(self, key: tuple[str, int], make: Callable[[], Awaitable[bytes]]) -> bytes:
+        """File ``key`` (result id, image index) from the cache, or made by ``make`` and kept."""
         data = self._cache.get(key)
         if data is not None:
             self._cache.move_to_end(key)
             return data
-        data = await asyncio.to_thread(render, render_spec(job, output, self.seed))
+        data = await make()
         self._remember(key, data)
         return data
 

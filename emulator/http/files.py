@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator.domain.errors import DomainError, RequestNotFound
+from emulator.domain.tasks import is_task_id
 from emulator.http.common import json_response
 from emulator.state import Emulator
 
@@ -25,16 +26,21 @@ async def get_file(request: Request) -> Response:
         )
         if not stem.isdigit():
             raise RequestNotFound()
-        _job, output, data = await emulator.queue.file(request_id, int(stem), fmt)
+        if is_task_id(request_id):  # 典名词元's tasks share the links' form with the queue
+            data = await emulator.tasks.file(request_id, int(stem), fmt)
+            file_name, content_type = f"output_{int(stem)}.{fmt}", f"image/{fmt}"
+        else:
+            _job, output, data = await emulator.queue.file(request_id, int(stem), fmt)
+            file_name, content_type = output.file_name, output.content_type
     except RequestNotFound:
         return json_response({"detail": "Not Found"}, 404)
     except DomainError as exc:
         return json_response({"detail": exc.message}, 403)
     headers = {
-        "Content-Disposition": f'inline; filename="{output.file_name}"',
+        "Content-Disposition": f'inline; filename="{file_name}"',
         "Cache-Control": "private, max-age=3600",
     }
-    return Response(data, media_type=output.content_type, headers=headers)
+    return Response(data, media_type=content_type, headers=headers)
 
 
 def file_routes() -> list[BaseRoute]:

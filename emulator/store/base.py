@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from emulator.domain.jobs import Job
+
+if TYPE_CHECKING:  # tasks import the images domain, which imports this module
+    from emulator.domain.tasks import Task
 
 
 class Store(Protocol):
@@ -55,6 +58,12 @@ class Store(Protocol):
 
     async def get_upload(self, file_id: str) -> bytes | None:
         """An uploaded file's bytes, None when unknown."""
+
+    async def put_task(self, task: Task) -> None:
+        """Keep a 典名词元 task (its generation, id and owner) under its task id."""
+
+    async def get_task(self, task_id: str) -> Task | None:
+        """A task, None when unknown."""
 
     async def reset(self) -> None:
         """Forget everything."""

@@ -8,8 +8,12 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from typing import TYPE_CHECKING
 
 from emulator.domain.jobs import Job
+
+if TYPE_CHECKING:  # tasks import the images domain, which imports the store's interface
+    from emulator.domain.tasks import Task
 
 
 @dataclass(slots=True)
@@ -34,6 +38,7 @@ class MemoryStore:
         self._windows: dict[str, deque[float]] = {}
         self._balances: dict[str, float] = {}
         self._uploads: dict[str, bytes] = {}
+        self._tasks: dict[str, Task] = {}
 
     async def next_seq(self) -> int:
         self._seq += 1
@@ -146,6 +151,12 @@ class MemoryStore:
 
     async def get_upload(self, file_id: str) -> bytes | None:
         return self._uploads.get(file_id)
+
+    async def put_task(self, task: Task) -> None:
+        self._tasks[task.task_id] = task
+
+    async def get_task(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
 
     async def reset(self) -> None:
         self._init()

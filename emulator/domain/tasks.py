@@ -1,0 +1,169 @@
+"""典名词元's tasks and uploads: a generation kept under a task id, its state read off the clock.
+
+Every accepted generation becomes a task, whether the call waits for it or not. A task's state
+is a pure function of the clock and is never written after it is stored: ``pending`` for the
+first ``PENDING_SHARE`` of its service time (standing for the provider's queue), then
+``processing``, then ``succeeded`` or ``failed`` (the generation's drawn or steered outcome)
+once its time is up. A succeeded task's images are served at signed, expiring links, rendered
+on first download and cached; another key's task is not found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from emulator.domain.clock import Clock
+from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
+from emulator.domain.files import FileService
+from emulator.domain.gateway import owner_of
+from emulator.domain.generation import Generation, ImagesService
+from emulator.domain.ids import IdFactory
+from emulator.domain.images import InvalidImage, probe
+from emulator.settings import Settings
+from emulator.store.base import Store
+
+PROVIDER = "aa"
+TASK_PREFIX = "task_"
+FILE_PREFIX = "file-"
+# The share of a task's service time it reports as pending before it reports processing.
+PENDING_SHARE = 0.1
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for edit inputs (the document's choice)
+
+
+class TaskStatus(StrEnum):
+    """The status words of a task."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """An accepted generation under its task id, filed under its API key's owner name."""
+
+    task_id: str
+    owner: str
+    generation: Generation
+
+    @property
+    def processing_at(self) -> float:
+        """When the task stops being pending."""
+        g = self.generation
+        return g.started_at + PENDING_SHARE * (g.finishes_at - g.started_at)
+
+    def status_at(self, now: float) -> TaskStatus:
+        """The task's status at clock time ``now``."""
+        g = self.generation
+        if now >= g.finishes_at:
+            return TaskStatus.FAILED if g.outcome is not None else TaskStatus.SUCCEEDED
+        return TaskStatus.PROCESSING if now >= self.processing_at else TaskStatus.PENDING
+
+    def file_name(self, index: int) -> str:
+        """The name of image ``index`` under the result files' prefix."""
+        return f"{self.task_id}/{index}.{self.generation.output_format}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSnapshot:
+    """A task as one read sees it: its status and, once succeeded, its links."""
+
+    task: Task
+    status: TaskStatus
+    links: tuple[str, ...] = ()  # path and query of each image (the HTTP layer adds the base)
+    expires: int | None = None  # unix seconds at which the links stop working
+
+
+def is_task_id(value: str) -> bool:
+    """Whether a result file's id names a task (the queue's jobs have other ids)."""
+    return value.startswith(TASK_PREFIX)
+
+
+class TaskService:
+    """Tasks of 典名词元: stored at acceptance, read as a function of the clock, files, uploads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        store: Store,
+        images: ImagesService,
+        files: FileService,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.images = images
+        self.files = files
+        # Ids of their own, so that reading tasks never shifts the ids of later generations.
+        digest = hashlib.sha256(f"{settings.seed}:{PROVIDER}".encode()).digest()
+        self._ids = IdFactory(int.from_bytes(digest[:8], "big"))
+        self._request_ids = random.Random(f"{settings.seed}:{PROVIDER}:requests")
+
+    def new_request_id(self) -> str:
+        """The id of an HTTP request that accepts no generation (reads, uploads, errors)."""
+        return "req_" + f"{self._request_ids.getrandbits(128):032x}"
+
+    async def create(self, key: str, generation: Generation) -> Task:
+        """Keep an accepted generation as a task of ``key``'s."""
+        task_id = TASK_PREFIX + self._ids.ulid(generation.started_at)
+        task = Task(task_id=task_id, owner=owner_of(key), generation=generation)
+        await self.store.put_task(task)
+        return task
+
+    async def find(self, key: str, task_id: str) -> Task:
+        """The caller's task; an unknown one or another key's is ``NotFound``."""
+        task = await self.store.get_task(task_id)
+        if task is None or task.owner != owner_of(key):
+            raise NotFound(f"Task not found: {task_id}")
+        return task
+
+    @staticmethod
+    def accepted(task: Task) -> TaskSnapshot:
+        """The task as the call that submitted it reports it: pending, whatever its duration."""
+        return TaskSnapshot(task, TaskStatus.PENDING)
+
+    def snapshot(self, task: Task, now: float) -> TaskSnapshot:
+        """The task at clock time ``now``; reading changes nothing."""
+        status = task.status_at(now)
+        if status is not TaskStatus.SUCCEEDED:
+            return TaskSnapshot(task, status)
+        expires = self.files.expires(task.generation.finishes_at)
+        links = tuple(
+            self.files.signed(task.file_name(index), expires) for index in range(task.generation.n)
+        )
+        return TaskSnapshot(task, status, links, expires)
+
+    async def file(self, task_id: str, index: int, output_format: str) -> bytes:
+        """Image ``index`` of a succeeded task (link checks are the caller's)."""
+        task = await self.store.get_task(task_id)
+        if (
+            task is None
+            or task.status_at(self.clock.now()) is not TaskStatus.SUCCEEDED
+            or not 0 <= index < task.generation.n
+            or output_format != task.generation.output_format
+        ):
+            raise RequestNotFound()
+        generation = task.generation
+        return await self.files.cached(
+            (task_id, index), lambda: self.images.render(generation, index)
+        )
+
+    async def upload(self, data: bytes) -> str:
+        """Keep an uploaded image and return its file id; anything else is ``ValidationFailed``."""
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ValidationFailed(
+                (Violation(("file",), "The file must be smaller than 50 MB.", "invalid_value"),)
+            )
+        try:
+            probe(data)
+        except InvalidImage as exc:
+            raise ValidationFailed(
+                (Violation(("file",), str(exc), "invalid_image_format"),)
+            ) from None
+        file_id = FILE_PREFIX + self._ids.ulid(self.clock.now())
+        await self.store.put_upload(file_id, data)
+        return file_id

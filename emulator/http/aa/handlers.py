@@ -1,0 +1,107 @@
+"""典名词元 handlers: parse the request, call the images and task services, render the envelope."""
+
+from __future__ import annotations
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.domain.errors import DomainError, InvalidBody, ValidationFailed, Violation
+from emulator.domain.tasks import PROVIDER, TaskStatus
+from emulator.http.aa import render
+from emulator.http.common import NotJson, app_base, load_json
+from emulator.http.steering import steering_of
+from emulator.state import Emulator
+
+KIND = "aa.generate"
+MAX_FORM_FILES = 4
+MAX_FORM_FIELDS = 16
+
+
+def _emulator(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+def _key(request: Request, emulator: Emulator) -> str:
+    return emulator.gateway.authenticate(PROVIDER, request.headers.get("authorization"))
+
+
+async def generate(request: Request) -> Response:
+    """``POST /api/v1/image/generation``: wait for the images, or with ``async`` answer at once."""
+    emulator = _emulator(request)
+    try:
+        key = _key(request, emulator)
+        await emulator.gateway.admit(emulator.store, PROVIDER, key, emulator.clock)
+        steering = steering_of(request, emulator.settings.steering)
+        try:
+            body = load_json(await request.body())
+        except NotJson:
+            raise InvalidBody("The request body must be valid JSON.") from None
+        generation = await emulator.images.prepare(
+            PROVIDER,
+            KIND,
+            key,
+            body,
+            outcome=steering.outcome if steering else None,
+            latency=steering.latency if steering else None,
+        )
+        task = await emulator.tasks.create(key, generation)
+    except DomainError as exc:
+        return render.error_response(exc, emulator.tasks.new_request_id())
+    base = app_base(request)
+    if generation.params.get("async"):
+        return render.task_response(emulator.tasks.accepted(task), generation.request_id, base)
+    await emulator.clock.sleep_until(generation.finishes_at)
+    snap = emulator.tasks.snapshot(task, emulator.clock.now())
+    if snap.status is TaskStatus.FAILED:
+        return render.failed_response(generation, generation.request_id)
+    return render.task_response(snap, generation.request_id, base)
+
+
+async def get_task(request: Request) -> Response:
+    """``GET /api/v1/image/generation/{task_id}``: the caller's task as the clock has it now."""
+    emulator = _emulator(request)
+    request_id = emulator.tasks.new_request_id()
+    try:
+        key = _key(request, emulator)
+        task = await emulator.tasks.find(key, request.path_params["task_id"])
+    except DomainError as exc:
+        return render.error_response(exc, request_id)
+    snap = emulator.tasks.snapshot(task, emulator.clock.now())
+    return render.task_response(snap, request_id, app_base(request))
+
+
+async def upload(request: Request) -> Response:
+    """``POST /api/v1/files``: keep the image in the ``file`` part and answer its id."""
+    emulator = _emulator(request)
+    request_id = emulator.tasks.new_request_id()
+    try:
+        key = _key(request, emulator)
+        await emulator.gateway.admit(emulator.store, PROVIDER, key, emulator.clock)
+        file_id = await emulator.tasks.upload(await _read_file(request))
+    except DomainError as exc:
+        return render.error_response(exc, request_id)
+    return render.upload_response(file_id, request_id)
+
+
+async def _read_file(request: Request) -> bytes:
+    """The bytes of the form's ``file`` part; other parts are ignored."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise InvalidBody("Send the file as multipart/form-data in a part named 'file'.")
+    try:
+        form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
+        raise InvalidBody(f"Could not parse the multipart form: {exc}") from None
+    try:
+        part = form.get("file")
+        if part is None:
+            raise ValidationFailed((Violation(("file",), "Field required", "required"),))
+        if not isinstance(part, UploadFile):
+            raise ValidationFailed(
+                (Violation(("file",), "Expected a file, got text.", "invalid_type"),)
+            )
+        return await part.read()
+    finally:
+        await form.close()

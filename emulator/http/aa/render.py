@@ -1,0 +1,188 @@
+"""典名词元's dialect: every body it sends, success or error, written here only.
+
+Every answer is the envelope ``{code, message, request_id, data}``: ``code`` 0 and
+``message: "success"`` on success, otherwise ``code`` repeats the HTTP status and ``data`` is
+null. The provider documents only the success envelope; the error texts are the emulator's
+(the document marks them as assumed), each naming the field it is about.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response
+
+from emulator.domain.errors import (
+    ContentBlocked,
+    DomainError,
+    InsufficientBalance,
+    InvalidBody,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    UpstreamFailure,
+    ValidationFailed,
+    Violation,
+)
+from emulator.domain.generation import Generation
+from emulator.domain.jobs import ErrorType
+from emulator.domain.tasks import TaskSnapshot, TaskStatus
+from emulator.http.common import json_response
+
+SUCCESS = "success"
+INSUFFICIENT_CREDIT = "insufficient_credit: the account balance is too low for this request."
+_FAILURES = {
+    ErrorType.INFERENCE_TIMEOUT: "Image generation failed: the task timed out.",
+    ErrorType.CONTENT_BLOCKED: (
+        "Image generation failed: the request was rejected by the safety system."
+    ),
+}
+_FAILED = "Image generation failed: an internal error occurred."
+
+
+def envelope(code: int, message: str, request_id: str, data: Any) -> dict[str, Any]:
+    """The provider's envelope around ``data``."""
+    return {"code": code, "message": message, "request_id": request_id, "data": data}
+
+
+def _respond(
+    body: dict[str, Any], status: int, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response(body, status, {**(headers or {}), "x-request-id": request_id})
+
+
+def error(
+    status: int, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
+    """An error envelope: ``code`` repeats the HTTP status, ``data`` is null."""
+    return _respond(envelope(status, message, request_id, None), status, request_id, headers)
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def field_name(loc: tuple[str | int, ...]) -> str:
+    """``("images", 0, "file_id")`` -> ``images[0].file_id``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def violation_text(v: Violation) -> str:
+    """One violation as ``<field>: <what is wrong>``."""
+    if v.kind == "additionalproperties":
+        name = (v.facts.get("unexpected") or ["?"])[0]
+        return f"{field_name((*v.loc, name))}: Unknown parameter."
+    message = v.message
+    if v.kind in ("oneofnotvalid", "oneofmultiplevalid"):
+        # The schema's only alternatives are the image references' two keys.
+        message = "Provide exactly one of 'image_url' or 'file_id'."
+    field = field_name(v.loc)
+    return f"{field}: {message}" if field else message
+
+
+def validation_message(violations: tuple[Violation, ...]) -> str:
+    """Every field's first violation, joined; a field breaking two keywords is named once."""
+    seen: set[tuple[str | int, ...]] = set()
+    texts = []
+    for v in violations:
+        if v.loc in seen and v.kind != "additionalproperties":
+            continue
+        seen.add(v.loc)
+        texts.append(violation_text(v))
+    return "; ".join(texts)
+
+
+def error_parts(exc: DomainError) -> tuple[int, str, dict[str, str]]:
+    """(HTTP status, message, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, ValidationFailed):
+        return 400, validation_message(exc.violations), {}
+    if isinstance(exc, InvalidBody):
+        return 400, exc.message, {}
+    if isinstance(exc, InsufficientBalance):
+        return 400, INSUFFICIENT_CREDIT, {}
+    if isinstance(exc, ContentBlocked):
+        return 400, "prompt: The request was rejected by the safety system.", {}
+    if isinstance(exc, Unauthorized):
+        if exc.message == "missing":
+            return 401, "Missing API key: send it as 'Authorization: Bearer <key>'.", {}
+        return 401, "Invalid API key.", {}
+    if isinstance(exc, RateLimited):
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return 429, "Rate limit exceeded, please try again later.", retry
+    if isinstance(exc, NotFound):
+        return 404, exc.message, {}
+    if isinstance(exc, UpstreamFailure):
+        return 500, exc.message, {}
+    return 500, "Internal server error.", {}
+
+
+def error_response(exc: DomainError, request_id: str) -> Response:
+    """The envelope of a domain error."""
+    status, message, headers = error_parts(exc)
+    return error(status, message, request_id, headers)
+
+
+def failure_message(outcome: ErrorType) -> str:
+    """Why a generation failed, as a failed task and a failed synchronous call report it."""
+    return _FAILURES.get(outcome, _FAILED)
+
+
+def failed_response(generation: Generation, request_id: str) -> Response:
+    """A synchronous generation that failed: HTTP 500."""
+    assert generation.outcome is not None
+    return error(500, failure_message(generation.outcome), request_id)
+
+
+def unrouted(method: str, path: str, request_id: str) -> Response:
+    """A path under ``/api/`` that no route takes."""
+    return error(404, f"Not found: {method} {path}", request_id)
+
+
+# -- success -------------------------------------------------------------------------------
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def usage_body(generation: Generation) -> dict[str, Any]:
+    """What the request cost: images made, generation seconds, tokens."""
+    usage = generation.usage
+    return {
+        "images": generation.n,
+        "seconds": round(generation.finishes_at - generation.started_at, 3),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def task_data(snap: TaskSnapshot, base: str) -> dict[str, Any]:
+    """A task: links, usage and expiry once succeeded; empty and null before and on failure."""
+    succeeded = snap.status is TaskStatus.SUCCEEDED
+    return {
+        "urls": [f"{base}/{link}" for link in snap.links],
+        "usage": usage_body(snap.task.generation) if succeeded else None,
+        "expired": _iso(snap.expires) if snap.expires is not None else None,
+        "task_id": snap.task.task_id,
+        "task_status": snap.status.value,
+    }
+
+
+def task_response(snap: TaskSnapshot, request_id: str, base: str) -> Response:
+    """A task in the success envelope; a failed task keeps ``code`` 0 and says why."""
+    outcome = snap.task.generation.outcome
+    message = SUCCESS
+    if snap.status is TaskStatus.FAILED and outcome is not None:
+        message = failure_message(outcome)
+    body = envelope(0, message, request_id, task_data(snap, base))
+    return _respond(body, 200, request_id)
+
+
+def upload_response(file_id: str, request_id: str) -> Response:
+    """An uploaded file's id."""
+    return _respond(envelope(0, SUCCESS, request_id, {"file_id": file_id}), 200, request_id)

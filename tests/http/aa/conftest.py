@@ -1,0 +1,187 @@
+"""Helpers for 典名词元's tests (provider ``aa``): apps, clients, images, envelope checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import jsonschema_rs
+import pytest
+import yaml
+from PIL import Image
+from starlette.applications import Starlette
+
+from emulator.spec.loader import spec_dir
+from tests.conftest import clock_of, make_app
+
+KEY = "sk-aa-test"
+BEARER = {"Authorization": f"Bearer {KEY}"}
+URL = "/api/v1/image/generation"
+FILES = "/api/v1/files"
+PROMPT = "Replace the background with a clean white studio setup."
+ENVELOPE = {"code", "message", "request_id", "data"}
+TASK_KEYS = {"urls", "usage", "expired", "task_id", "task_status"}
+USAGE_KEYS = {"images", "seconds", "input_tokens", "output_tokens", "total_tokens"}
+
+
+DOCUMENT = yaml.safe_load((spec_dir() / "aa.yaml").read_text(encoding="utf-8"))
+
+
+def conform(schema: str, body: Any) -> None:
+    """``body`` is valid under the document's ``components/schemas/<schema>``."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": DOCUMENT["components"]}
+    errors = [error.message for error in jsonschema_rs.validator_for(root).iter_errors(body)]
+    assert errors == [], (schema, errors, body)
+
+
+def fast_app(**overrides: Any) -> Starlette:
+    """An emulator whose generations finish at once (a real clock, a vanishing time scale)."""
+    values: dict[str, Any] = {"clock": "real", "clock_start": None, "time_scale": 1e-9}
+    values.update(overrides)
+    return make_app(**values)
+
+
+def client_for(app: Starlette, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://emulator.test",
+        headers=BEARER if headers is None else headers,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def app() -> Starlette:
+    return fast_app()
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as c:
+        yield c
+
+
+def png_bytes(size: tuple[int, int], mode: str = "RGB", color: Any = (40, 90, 160)) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes(size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    """An RGBA mask, opaque except a transparent ``box`` (the area to edit)."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    return out.getvalue()
+
+
+def data_url(data: bytes, media_type: str = "image/png") -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    """Seed 004's request with one inline image, plus ``fields``."""
+    return {
+        "model": "gpt-image-1.5",
+        "prompt": PROMPT,
+        "images": [{"image_url": data_url(png_bytes((1024, 1024)))}],
+        **fields,
+    }
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expires_of(url: str) -> int:
+    return int(parse_qs(urlsplit(url).query)["expires"][0])
+
+
+def task_of(response: httpx.Response, status: str, message: str = "success") -> dict[str, Any]:
+    """The task inside a success envelope, after checking the envelope and the task's shape."""
+    assert response.status_code == 200, response.text
+    envelope: dict[str, Any] = response.json()
+    assert set(envelope) == ENVELOPE, envelope
+    assert (envelope["code"], envelope["message"]) == (0, message)
+    assert envelope["request_id"].startswith("req_")
+    assert response.headers["x-request-id"] == envelope["request_id"]
+    conform("TaskResponse", envelope)
+    task: dict[str, Any] = envelope["data"]
+    assert set(task) == TASK_KEYS, task
+    assert task["task_status"] == status
+    assert task["task_id"].startswith("task_")
+    if status == "succeeded":
+        assert task["urls"], task
+        assert set(task["usage"]) == USAGE_KEYS
+        usage = task["usage"]
+        assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+        assert usage["images"] == len(task["urls"])
+        assert {expires_of(url) for url in task["urls"]} == {
+            int(
+                datetime.strptime(task["expired"], "%Y-%m-%dT%H:%M:%SZ")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
+        }
+    else:
+        assert (task["urls"], task["usage"], task["expired"]) == ([], None, None)
+    return task
+
+
+def assert_error(
+    response: httpx.Response, status: int, message: str, documented: bool = True
+) -> None:
+    """An error envelope: ``code`` repeats the status, ``data`` is null, exact message."""
+    assert response.status_code == status, response.text
+    envelope = response.json()
+    if documented:
+        conform("ErrorResponse", envelope)
+    assert set(envelope) == ENVELOPE, envelope
+    assert envelope["request_id"].startswith("req_")
+    assert response.headers["x-request-id"] == envelope["request_id"]
+    assert (envelope["code"], envelope["message"], envelope["data"]) == (status, message, None)
+
+
+async def upload(client: httpx.AsyncClient, data: bytes, name: str = "in.png") -> str:
+    response = await client.post(FILES, files={"file": (name, data, "image/png")})
+    assert response.status_code == 200, response.text
+    envelope = response.json()
+    conform("UploadResponse", envelope)
+    assert set(envelope) == ENVELOPE
+    assert (envelope["code"], envelope["message"]) == (0, "success")
+    assert set(envelope["data"]) == {"file_id"}
+    file_id: str = envelope["data"]["file_id"]
+    assert file_id.startswith("file-")
+    return file_id
+
+
+async def on_virtual_clock(
+    app: Starlette, request: Coroutine[Any, Any, httpx.Response], step: float = 1000.0
+) -> httpx.Response:
+    """Run ``request`` while moving the virtual clock each time something waits on it."""
+    task = asyncio.ensure_future(request)
+    clock = clock_of(app)
+    while not task.done():
+        await asyncio.sleep(0)
+        if clock.sleepers:
+            clock.advance(step)
+    return task.result()

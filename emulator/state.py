@@ -73,6 +73,8 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     )
     queue = QueueService(settings, clock, store, documents, files, rules, latency)
     images = ImagesService(settings, clock, store, documents, rules, latency, queue.inputs)
+    tasks = TaskService(settings, clock, store, images, files)
+    queue.other_files = tasks.own_file  # 典名词元's result links work as input references too
     return Emulator(
         settings=settings,
         clock=clock,
@@ -82,5 +84,5 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         gateway=Gateway(settings.api_keys, settings.rate_limit),
         queue=queue,
         images=images,
-        tasks=TaskService(settings, clock, store, images, files),
+        tasks=tasks,
     )

@@ -62,9 +62,10 @@ class Unauthorized(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, limit: int = 0) -> None:
         super().__init__("Rate limit exceeded, please try again later")
         self.retry_after = retry_after
+        self.limit = limit  # requests allowed per window, 0 when unknown
 
 
 class InsufficientBalance(DomainError):

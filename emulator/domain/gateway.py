@@ -62,4 +62,4 @@ class Gateway:
             f"{provider}:{owner_of(key)}", limit.limit, limit.window_seconds, clock.now()
         )
         if wait is not None:
-            raise RateLimited(wait)
+            raise RateLimited(wait, limit.limit)

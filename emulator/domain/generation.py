@@ -29,7 +29,7 @@ from emulator.domain.errors import (
 )
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
-from emulator.domain.images import InvalidImage, RenderSpec, placeholder, probe, render
+from emulator.domain.images import InvalidImage, RenderSpec, probe, render
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ErrorType
 from emulator.domain.latency import LatencyModel, unit_draw
@@ -237,6 +237,7 @@ class ImagesService:
             provider=provider,
             explicit=frozenset(body),
             image_field=image_field,
+            mask_format="png",
         )
         violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations:
@@ -270,6 +271,8 @@ class ImagesService:
         transparent = params.get("background") == "transparent" and fmt in ("png", "webp")
         n = int(params.get("n", 1))
         stream = bool(params.get("stream", False))
+        # 典名词元 takes ``stream`` and ``partial_images`` and ignores them (no stream, no cost).
+        stream = stream and kind != "aa.generate"
         partials = int(params.get("partial_images") or 0) if stream else 0
         usage = self._usage(model, quality, width, height, n, partials, params, images)
         cost = _cost(model.family, usage)
@@ -344,8 +347,13 @@ class ImagesService:
         """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image."""
         if isinstance(ref, dict) and "file_id" in ref:
             data = await self.store.get_upload(str(ref["file_id"]))
-            if data is None:  # like a URL it never served: a deterministic stand-in
-                data = placeholder(f"file:{ref['file_id']}")
+            if data is None:
+                problems.append(
+                    Violation(
+                        (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
+                    )
+                )
+                return None
             return _probe(data, loc, problems)
         url = ref.get("image_url") if isinstance(ref, dict) else ref
         found = await self.inputs.resolve(str(url), loc)

@@ -18,7 +18,7 @@ from emulator.domain.images import InvalidImage, decode_inline, placeholder, pro
 from emulator.domain.rules import ResolvedImage
 
 _OWN_FILE = re.compile(
-    r"/_files/(?P<rid>mmsu_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$"
+    r"/_files/(?P<rid>(?:mmsu|task)_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$"
 )
 MAX_DOWNLOAD = 50 * 1024 * 1024
 

@@ -20,7 +20,7 @@ from emulator.domain.errors import (
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import IdFactory
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import InputResolver, OwnFileLoader
 from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
 from emulator.domain.latency import LatencyModel, unit_draw
 from emulator.domain.pricing import image_cost_usd
@@ -78,6 +78,9 @@ class QueueService:
         fetch = (
             frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
         )
+        # Input references to files this emulator served: the queue's own, or another
+        # protocol's (``own_files`` takes ids that are not jobs, e.g. 典名词元's tasks).
+        self.other_files: OwnFileLoader | None = None
         self.inputs = InputResolver(self._own_file, fetch)
 
     # -- submit -------------------------------------------------------------------------
@@ -282,6 +285,8 @@ class QueueService:
         return job, output, await self.files.render(job, output)
 
     async def _own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
+        if not request_id.startswith("mmsu_"):
+            return await self.other_files(request_id, index, fmt) if self.other_files else None
         try:
             return (await self.file(request_id, index, fmt))[2]
         except RequestNotFound:

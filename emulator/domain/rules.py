@@ -47,6 +47,7 @@ class RuleContext:
     provider: str = ""
     explicit: frozenset[str] = frozenset()
     image_field: str = "images"
+    mask_format: str | None = None  # the one format a mask must have (OpenAI's: png)
 
 
 Rule = Callable[[Mapping[str, Any], RuleContext], Iterable[Violation]]
@@ -99,6 +100,10 @@ def mask_matches_first_image(body: Mapping[str, Any], ctx: RuleContext) -> Itera
     if ctx.mask is None:
         return
     mask = ctx.mask.info
+    if ctx.mask_format is not None and mask.format != ctx.mask_format:
+        yield Violation(
+            ("mask",), f"The mask must be a {ctx.mask_format.upper()} image, got {mask.format}."
+        )
     if not mask.has_alpha:
         yield Violation(("mask",), "The mask must have an alpha channel.")
     first = ctx.images[0] if ctx.images else None

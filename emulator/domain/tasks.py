@@ -152,6 +152,13 @@ class TaskService:
             (task_id, index), lambda: self.images.render(generation, index)
         )
 
+    async def own_file(self, task_id: str, index: int, output_format: str) -> bytes | None:
+        """A result file sent back as an input image: its bytes, or None if there is none."""
+        try:
+            return await self.file(task_id, index, output_format)
+        except RequestNotFound:
+            return None
+
     async def upload(self, data: bytes) -> str:
         """Keep an uploaded image and return its file id; anything else is ``ValidationFailed``."""
         if len(data) > MAX_UPLOAD_BYTES:

@@ -136,12 +136,21 @@ async def _read_form(request: Request) -> Upload:
 async def _stream(emulator: Emulator, generation: Generation) -> AsyncIterator[bytes]:
     """Partial images then a completed event per image, paced by the clock; ``:`` while idle.
 
-    A failure steered or drawn for the request arrives as one ``error`` event once its time
-    is up, after whatever the stream had already sent.
+    A failure steered or drawn for the request arrives as one ``error`` event once its time is
+    up, after the first image's partials due in the first half: a stream that fails midway.
     """
     images, clock = emulator.images, emulator.clock
     keepalive = emulator.settings.keepalive_seconds
     if generation.outcome is not None:
+        times = generation.event_times(0)
+        steps = generation.partial_images + 1
+        for index in range(generation.partial_images):
+            if (index + 1) / steps / generation.n > 0.5:  # due after the midpoint
+                break
+            async for beat in _wait(clock.sleep_until(times[index]), keepalive):
+                yield beat
+            data = await images.render(generation, 0, generation.partial_fidelity(index))
+            yield render.partial_event(generation, index, data, int(clock.now()))
         async for beat in _wait(clock.sleep_until(generation.finishes_at), keepalive):
             yield beat
         yield render.error_event(_failure(generation.outcome))

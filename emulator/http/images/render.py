@@ -150,6 +150,7 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers = {
             "retry-after": str(max(1, math.ceil(wait))),
             "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+            "x-ratelimit-limit-requests": str(exc.limit) if exc.limit else "0",
             "x-ratelimit-remaining-requests": "0",
             "x-ratelimit-reset-requests": f"{wait:.3f}s",
         }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from emulator.settings import RateLimit
 from tests.http.aa.conftest import (
@@ -77,7 +79,11 @@ async def test_stream_and_partial_images_are_accepted_and_the_answer_is_the_enve
 ) -> None:
     response = await client.post(URL, json=body(stream=True, partial_images=2))
     assert response.headers["content-type"] == "application/json"
-    task_of(response, "succeeded")
+    streamed = task_of(response, "succeeded")
+    plain = task_of(await client.post(URL, json=body()), "succeeded")
+    tokens = ("input_tokens", "output_tokens", "total_tokens")
+    # Ignored: no partial images are billed.
+    assert [streamed["usage"][k] for k in tokens] == [plain["usage"][k] for k in tokens]
 
 
 async def test_mask_and_url_references(client: httpx.AsyncClient) -> None:
@@ -89,6 +95,22 @@ async def test_mask_and_url_references(client: httpx.AsyncClient) -> None:
         mask={"image_url": data_url(mask_bytes((1024, 1024), (0, 0, 512, 512)))},
     )
     task_of(await client.post(URL, json=request), "succeeded")
+
+
+async def test_a_result_link_sent_back_is_the_image_itself(client: httpx.AsyncClient) -> None:
+    first = task_of(await client.post(URL, json=body()), "succeeded")
+    link = first["urls"][0]
+    result = (await client.get(link)).content
+
+    async def pixels(reference: str) -> bytes:
+        request = body(images=[{"image_url": reference}], size="1536x1024")
+        task = task_of(await client.post(URL, json=request), "succeeded")
+        data = (await client.get(task["urls"][0])).content
+        return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+
+    # An edit of the link draws exactly what an edit of the same bytes inline draws.
+    assert await pixels(link) == await pixels(data_url(result))
+    assert await pixels(link) != await pixels("https://example.com/elsewhere.png")
 
 
 INVALID = [

@@ -102,6 +102,16 @@ async def test_mask_problems_are_invalid_values(
     assert (error["param"], error["message"]) == ("mask", message)
 
 
+async def test_a_mask_must_be_a_png(client: httpx.AsyncClient) -> None:
+    webp = io.BytesIO()
+    Image.new("RGBA", (1024, 1024), (0, 0, 0, 0)).save(webp, "WEBP")
+    files = {"image": ("in.png", BASE, "image/png"), "mask": ("m", webp.getvalue(), "")}
+    response = await client.post(URL, data=_form(), files=files)
+    error = error_of(response)
+    assert (response.status_code, error["param"]) == (400, "mask")
+    assert error["message"] == "The mask must be a PNG image, got webp."
+
+
 async def test_image_part_problems(client: httpx.AsyncClient) -> None:
     missing = await client.post(URL, data=_form(), files={"other": ("x", b"x", "text/plain")})
     assert missing.status_code == 400
@@ -151,6 +161,10 @@ async def test_json_edits_take_image_references(client: httpx.AsyncClient) -> No
     response = await client.post(URL, json=body)
     assert response.status_code == 200, response.text
     assert response.json()["size"] == "1024x1536"
+    unknown = await client.post(URL, json={**body, "images": [{"file_id": "file-nope"}]})
+    error = error_of(unknown)
+    assert (unknown.status_code, error["param"]) == (400, "images[0].file_id")
+    assert error["message"] == "No such file: 'file-nope'."
     bad = await client.post(URL, json={**body, "images": [{"image_url": "x", "file_id": "y"}]})
     assert bad.status_code == 400
     assert error_of(bad)["param"].startswith("images[0]")

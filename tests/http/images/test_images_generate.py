@@ -245,6 +245,7 @@ async def test_rate_limit_and_quota_are_429s() -> None:
     assert int(limited.headers["retry-after"]) >= 1
     assert int(limited.headers["retry-after-ms"]) >= 1
     assert limited.headers["x-ratelimit-remaining-requests"] == "0"
+    assert limited.headers["x-ratelimit-limit-requests"] == "1"
 
     broke = fast_app(default_balance_usd=0.0)
     async with httpx.AsyncClient(

@@ -98,11 +98,32 @@ async def test_a_failure_after_the_stream_began_is_an_error_event() -> None:
         )
     assert response.status_code == 200  # the stream had begun
     found = events(response.text)
-    assert [name for name, _ in found] == ["error"]
+    assert [name for name, _ in found] == ["error"]  # no partials asked for: only the error
     error = found[0][1]
     assert error["type"] == "error"
     assert set(error["error"]) == {"message", "type", "param", "code"}
     assert error["error"]["code"] == "server_error"
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_fails_midway_sends_its_early_partials_first() -> None:
+    app = fast_app(steering=True)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
+    ) as client:
+        body = {"model": "gpt-image-1", "prompt": PROMPT, "stream": True, "partial_images": 3}
+        response = await client.post(
+            URL, json=body, headers={"X-Imgemu-Outcome": "INFERENCE_TIMEOUT"}
+        )
+    found = events(response.text)
+    # Partials 0 and 1 are due at 1/4 and 2/4 of the time: before the midpoint; then it fails.
+    assert [name for name, _ in found] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "error",
+    ]
+    assert decode(found[0][1]["b64_json"]).size == (1024, 1024)
+    assert found[-1][1]["error"]["message"] == "Request timed out."
 
 
 @pytest.mark.server

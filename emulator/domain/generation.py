@@ -32,7 +32,8 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.images import InvalidImage, RenderSpec, probe, render
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ErrorType
-from emulator.domain.latency import LatencyModel, unit_draw
+from emulator.domain.latency import LatencyModel
+from emulator.domain.outcomes import blocked, drawn_outcome
 from emulator.domain.pricing import OUTPUT_PRICE_PER_MILLION, output_tokens
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
@@ -243,7 +244,7 @@ class ImagesService:
         if violations:
             raise ValidationFailed(violations)
         prompt = str(params.get("prompt", ""))
-        if self._blocked(prompt):
+        if blocked(prompt, self.settings):
             raise ContentBlocked(prompt)
         return await self._accept(
             provider, kind, key, model, params, images, mask, outcome, latency
@@ -281,9 +282,8 @@ class ImagesService:
             raise InsufficientBalance("insufficient_quota")
         request_id = self.new_id("req_")
         now = self.clock.now()
-        if outcome is None and self.settings.failure_rate:
-            draw = unit_draw(f"{self.settings.seed}:fail:{request_id}")
-            outcome = ErrorType.INFERENCE_FAILURE if draw < self.settings.failure_rate else None
+        if outcome is None:
+            outcome = drawn_outcome(request_id, self.settings)
         if latency is not None:
             seconds = latency * self.settings.time_scale
         else:
@@ -381,10 +381,6 @@ class ImagesService:
         )
         out = n * (output_tokens(model.family, quality, width, height) + partials * 100)
         return Usage(text_tokens=text, image_tokens=image_tokens, output_tokens=out)
-
-    def _blocked(self, prompt: str) -> bool:
-        text = prompt.lower()
-        return any(term.lower() in text for term in self.settings.blocked_terms)
 
     async def render(self, generation: Generation, index: int, fidelity: float = 1.0) -> bytes:
         """Image ``index`` of a generation (off the event loop: encoding releases the GIL)."""

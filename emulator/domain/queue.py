@@ -22,7 +22,8 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import IdFactory
 from emulator.domain.inputs import InputResolver, OwnFileLoader
 from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
-from emulator.domain.latency import LatencyModel, unit_draw
+from emulator.domain.latency import LatencyModel
+from emulator.domain.outcomes import blocked, drawn_outcome
 from emulator.domain.pricing import image_cost_usd
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
@@ -130,7 +131,7 @@ class QueueService:
                 request_id, provider, model, owner, seq, params, now, refused_at,
                 ErrorType.REQUEST_INVALID, text,
             )  # fmt: skip
-        if self._blocked(str(params["prompt"])):
+        if blocked(str(params["prompt"]), self.settings):
             return await self._refuse(
                 request_id, provider, model, owner, seq, params, now, refused_at,
                 ErrorType.CONTENT_BLOCKED, ERROR_TEXT[ErrorType.CONTENT_BLOCKED],
@@ -232,17 +233,10 @@ class QueueService:
                 mask = resolved
         return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
 
-    def _blocked(self, prompt: str) -> bool:
-        text = prompt.lower()
-        return any(term.lower() in text for term in self.settings.blocked_terms)
-
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
             return steering.outcome
-        rate = self.settings.failure_rate
-        if rate and unit_draw(f"{self.settings.seed}:fail:{request_id}") < rate:
-            return ErrorType.INFERENCE_FAILURE
-        return None
+        return drawn_outcome(request_id, self.settings)
 
     # -- reads and cancel ------------------------------------------------------------------
 

@@ -1,3 +1,114 @@
-"""imgemu's reference client (httpx, sync and async). Built in a later milestone."""
+"""imgemu's reference client: one client per protocol, sync and async, over ``httpx``.
 
-__all__: list[str] = []
+- ``QueueClient`` / ``AsyncQueueClient``: SeaCloud and OdiRouter's queue (submit, status,
+  result, cancel, ``run`` with polling).
+- ``ImagesClient`` / ``AsyncImagesClient``: OpenAI's Images API and AGCloud (generate, edit,
+  streams of typed events).
+- ``AAClient`` / ``AsyncAAClient``: 典名词元 (generate, tasks, uploads).
+
+Each takes a base URL, an API key (or the provider's environment variable) and an optional
+``httpx`` transport, so the same client runs in-process against the emulator
+(``httpx.ASGITransport``), over sockets, or against the real provider.
+
+Exceptions::
+
+    ImgemuError
+    ├── UsageError                  the client was used wrongly (also a ValueError)
+    ├── TransportError              no HTTP answer: connection or read failure
+    ├── ProviderError               an error answer: status, code, message, request_id, body
+    │   ├── InvalidRequestError         400, 422
+    │   ├── AuthenticationError         401
+    │   ├── InsufficientBalanceError    402, insufficient_quota, insufficient_credit
+    │   ├── PermissionDeniedError       403 (an expired result link)
+    │   ├── NotFoundError               404
+    │   ├── RateLimitError              429 after the retries (retry_after)
+    │   └── ServerError                 5xx after the retries, a stream's server_error
+    └── JobError                    about one job or task (job_id)
+        ├── JobNotReadyError            result asked before the job finished (state)
+        ├── JobFailedError              the job ended without images (error_type, detail)
+        │   └── JobCancelledError           ... because it was cancelled
+        └── JobTimeoutError             run/wait gave up (elapsed, state, cancelled)
+
+Example::
+
+    from clients import QueueClient
+
+    with QueueClient("seacloud", base_url="http://127.0.0.1:8000/model", api_key="k") as client:
+        result = client.run("gpt_image_1", {"prompt": "a red apple"}, download=True)
+"""
+
+from clients._aa import AAClient, AsyncAAClient
+from clients._aa_core import AATask, AAUsage
+from clients._core import PollPolicy, Progress, RetryPolicy
+from clients._errors import (
+    AuthenticationError,
+    ImgemuError,
+    InsufficientBalanceError,
+    InvalidRequestError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobNotReadyError,
+    JobTimeoutError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    UsageError,
+)
+from clients._images import AsyncImagesClient, ImagesClient
+from clients._images_core import (
+    ImageCompleted,
+    ImageEvent,
+    ImageInput,
+    ImageParams,
+    ImagesResult,
+    ImageUsage,
+    PartialImage,
+)
+from clients._queue import AsyncQueueClient, QueueClient
+from clients._queue_core import JobStatus, LogLine, Output, QueueResult, Submitted
+
+__all__ = [
+    "AAClient",
+    "AATask",
+    "AAUsage",
+    "AsyncAAClient",
+    "AsyncImagesClient",
+    "AsyncQueueClient",
+    "AuthenticationError",
+    "ImageCompleted",
+    "ImageEvent",
+    "ImageInput",
+    "ImageParams",
+    "ImageUsage",
+    "ImagesClient",
+    "ImagesResult",
+    "ImgemuError",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotReadyError",
+    "JobStatus",
+    "JobTimeoutError",
+    "LogLine",
+    "NotFoundError",
+    "Output",
+    "PartialImage",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "Progress",
+    "ProviderError",
+    "QueueClient",
+    "QueueResult",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "Submitted",
+    "TransportError",
+    "UsageError",
+]

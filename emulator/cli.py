@@ -75,11 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="imgemu", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    from clients import cli as client_cli  # the client's commands: generate, status, cancel
+
+    client_cli.register(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
-    parser.error(f"unknown command {args.command}")
-    return 2
+    return client_cli.run(args)
 
 
 if __name__ == "__main__":

@@ -78,9 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from clients import cli as client_cli  # the client's commands: generate, status, cancel
 
     client_cli.register(sub)
+    from contracts import cli as contract_cli  # imgemu contract
+
+    contract_cli.register(sub)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "contract":
+        return contract_cli.run(args)
     return client_cli.run(args)
 
 

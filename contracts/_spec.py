@@ -1,0 +1,176 @@
+"""``spec_negative`` and ``spec_conformance``: Schemathesis over real HTTP, case by case.
+
+Each operation gets its own Hypothesis run. A failure is recorded and the operation's run stops
+without shrinking: shrinking would repeat calls a real provider bills.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import (
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+)
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.core.result import Ok
+from schemathesis.generation import GenerationMode
+from schemathesis.generation.case import Case
+
+from contracts._context import QUEUE_FAMILIES, BudgetExceeded, Context, price
+
+PAID_KINDS = {"submit", "images.generate", "images.edit", "aa.generate"}
+FAMILIES = {
+    "gpt-image-1": "gpt-image-1",
+    "gpt-image-1-mini": "gpt-image-1-mini",
+    "gpt-image-1.5": "gpt-image-1.5",
+    "gpt-image-2": "gpt-image-2",
+    "gpt-image-1-plus": "gpt-image-1",
+    "gpt-image-2-plus": "gpt-image-2",
+}
+
+
+def case_cost(case: Case[Any], kind: str, queue_model: str | None) -> float:
+    """The documented price of a paid case, from its body; unknowns price high."""
+    body = case.body if isinstance(case.body, dict) else {}
+    if queue_model is not None:
+        base = queue_model.removesuffix("_edit")
+        family = QUEUE_FAMILIES.get(base, "gpt-image-1")
+    else:
+        family = FAMILIES.get(str(body.get("model", "")), "gpt-image-1")
+    size = str(body.get("size", ""))
+    try:
+        w, h = (int(x) for x in size.split("x"))
+    except ValueError:
+        w, h = (1536, 1024)
+    w, h = max(64, min(w, 3840)), max(64, min(h, 3840))
+    try:
+        n = max(1, min(int(str(body.get("n", 1))), 10))
+    except (TypeError, ValueError):
+        n = 10
+    return price(family, str(body.get("quality", "high")), (w, h), n)
+
+
+def run_schemathesis(ctx: Context, *, negative: bool) -> None:
+    """Every operation of the provider's document, negative or positive data."""
+    schema = schemathesis.openapi.from_dict(dict(ctx.document))
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
+    operations = []
+    for result in schema.get_all_operations():
+        if not isinstance(result, Ok):
+            ctx.record("(document)", "failed", f"the document does not load: {result.err()}")
+            return
+        operations.append(result.ok())
+    meta = [op.definition.raw.get("x-imgemu-operation", {}) for op in operations]
+    # Free operations first, then the paid ones, so a small budget still covers the free ones.
+    order = sorted(range(len(operations)), key=lambda i: meta[i].get("kind") in PAID_KINDS)
+    for i in order:
+        _run_operation(ctx, operations[i], meta[i], mode, negative)
+
+
+def _run_operation(
+    ctx: Context, operation: Any, meta: dict[str, Any], mode: GenerationMode, negative: bool
+) -> None:
+    name = f"{operation.method.upper()} {operation.path}"
+    kind = str(meta.get("kind", ""))
+    paid = kind in PAID_KINDS and not negative
+    queue_model = str(meta["model"]) if kind == "submit" else None
+    state: dict[str, Any] = {"failure": None, "skipped": None, "calls": 0}
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=ctx.examples,
+        deadline=None,
+        database=None,
+        derandomize=ctx.derandomize,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Case[Any]) -> None:
+        if state["failure"] is not None or state["skipped"] is not None:
+            return
+        if paid:
+            try:
+                ctx.budget.pay(case_cost(case, kind, queue_model), name)
+            except BudgetExceeded as exc:
+                state["skipped"] = str(exc)
+                return
+        try:
+            response = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+        except ValueError:
+            # Schemathesis could not serialise the case (a multipart ``Binary`` value in a
+            # negative case): nothing was sent, so there is nothing to judge.
+            return
+        state["calls"] += 1
+        excluded: list[Any] = [positive_data_acceptance]
+        additional: list[Any] = []
+        if kind == "submit":
+            excluded.append(negative_data_rejection)
+        # Schemathesis' headers are lists of values.
+        content_type = " ".join(response.headers.get("content-type") or [])
+        if "text/event-stream" in content_type:
+            # OpenAPI 3.1 cannot type each event; ``stream_events`` checks them.
+            excluded.append(response_schema_conformance)
+        if case.media_type == "multipart/form-data":
+            # On the wire every form part is text, so a field "changed" to a number is still valid.
+            excluded.append(negative_data_rejection)
+        try:
+            case.validate_response(response, excluded_checks=excluded, additional_checks=additional)
+            if kind == "submit" and negative and _negative_body(case):
+                _rejected_or_request_invalid(ctx, response)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            state["failure"] = (
+                str(exc) or type(exc).__name__,
+                case.as_curl_command(headers={"Authorization": "<redacted>"}),
+                f"{response.status_code}\n{dict(response.headers)}\n{response.text[:2000]}",
+            )
+
+    run()
+    if state["failure"] is not None:
+        detail, request, answer = state["failure"]
+        ctx.record(name, "failed", detail, request, answer)
+    elif state["skipped"] is not None and state["calls"] == 0:
+        ctx.record(name, "skipped", state["skipped"])
+    else:
+        ctx.record(name, "verified")
+
+
+def _negative_body(case: Case[Any]) -> bool:
+    """Whether the case's body is the negative part (not only a header or a query value)."""
+    meta = case.meta
+    if meta is None:
+        return False
+    info = meta.components.get(ParameterLocation.BODY)
+    return info is not None and info.mode.is_negative
+
+
+def _rejected_or_request_invalid(ctx: Context, response: Any) -> None:
+    """Negative data at a queue submit: refused there (4xx), or the job ends REQUEST_INVALID."""
+    status = response.status_code
+    if 400 <= status < 500:
+        return
+    assert 200 <= status < 300, f"negative data answered {status}"
+    body = response.json()
+    deadline = time.monotonic() + ctx.timeout
+    with httpx.Client(headers=ctx.auth, timeout=ctx.timeout) as http:
+        while True:
+            current = http.get(body["status_url"]).json()
+            if current.get("status") == "COMPLETED":
+                break
+            assert time.monotonic() < deadline, "an invalid job did not finish in time"
+            time.sleep(0.1)
+        result = http.get(body["response_url"])
+    error_type = (result.json() or {}).get("error_type") if result.content else None
+    assert result.status_code == 422, (
+        f"negative data accepted; the result answered {result.status_code}"
+    )
+    assert error_type == "REQUEST_INVALID", (
+        f"negative data accepted and the job ended {result.status_code} {error_type}"
+    )

@@ -1,0 +1,485 @@
+"""The registry of named checks: spec conformance, queue lifecycle, streams, image properties.
+
+Each check is a function ``check(ctx: Context) -> None`` registered with its metadata. It records
+one outcome per operation it judged (``ctx.record``) and raises ``CheckFailed`` (or lets an
+``AssertionError`` through) at the first breach of the contract; the runner turns that into a
+"failed" outcome with the last request and response. A later test names a check to assert that a
+broken variant is caught by it: ``"image_properties" in report.failed_checks()``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from PIL import Image
+
+from clients import (
+    AAClient,
+    ImagesClient,
+    JobCancelledError,
+    JobNotReadyError,
+    QueueClient,
+)
+from contracts._context import (
+    CheckFailed,
+    Context,
+    Profile,
+    Protocol,
+    png,
+    price,
+)
+
+Kind = Literal["spec", "lifecycle", "stream", "image"]
+CheckFunction = Callable[[Context], None]
+PROMPT = "A clean product photo of a red apple on a white table"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A named check and what it costs: ``paid`` checks make calls the provider bills."""
+
+    name: str
+    kind: Kind
+    paid: bool
+    protocols: frozenset[Protocol]
+    run: CheckFunction
+    doc: str
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    name: str, kind: Kind, *, paid: bool, protocols: tuple[Protocol, ...]
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``function`` under ``name`` (free checks run before paid ones)."""
+
+    def register(function: CheckFunction) -> CheckFunction:
+        REGISTRY[name] = Check(
+            name, kind, paid, frozenset(protocols), function, (function.__doc__ or "").strip()
+        )
+        return function
+
+    return register
+
+
+def checks_for(profile: Profile, names: list[str] | None = None) -> list[Check]:
+    """The checks that apply to ``profile``'s protocol, free first, in registry order."""
+    if names is not None:
+        unknown = set(names) - set(REGISTRY)
+        if unknown:
+            raise KeyError(f"unknown checks: {', '.join(sorted(unknown))}")
+    chosen = [
+        c
+        for c in REGISTRY.values()
+        if profile.protocol in c.protocols and (names is None or c.name in names)
+    ]
+    return sorted(chosen, key=lambda c: c.paid)
+
+
+def ensure(condition: bool, operation: str, message: str) -> None:
+    """Raise ``CheckFailed`` when ``condition`` does not hold."""
+    if not condition:
+        raise CheckFailed(operation, message)
+
+
+# --- spec conformance (Schemathesis) --------------------------------------------------------
+
+
+@check("spec_negative", "spec", paid=False, protocols=("queue", "images", "aa"))
+def spec_negative(ctx: Context) -> None:
+    """Schemathesis with negative data only: refused as documented (the queue: refused at submit
+    or the job ends ``REQUEST_INVALID``), with documented statuses, content types and bodies."""
+    from contracts._spec import run_schemathesis
+
+    run_schemathesis(ctx, negative=True)
+
+
+@check("spec_conformance", "spec", paid=True, protocols=("queue", "images", "aa"))
+def spec_conformance(ctx: Context) -> None:
+    """Schemathesis with positive data: statuses, content types and response schemas as
+    documented; each paid case is priced from its body and skipped over the budget."""
+    from contracts._spec import run_schemathesis
+
+    run_schemathesis(ctx, negative=False)
+
+
+# --- queue lifecycle -------------------------------------------------------------------------
+
+RANK = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
+UNKNOWN_ID = "mmsu_" + "0" * 26
+
+
+def _queue_ops(model: str) -> dict[str, str]:
+    base = f"/v1/queue/{model}"
+    return {
+        "submit": f"POST {base}",
+        "status": f"GET {base}/requests/{{request_id}}/status",
+        "result": f"GET {base}/requests/{{request_id}}/response",
+        "cancel": f"PUT {base}/requests/{{request_id}}/cancel",
+    }
+
+
+def _cheap_queue(ctx: Context, **extra: Any) -> dict[str, Any]:
+    w, h = ctx.profile.cheapest_size
+    return {"prompt": PROMPT, "size": f"{w}x{h}", "quality": "low", "n": 1, **extra}
+
+
+def _queue_client(ctx: Context) -> QueueClient:
+    return QueueClient(
+        ctx.profile.name, base_url=ctx.target, api_key=ctx.api_key, transport=ctx.recorder
+    )
+
+
+def _pay_queue(ctx: Context, params: dict[str, Any], what: str) -> None:
+    size = (
+        tuple(int(x) for x in str(params["size"]).split("x"))
+        if "x" in params["size"]
+        else (1536, 1024)
+    )
+    ctx.budget.pay(
+        price(ctx.profile.family, params["quality"], (size[0], size[1]), params["n"]), what
+    )
+
+
+@check("queue_lifecycle", "lifecycle", paid=True, protocols=("queue",))
+def queue_lifecycle(ctx: Context) -> None:
+    """A scripted walk: unknown ids answer 404; states only move forward; ``queue_position``
+    never rises; the result answers 202 until ``COMPLETED``; cancel answers 202 /
+    400 ``ALREADY_COMPLETED`` / 404; a terminal job stays terminal; a cancelled job ends
+    ``CANCELED``."""
+    model = ctx.profile.model
+    ops = _queue_ops(model)
+    base = f"/v1/queue/{model}/requests"
+    with ctx.http() as http:
+        answer = http.put(f"{base}/{UNKNOWN_ID}/cancel")
+        ensure(
+            answer.status_code == 404,
+            ops["cancel"],
+            f"cancel of an unknown id: {answer.status_code}",
+        )
+        ensure(_json(answer) == {"status": "NOT_FOUND"}, ops["cancel"], "cancel 404 body")
+        answer = http.get(f"{base}/{UNKNOWN_ID}/status")
+        ensure(
+            answer.status_code == 404,
+            ops["status"],
+            f"status of an unknown id: {answer.status_code}",
+        )
+
+    params = _cheap_queue(ctx)
+    _pay_queue(ctx, params, ops["submit"])
+    with _queue_client(ctx) as client, ctx.http() as http:
+        job = client.submit(model, params)
+        ctx.record(ops["submit"], "verified")
+        _walk_to_terminal(ctx, client, job.request_id, ops)
+        client.result(model, job.request_id)
+        cancel = http.put(f"{base}/{job.request_id}/cancel")
+        ensure(
+            cancel.status_code == 400 and _json(cancel) == {"status": "ALREADY_COMPLETED"},
+            ops["cancel"],
+            f"cancel after completion answered {cancel.status_code} {cancel.text[:200]}",
+        )
+        for _ in range(2):
+            state = client.status(model, job.request_id).state
+            ensure(state == "COMPLETED", ops["status"], f"a terminal job went back to {state}")
+        client.result(model, job.request_id)
+        ctx.record(ops["result"], "verified")
+
+        # The cancel path: its result is not needed, so cancel at once.
+        _pay_queue(ctx, params, ops["submit"])
+        second = client.submit(model, params)
+        cancel = http.put(f"{base}/{second.request_id}/cancel")
+        accepted = cancel.status_code == 202
+        ensure(
+            (accepted and _json(cancel) == {"status": "CANCELLATION_REQUESTED"})
+            or (cancel.status_code == 400 and _json(cancel) == {"status": "ALREADY_COMPLETED"}),
+            ops["cancel"],
+            f"cancel of a fresh job answered {cancel.status_code} {cancel.text[:200]}",
+        )
+        _walk_to_terminal(ctx, client, second.request_id, ops)
+        if accepted:
+            try:
+                client.result(model, second.request_id)
+            except JobCancelledError:
+                pass
+            else:
+                raise CheckFailed(
+                    ops["result"], "a job whose cancel was accepted completed with images"
+                )
+        ctx.record(ops["cancel"], "verified")
+        ctx.record(ops["status"], "verified")
+
+
+def _walk_to_terminal(
+    ctx: Context, client: QueueClient, request_id: str, ops: dict[str, str]
+) -> None:
+    model = ctx.profile.model
+    last_rank, last_position = -1, None
+    deadline = time.monotonic() + ctx.timeout
+    delay = 0.05
+    while True:
+        status = client.status(model, request_id, logs=True)
+        rank = RANK[status.state]
+        ensure(rank >= last_rank, ops["status"], f"the state went back to {status.state}")
+        if status.state == "IN_QUEUE" and status.queue_position is not None:
+            ensure(
+                last_position is None or status.queue_position <= last_position,
+                ops["status"],
+                f"queue_position rose from {last_position} to {status.queue_position}",
+            )
+            last_position = status.queue_position
+        last_rank = rank
+        if status.done:
+            return
+        try:
+            client.result(model, request_id)
+        except JobNotReadyError:
+            pass
+        else:
+            raise CheckFailed(
+                ops["result"], f"a result was served while the job was {status.state}"
+            )
+        ensure(time.monotonic() < deadline, ops["status"], "the job did not finish in time")
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+
+def parse_events(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` pairs of an SSE body; comment lines are skipped."""
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.split("\n"):
+            if line and not line.startswith(":") and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.removeprefix(" ")
+        if "data" in fields:
+            yield fields.get("event", "message"), json.loads(fields["data"])
+
+
+@check("stream_events", "stream", paid=True, protocols=("images",))
+def stream_events(ctx: Context) -> None:
+    """A stream with ``partial_images=2``: partial indexes 0..k-1 with k <= 2, exactly one
+    completed event per image, ``usage`` only on the completed events."""
+    partial_images, n = 2, 1
+    w, h = ctx.profile.cheapest_size
+    fields = {
+        "model": ctx.profile.model,
+        "prompt": PROMPT,
+        "size": f"{w}x{h}",
+        "quality": "low",
+        "n": str(n),
+        "stream": "true",
+        "partial_images": str(partial_images),
+    }
+    path, operation = _images_path(ctx)
+    ctx.budget.pay(price(ctx.profile.family, "low", (w, h), n), operation)
+    with ctx.http() as http:
+        if path.endswith("generations"):
+            answer = http.post(
+                path, json={**fields, "n": n, "stream": True, "partial_images": partial_images}
+            )
+        else:
+            files = [("image", ("in.png", png(), "image/png"))]
+            answer = http.post(path, data=fields, files=files)
+        ensure(answer.status_code == 200, operation, f"a stream answered {answer.status_code}")
+        kind = answer.headers.get("content-type", "")
+        ensure(kind.startswith("text/event-stream"), operation, f"a stream as {kind}")
+        found = list(parse_events(answer.text))
+    indexes: list[int] = []
+    completed = 0
+    for name, data in found:
+        ensure(data.get("type") == name, operation, f"event {name} carries type {data.get('type')}")
+        if name.endswith(".partial_image"):
+            ensure("usage" not in data, operation, "usage on a partial event")
+            indexes.append(int(data["partial_image_index"]))
+        elif name.endswith(".completed"):
+            completed += 1
+            ensure(
+                isinstance(data.get("usage"), dict), operation, "a completed event without usage"
+            )
+        else:
+            raise CheckFailed(operation, f"an unexpected event {name}: {str(data)[:200]}")
+    ensure(indexes == list(range(len(indexes))), operation, f"partial indexes {indexes}")
+    ensure(
+        len(indexes) <= partial_images * n,
+        operation,
+        f"{len(indexes)} partials, asked {partial_images}",
+    )
+    ensure(completed == n, operation, f"{completed} completed events for {n} image(s)")
+    ctx.record(operation, "verified")
+
+
+def _images_path(ctx: Context) -> tuple[str, str]:
+    path = "/v1/image/edits" if ctx.profile.name == "agcloud" else "/v1/images/generations"
+    return path, f"POST {path}"
+
+
+# --- image properties ------------------------------------------------------------------------
+
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
+PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One image request of the image check: what to ask and so what to expect."""
+
+    output_format: str
+    size: str  # "WxH" or "auto"
+    transparent: bool
+
+
+def _asks(profile: Profile) -> list[Ask]:
+    w, h = profile.cheapest_size
+    asks = [Ask("jpeg", "auto", False)]
+    asks.insert(0, Ask("png", f"{w}x{h}", profile.transparency))
+    return asks
+
+
+def judge_image(
+    ctx: Context, operation: str, data: bytes, ask: Ask, content_type: str | None
+) -> None:
+    """One image: it decodes, magic bytes and content type match the format, size, alpha."""
+    fmt = ask.output_format
+    ensure(data.startswith(MAGIC[fmt]), operation, f"magic bytes {data[:8]!r} are not {fmt}")
+    if fmt == "webp":
+        ensure(data[8:12] == b"WEBP", operation, "a RIFF file that is not WEBP")
+    if content_type is not None:
+        ensure(
+            content_type.split(";")[0].strip() == f"image/{fmt}",
+            operation,
+            f"content type {content_type} for {fmt}",
+        )
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception as exc:  # any decoder error is the finding
+        raise CheckFailed(operation, f"the image does not decode: {exc}") from exc
+    ensure(image.format == PIL_FORMAT[fmt], operation, f"decodes as {image.format}, not {fmt}")
+    if ask.size == "auto":
+        ensure(image.size in ctx.profile.auto_sizes, operation, f"size {image.size} for auto")
+    else:
+        w, h = (int(x) for x in ask.size.split("x"))
+        ensure(
+            image.size == (w, h),
+            operation,
+            f"size {image.size[0]}x{image.size[1]}, asked {ask.size}",
+        )
+    if ask.transparent:
+        ensure("A" in image.getbands(), operation, f"no alpha ({image.mode}) for a transparent ask")
+
+
+def _price_ask(ctx: Context, ask: Ask, operation: str) -> None:
+    if ask.size == "auto":
+        size = max(ctx.profile.auto_sizes, key=lambda s: s[0] * s[1])
+    else:
+        w, h = (int(x) for x in ask.size.split("x"))
+        size = (w, h)
+    ctx.budget.pay(price(ctx.profile.family, "low", size, 1), operation)
+
+
+@check("image_properties", "image", paid=True, protocols=("queue", "images", "aa"))
+def image_properties(ctx: Context) -> None:
+    """Every returned image decodes; its magic bytes match ``output_format`` and the content
+    type; its size is the requested one (or an allowed one for ``auto``); there are ``n``; alpha
+    is present where transparency was asked of a model that supports it."""
+    runner = {"queue": _images_queue, "images": _images_images, "aa": _images_aa}
+    for ask in _asks(ctx.profile):
+        runner[ctx.profile.protocol](ctx, ask)
+
+
+def _params(ask: Ask) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "size": ask.size,
+        "quality": "low",
+        "n": 1,
+        "output_format": ask.output_format,
+    }
+    if ask.transparent:
+        params["background"] = "transparent"
+    return params
+
+
+def _images_queue(ctx: Context, ask: Ask) -> None:
+    model = ctx.profile.model
+    ops = _queue_ops(model)
+    _price_ask(ctx, ask, ops["submit"])
+    with _queue_client(ctx) as client, ctx.http() as http:
+        job = client.submit(model, {"prompt": PROMPT, **_params(ask)})
+        _walk_to_terminal(ctx, client, job.request_id, ops)
+        result = client.result(model, job.request_id)
+        ensure(len(result.outputs) == 1, ops["result"], f"{len(result.outputs)} outputs for n=1")
+        for output in result.outputs:
+            download = http.get(output.url)
+            ensure(download.status_code == 200, ops["result"], f"download {download.status_code}")
+            judge_image(
+                ctx, ops["result"], download.content, ask, download.headers.get("content-type")
+            )
+            ensure(
+                output.content_type == f"image/{ask.output_format}",
+                ops["result"],
+                f"output content_type {output.content_type}",
+            )
+            actual = Image.open(io.BytesIO(download.content)).size
+            ensure(
+                (output.width, output.height) == actual,
+                ops["result"],
+                f"output says {output.width}x{output.height}, the image is {actual[0]}x{actual[1]}",
+            )
+    ctx.record(ops["result"], "verified")
+
+
+def _images_images(ctx: Context, ask: Ask) -> None:
+    path, operation = _images_path(ctx)
+    _price_ask(ctx, ask, operation)
+    params = _params(ask)
+    with ImagesClient(
+        ctx.profile.name, base_url=ctx.target, api_key=ctx.api_key, transport=ctx.recorder
+    ) as client:
+        if path.endswith("generations"):
+            result = client.generate(PROMPT, model=ctx.profile.model, **params)
+        else:
+            result = client.edit(PROMPT, png(), model=ctx.profile.model, **params)
+    ensure(len(result.images) == 1, operation, f"{len(result.images)} images for n=1")
+    ensure(
+        result.output_format in (None, ask.output_format),
+        operation,
+        f"output_format {result.output_format}, asked {ask.output_format}",
+    )
+    for data in result.images:
+        judge_image(ctx, operation, data, ask, None)
+    ctx.record(operation, "verified")
+
+
+def _images_aa(ctx: Context, ask: Ask) -> None:
+    operation = "POST /api/v1/image/generation"
+    _price_ask(ctx, ask, operation)
+    with (
+        AAClient(
+            ctx.profile.name, base_url=ctx.target, api_key=ctx.api_key, transport=ctx.recorder
+        ) as client,
+        ctx.http() as http,
+    ):
+        task = client.generate(PROMPT, images=[png()], model=ctx.profile.model, **_params(ask))
+        ensure(len(task.urls) == 1, operation, f"{len(task.urls)} urls for n=1")
+        for url in task.urls:
+            download = http.get(url)
+            ensure(download.status_code == 200, operation, f"download {download.status_code}")
+            judge_image(ctx, operation, download.content, ask, download.headers.get("content-type"))
+    ctx.record(operation, "verified")
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

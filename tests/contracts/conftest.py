@@ -1,0 +1,113 @@
+"""Fixtures for the contract suite's own tests: fast emulators on sockets, broken variants."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from tests.conftest import RunningServer, make_app
+
+KEY = "contract-key"
+PROVIDERS = ("seacloud", "odirouter", "openai", "agcloud", "aa")
+EXAMPLES = 5  # Schemathesis cases per operation and mode: enough to exercise every check
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGI = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+
+def fast_app() -> Starlette:
+    """An emulator whose jobs finish at once; only ``KEY`` is valid (so auth checks bite)."""
+    keys = {p: (KEY,) for p in PROVIDERS}
+    return make_app(clock="real", clock_start=None, time_scale=1e-9, api_keys=keys)
+
+
+def target_of(server: RunningServer, provider: str) -> str:
+    """The provider's base URL on the emulator (the queue providers under their prefixes)."""
+    if provider in ("seacloud", "odirouter"):
+        return f"{server.base_url}/{provider}/model"
+    return server.base_url
+
+
+class Rewrite:
+    """ASGI middleware: rewrites the whole body of the answers to requests ``match`` selects."""
+
+    def __init__(
+        self, app: Any, match: Callable[[Scope], bool], rewrite: Callable[[bytes], bytes]
+    ) -> None:
+        self.app, self.match, self.rewrite = app, match, rewrite
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.match(scope):
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = self.rewrite(b"".join(chunks))
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+
+def status_goes_back(app: Any) -> Rewrite:
+    """A queue whose finished jobs report ``IN_PROGRESS`` again from the second status on."""
+    seen: set[str] = set()
+
+    def rewrite(body: bytes) -> bytes:
+        data = json.loads(body)
+        if data.get("status") != "COMPLETED":
+            return body
+        if data["request_id"] not in seen:
+            seen.add(data["request_id"])
+            return body
+        data["status"] = "IN_PROGRESS"
+        for key in ("metrics", "error", "error_type"):
+            data.pop(key, None)
+        return json.dumps(data).encode()
+
+    return Rewrite(app, lambda s: str(s["path"]).endswith("/status"), rewrite)
+
+
+def wrong_image_size(app: Any) -> Rewrite:
+    """OpenAI generations whose images come back at half the size asked."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    def rewrite(body: bytes) -> bytes:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body  # a stream: left alone
+        for item in data.get("data") or []:
+            image = Image.open(io.BytesIO(base64.b64decode(item["b64_json"])))
+            out = io.BytesIO()
+            image.resize((image.width // 2, image.height // 2)).save(out, image.format)
+            item["b64_json"] = base64.b64encode(out.getvalue()).decode()
+        return json.dumps(data).encode()
+
+    return Rewrite(app, lambda s: s["path"] == "/v1/images/generations", rewrite)
+
+
+@pytest.fixture
+def emulator(serve: Callable[[Any], RunningServer]) -> RunningServer:
+    """The real emulator, fast, on a socket."""
+    return serve(fast_app())

@@ -1,0 +1,68 @@
+"""The real emulator keeps every provider's contract; the spend cap skips paid checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import REGISTRY, checks_for, run_contract
+from contracts._context import PROFILES
+from tests.conftest import RunningServer
+from tests.contracts.conftest import EXAMPLES, KEY, PROVIDERS, target_of
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_emulator_passes_every_check(emulator: RunningServer, provider: str) -> None:
+    report = run_contract(
+        provider, target_of(emulator, provider), api_key=KEY, examples=EXAMPLES, derandomize=True
+    )
+    assert report.ok, [(o.check, o.operation, o.detail) for o in report.failures()]
+    ran = {o.check for o in report.outcomes}
+    assert ran == {c.name for c in checks_for(PROFILES[provider])}
+    assert report.counts()["skipped"] == 0
+    assert report.spent_usd > 0  # the paid checks were priced
+    # Every passed outcome of an operation with x-imgemu-assumption names it.
+    assert all(o.assumptions for o in report.outcomes if o.status == "assumed")
+
+
+def test_a_tiny_budget_skips_the_paid_checks_and_says_so(emulator: RunningServer) -> None:
+    report = run_contract(
+        "openai", emulator.base_url, api_key=KEY, max_spend_usd=0.0001, examples=EXAMPLES
+    )
+    assert report.ok
+    paid = {name for name, c in REGISTRY.items() if c.paid}
+    skipped = [o for o in report.outcomes if o.status == "skipped"]
+    assert skipped
+    assert {o.check for o in skipped} <= paid
+    assert all(o.detail.startswith("skipped: budget") for o in skipped)
+    # The free negative checks ran, and every paid check is reported as skipped.
+    assert {o.status for o in report.by_check("spec_negative")} <= {"verified", "assumed"}
+    assert {"stream_events", "image_properties"} <= {o.check for o in skipped}
+    assert report.spent_usd <= 0.0001
+
+
+def test_a_budget_for_one_image_stops_before_the_second(emulator: RunningServer) -> None:
+    report = run_contract(
+        "openai",
+        emulator.base_url,
+        api_key=KEY,
+        max_spend_usd=0.003,  # one gpt-image-1-mini 1024x1024 low image costs $0.002176
+        checks=["image_properties"],
+    )
+    statuses = [o.status for o in report.outcomes]
+    assert statuses == ["assumed", "skipped"], report.outcomes
+    assert report.spent_usd == pytest.approx(0.002176)
+
+
+def test_the_registry_describes_every_check() -> None:
+    kinds = {name: (c.kind, c.paid) for name, c in REGISTRY.items()}
+    assert kinds == {
+        "spec_negative": ("spec", False),
+        "spec_conformance": ("spec", True),
+        "queue_lifecycle": ("lifecycle", True),
+        "stream_events": ("stream", True),
+        "image_properties": ("image", True),
+    }
+    order = [c.name for c in checks_for(PROFILES["seacloud"])]
+    assert order[0] == "spec_negative"  # free first
+    assert "stream_events" not in order
+    assert all(c.doc for c in REGISTRY.values())

@@ -23,6 +23,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
 
 from contracts._context import QUEUE_FAMILIES, BudgetExceeded, Context, price
+from contracts.report import Status
 
 PAID_KINDS = {"submit", "images.generate", "images.edit", "aa.generate"}
 FAMILIES = {
@@ -69,18 +70,31 @@ def run_schemathesis(ctx: Context, *, negative: bool) -> None:
     meta = [op.definition.raw.get("x-imgemu-operation", {}) for op in operations]
     # Free operations first, then the paid ones, so a small budget still covers the free ones.
     order = sorted(range(len(operations)), key=lambda i: meta[i].get("kind") in PAID_KINDS)
+    statuses = {
+        str(m.get("model")): op
+        for op, m in zip(operations, meta, strict=True)
+        if m.get("kind") == "status"
+    }
     for i in order:
-        _run_operation(ctx, operations[i], meta[i], mode, negative)
+        _run_operation(ctx, operations[i], meta[i], mode, negative, statuses)
+    if negative:
+        for i in order:
+            _probe_rules(ctx, operations[i])
 
 
 def _run_operation(
-    ctx: Context, operation: Any, meta: dict[str, Any], mode: GenerationMode, negative: bool
+    ctx: Context,
+    operation: Any,
+    meta: dict[str, Any],
+    mode: GenerationMode,
+    negative: bool,
+    statuses: dict[str, Any],
 ) -> None:
     name = f"{operation.method.upper()} {operation.path}"
     kind = str(meta.get("kind", ""))
     paid = kind in PAID_KINDS and not negative
     queue_model = str(meta["model"]) if kind == "submit" else None
-    state: dict[str, Any] = {"failure": None, "skipped": None, "calls": 0}
+    state: dict[str, Any] = {"failure": None, "skipped": None, "calls": 0, "follow": None}
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -92,7 +106,7 @@ def _run_operation(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Case[Any]) -> None:
-        if state["failure"] is not None or state["skipped"] is not None:
+        if state["failure"] is not None or state["skipped"] is not None or state["follow"]:
             return
         if paid:
             try:
@@ -121,6 +135,8 @@ def _run_operation(
             excluded.append(negative_data_rejection)
         try:
             case.validate_response(response, excluded_checks=excluded, additional_checks=additional)
+            if ctx.profile.protocol == "aa":
+                _envelope_code(response)
             if kind == "submit" and negative and _negative_body(case):
                 _rejected_or_request_invalid(ctx, response)
         except BaseException as exc:
@@ -131,8 +147,15 @@ def _run_operation(
                 case.as_curl_command(headers={"Authorization": "<redacted>"}),
                 f"{response.status_code}\n{dict(response.headers)}\n{response.text[:2000]}",
             )
+            return
+        if kind == "submit" and not negative and 200 <= response.status_code < 300:
+            status_operation = statuses.get(str(meta.get("model")))
+            if status_operation is not None:
+                state["follow"] = _follow_status(ctx, status_operation, response)
 
     run()
+    if state["follow"] is not None and state["failure"] is None:
+        ctx.record(*state["follow"])
     if state["failure"] is not None:
         detail, request, answer = state["failure"]
         ctx.record(name, "failed", detail, request, answer)
@@ -174,3 +197,88 @@ def _rejected_or_request_invalid(ctx: Context, response: Any) -> None:
     assert error_type == "REQUEST_INVALID", (
         f"negative data accepted and the job ended {result.status_code} {error_type}"
     )
+
+
+def _envelope_code(response: Any) -> None:
+    """An envelope's ``code`` is 0 on success and repeats the HTTP status on an error."""
+    try:
+        body = response.json()
+    except ValueError:
+        return
+    if not isinstance(body, dict) or "code" not in body:
+        return
+    status = response.status_code
+    expected = 0 if 200 <= status < 300 else status
+    assert body["code"] == expected, (
+        f"the envelope's code is {body['code']!r} on an HTTP {status} answer (expected {expected})"
+    )
+
+
+def _follow_status(
+    ctx: Context, status_operation: Any, response: Any
+) -> tuple[str, Status, str, str, str] | None:
+    """An accepted submit's job, followed to its status operation: the status body keeps the
+    document too (Schemathesis alone only sees unknown ids there). A breach is returned as the
+    status operation's failed outcome."""
+    request_id = (response.json() or {}).get("request_id")
+    if not isinstance(request_id, str):
+        return None
+    name = f"{status_operation.method.upper()} {status_operation.path}"
+    for logs in ("0", "1"):
+        case = status_operation.Case(
+            path_parameters={"request_id": request_id}, query={"logs": logs}
+        )
+        answer = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+        try:
+            case.validate_response(answer, excluded_checks=[positive_data_acceptance])
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return (
+                name,
+                "failed",
+                f"the status of an accepted job: {exc}",
+                case.as_curl_command(headers={"Authorization": "<redacted>"}),
+                f"{answer.status_code}\n{dict(answer.headers)}\n{answer.text[:2000]}",
+            )
+    return None
+
+
+# Bodies that JSON Schema accepts and a semantic rule refuses, by the rule that refuses them.
+_SIZE_RULES = {"model_size", "gpt_image_2_size"}
+_BAD_SIZE = "1000x1000"  # not a multiple of 16, not a standard size
+
+
+def _probe_rules(ctx: Context, operation: Any) -> None:
+    """Schema-valid bodies that an ``x-imgemu-rules`` rule refuses are refused (the queue: at
+    submit or ending ``REQUEST_INVALID``), with documented statuses and bodies."""
+    rules = set(operation.definition.raw.get("x-imgemu-rules") or ())
+    if not rules & _SIZE_RULES:
+        return
+    if "application/json" not in {b.media_type for b in operation.body}:
+        return
+    body: dict[str, Any] = {"prompt": "A red apple", "size": _BAD_SIZE, "quality": "low", "n": 1}
+    if "model_size" in rules:
+        body["model"] = "gpt-image-2"
+    name = f"{operation.method.upper()} {operation.path}"
+    case = operation.Case(body=body, media_type="application/json")
+    response = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+    try:
+        case.validate_response(response, excluded_checks=[positive_data_acceptance])
+        if ctx.profile.protocol == "aa":
+            _envelope_code(response)
+        status = response.status_code
+        if 200 <= status < 300 and "status_url" in (response.json() or {}):
+            _rejected_or_request_invalid(ctx, response)
+        else:
+            assert 400 <= status < 500, f"size {_BAD_SIZE} answered {status}"
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        ctx.record(
+            name,
+            "failed",
+            f"a body the rules refuse ({sorted(rules & _SIZE_RULES)}): {exc}",
+            case.as_curl_command(headers={"Authorization": "<redacted>"}),
+            f"{response.status_code}\n{dict(response.headers)}\n{response.text[:2000]}",
+        )

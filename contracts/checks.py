@@ -22,7 +22,6 @@ from PIL import Image
 from clients import (
     AAClient,
     ImagesClient,
-    JobCancelledError,
     JobNotReadyError,
     QueueClient,
 )
@@ -95,7 +94,9 @@ def ensure(condition: bool, operation: str, message: str) -> None:
 @check("spec_negative", "spec", paid=False, protocols=("queue", "images", "aa"))
 def spec_negative(ctx: Context) -> None:
     """Schemathesis with negative data only: refused as documented (the queue: refused at submit
-    or the job ends ``REQUEST_INVALID``), with documented statuses, content types and bodies."""
+    or the job ends ``REQUEST_INVALID``), with documented statuses, content types and bodies;
+    then a schema-valid body each size rule of ``x-imgemu-rules`` refuses (an invalid
+    gpt-image-2 size), refused the same way. An envelope's ``code`` repeats the HTTP status."""
     from contracts._spec import run_schemathesis
 
     run_schemathesis(ctx, negative=True)
@@ -104,7 +105,8 @@ def spec_negative(ctx: Context) -> None:
 @check("spec_conformance", "spec", paid=True, protocols=("queue", "images", "aa"))
 def spec_conformance(ctx: Context) -> None:
     """Schemathesis with positive data: statuses, content types and response schemas as
-    documented; each paid case is priced from its body and skipped over the budget."""
+    documented, also for the status of each job a queue submit accepted; each paid case is
+    priced from its body and skipped over the budget."""
     from contracts._spec import run_schemathesis
 
     run_schemathesis(ctx, negative=False)
@@ -113,7 +115,6 @@ def spec_conformance(ctx: Context) -> None:
 # --- queue lifecycle -------------------------------------------------------------------------
 
 RANK = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
-UNKNOWN_ID = "mmsu_" + "0" * 26
 
 
 def _queue_ops(model: str) -> dict[str, str]:
@@ -150,70 +151,14 @@ def _pay_queue(ctx: Context, params: dict[str, Any], what: str) -> None:
 
 @check("queue_lifecycle", "lifecycle", paid=True, protocols=("queue",))
 def queue_lifecycle(ctx: Context) -> None:
-    """A scripted walk: unknown ids answer 404; states only move forward; ``queue_position``
-    never rises; the result answers 202 until ``COMPLETED``; cancel answers 202 /
-    400 ``ALREADY_COMPLETED`` / 404; a terminal job stays terminal; a cancelled job ends
-    ``CANCELED``."""
-    model = ctx.profile.model
-    ops = _queue_ops(model)
-    base = f"/v1/queue/{model}/requests"
-    with ctx.http() as http:
-        answer = http.put(f"{base}/{UNKNOWN_ID}/cancel")
-        ensure(
-            answer.status_code == 404,
-            ops["cancel"],
-            f"cancel of an unknown id: {answer.status_code}",
-        )
-        ensure(_json(answer) == {"status": "NOT_FOUND"}, ops["cancel"], "cancel 404 body")
-        answer = http.get(f"{base}/{UNKNOWN_ID}/status")
-        ensure(
-            answer.status_code == 404,
-            ops["status"],
-            f"status of an unknown id: {answer.status_code}",
-        )
+    """A Hypothesis state machine over the queue (few short runs, at most three cheapest paid
+    submits each, unfinished jobs cancelled): states only move forward, ``queue_position`` never
+    rises, the result is not ready before ``COMPLETED`` and always after, cancel answers exactly
+    202 / 400 ``ALREADY_COMPLETED`` / 404 ``NOT_FOUND`` and never 202 once completed, a terminal
+    job's status, ``error_type`` and result never change, a cancelled job ends ``CANCELED``."""
+    from contracts._lifecycle import queue_machine  # it imports this module's helpers
 
-    params = _cheap_queue(ctx)
-    _pay_queue(ctx, params, ops["submit"])
-    with _queue_client(ctx) as client, ctx.http() as http:
-        job = client.submit(model, params)
-        ctx.record(ops["submit"], "verified")
-        _walk_to_terminal(ctx, client, job.request_id, ops)
-        client.result(model, job.request_id)
-        cancel = http.put(f"{base}/{job.request_id}/cancel")
-        ensure(
-            cancel.status_code == 400 and _json(cancel) == {"status": "ALREADY_COMPLETED"},
-            ops["cancel"],
-            f"cancel after completion answered {cancel.status_code} {cancel.text[:200]}",
-        )
-        for _ in range(2):
-            state = client.status(model, job.request_id).state
-            ensure(state == "COMPLETED", ops["status"], f"a terminal job went back to {state}")
-        client.result(model, job.request_id)
-        ctx.record(ops["result"], "verified")
-
-        # The cancel path: its result is not needed, so cancel at once.
-        _pay_queue(ctx, params, ops["submit"])
-        second = client.submit(model, params)
-        cancel = http.put(f"{base}/{second.request_id}/cancel")
-        accepted = cancel.status_code == 202
-        ensure(
-            (accepted and _json(cancel) == {"status": "CANCELLATION_REQUESTED"})
-            or (cancel.status_code == 400 and _json(cancel) == {"status": "ALREADY_COMPLETED"}),
-            ops["cancel"],
-            f"cancel of a fresh job answered {cancel.status_code} {cancel.text[:200]}",
-        )
-        _walk_to_terminal(ctx, client, second.request_id, ops)
-        if accepted:
-            try:
-                client.result(model, second.request_id)
-            except JobCancelledError:
-                pass
-            else:
-                raise CheckFailed(
-                    ops["result"], "a job whose cancel was accepted completed with images"
-                )
-        ctx.record(ops["cancel"], "verified")
-        ctx.record(ops["status"], "verified")
+    queue_machine(ctx)
 
 
 def _walk_to_terminal(
@@ -316,6 +261,17 @@ def stream_events(ctx: Context) -> None:
     )
     ensure(completed == n, operation, f"{completed} completed events for {n} image(s)")
     ctx.record(operation, "verified")
+
+
+@check("stream_lifecycle", "stream", paid=True, protocols=("images",))
+def stream_lifecycle(ctx: Context) -> None:
+    """Streams for a few drawn ``n`` (1..2) and ``partial_images`` (0..3), cheapest settings,
+    each priced first: per image, partial indexes 0..k-1 with k <= ``partial_images``, exactly
+    one completed event, ``usage`` only there; every event's ``type`` equals its ``event:``
+    line."""
+    from contracts._lifecycle import stream_machine  # it imports this module's helpers
+
+    stream_machine(ctx)
 
 
 def _images_path(ctx: Context) -> tuple[str, str]:

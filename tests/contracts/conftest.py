@@ -111,3 +111,80 @@ def wrong_image_size(app: Any) -> Rewrite:
 def emulator(serve: Callable[[Any], RunningServer]) -> RunningServer:
     """The real emulator, fast, on a socket."""
     return serve(fast_app())
+
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class Reshape:
+    """ASGI middleware: rewrites status, headers and body of the answers ``match`` selects.
+
+    ``rewrite(scope, status, headers, body)`` returns the new ``(status, headers, body)``; the
+    content length is set again afterwards. Streams are buffered whole (as ``ASGITransport``
+    does), which is all the contract checks read.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        match: Callable[[Scope], bool],
+        rewrite: Callable[[Scope, int, list[tuple[bytes, bytes]], bytes], Answer],
+    ) -> None:
+        self.app, self.match, self.rewrite = app, match, rewrite
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.match(scope):
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            status, headers, body = self.rewrite(scope, start["status"], headers, b"".join(chunks))
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+
+def json_answers(
+    app: Any,
+    match: Callable[[Scope], bool],
+    change: Callable[[int, Any], tuple[int, Any] | None],
+) -> Reshape:
+    """Rewrite JSON answers: ``change(status, data)`` returns ``(status, data)`` or None (keep)."""
+
+    def rewrite(
+        scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Answer:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return status, headers, body
+        changed = change(status, data)
+        if changed is None:
+            return status, headers, body
+        return changed[0], headers, json.dumps(changed[1]).encode()
+
+    return Reshape(app, match, rewrite)
+
+
+def header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    """One header's value ("" when absent)."""
+    return next((v.decode() for k, v in headers if k.lower() == name), "")
+
+
+def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: str) -> None:
+    """Replace one header's value in place."""
+    headers[:] = [(k, v) for k, v in headers if k.lower() != name]
+    headers.append((name, value.encode()))

@@ -27,7 +27,13 @@ def test_a_passing_run_exits_0_and_writes_both_reports(
     assert code == 0
     root = ET.parse(junit).getroot()
     suites = {s.get("name"): s for s in root.iter("testsuite")}
-    assert set(suites) == {"spec_negative", "spec_conformance", "stream_events", "image_properties"}
+    assert set(suites) == {
+        "spec_negative",
+        "spec_conformance",
+        "stream_events",
+        "stream_lifecycle",
+        "image_properties",
+    }
     assert all(s.get("failures") == "0" for s in suites.values())
     cases = list(root.iter("testcase"))
     assert all(c.find("failure") is None for c in cases)

@@ -60,6 +60,7 @@ def test_the_registry_describes_every_check() -> None:
         "spec_conformance": ("spec", True),
         "queue_lifecycle": ("lifecycle", True),
         "stream_events": ("stream", True),
+        "stream_lifecycle": ("stream", True),
         "image_properties": ("image", True),
     }
     order = [c.name for c in checks_for(PROFILES["seacloud"])]

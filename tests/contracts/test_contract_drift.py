@@ -1,0 +1,538 @@
+"""Proof that the suite catches drift: deliberately broken emulators, each caught by a named check.
+
+Every variant is built from the outside: ASGI middleware that rewrites the emulator's answers
+(JSON, SSE and image bytes), or an emulator function monkeypatched for one test. Each test runs
+only the checks its variant needs; ``test_the_real_emulator_passes_the_same_checks`` runs the same
+checks against the unbroken emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from contracts import REGISTRY, run_contract
+from contracts.report import Report
+from tests.conftest import RunningServer
+from tests.contracts.conftest import (
+    KEY,
+    Answer,
+    Reshape,
+    Scope,
+    fast_app,
+    header,
+    json_answers,
+    set_header,
+    status_goes_back,
+    target_of,
+    wrong_image_size,
+)
+
+EXAMPLES = 3  # Schemathesis cases per operation and mode: the variants break every answer
+Headers = list[tuple[bytes, bytes]]
+
+
+def _path(scope: Scope) -> str:
+    return str(scope["path"])
+
+
+def _request_id(scope: Scope) -> str:
+    return _path(scope).split("/requests/")[1].split("/")[0]
+
+
+# --- queue variants ------------------------------------------------------------------------
+
+
+def result_before_completion(app: Any) -> Reshape:
+    """Status says ``IN_PROGRESS`` until the result has been served (200) twice.
+
+    Lying once would look like a job that finished between two calls, which a check must
+    accept; a status that still says ``IN_PROGRESS`` right after a served result cannot be.
+    """
+    served: dict[str, int] = {}
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        rid = data.get("request_id")
+        if "outputs" in data:  # a served result
+            served[rid] = served.get(rid, 0) + 1
+            return None
+        if data.get("status") != "COMPLETED" or served.get(rid, 0) >= 2:
+            return None
+        kept = {k: v for k, v in data.items() if k not in ("metrics", "error", "error_type")}
+        return status, {**kept, "status": "IN_PROGRESS"}
+
+    return json_answers(app, lambda s: _path(s).endswith(("/status", "/response")), change)
+
+
+def queue_position_rises(app: Any) -> Reshape:
+    """Each job is shown ``IN_QUEUE`` at position 1, then 3 (its result answers 202 meanwhile)."""
+    positions = (1, 3)
+    polls: dict[str, int] = {}
+
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+        rid = _request_id(scope)
+        if status != 200:
+            return status, headers, body
+        if _path(scope).endswith("/status"):
+            polls[rid] = polls.get(rid, 0) + 1
+            count = polls[rid]
+        else:
+            count = polls.get(rid, 0)
+        if not 1 <= count <= len(positions):
+            return status, headers, body
+        data = json.loads(body)
+        faked = {
+            "status": "IN_QUEUE",
+            "request_id": rid,
+            "response_url": data.get("response_url", ""),
+            "logs": None,
+            "queue_position": positions[count - 1],
+        }
+        code = 200 if _path(scope).endswith("/status") else 202
+        return code, headers, json.dumps(faked).encode()
+
+    def match(scope: Scope) -> bool:
+        return _path(scope).endswith(("/status", "/response")) and "/requests/" in _path(scope)
+
+    return Reshape(app, match, rewrite)
+
+
+def cancel_completed_accepted(app: Any) -> Reshape:
+    """A cancel of a completed job answers 202 ``CANCELLATION_REQUESTED``, not 400."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if data == {"status": "ALREADY_COMPLETED"}:
+            return 202, {"status": "CANCELLATION_REQUESTED"}
+        return None
+
+    return json_answers(app, lambda s: _path(s).endswith("/cancel"), change)
+
+
+def cancel_unknown_accepted(app: Any) -> Reshape:
+    """A cancel of an unknown request id answers 202 instead of 404."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if status == 404:
+            return 202, {"status": "CANCELLATION_REQUESTED"}
+        return None
+
+    return json_answers(app, lambda s: _path(s).endswith("/cancel"), change)
+
+
+def status_without_logs(app: Any) -> Reshape:
+    """Status bodies without their ``logs`` key (fal-client needs it)."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if status != 200 or "logs" not in data:
+            return None
+        return status, {k: v for k, v in data.items() if k != "logs"}
+
+    return json_answers(app, lambda s: _path(s).endswith("/status"), change)
+
+
+def _reencode(data: bytes, fmt: str, mode: str | None = None) -> bytes:
+    image: Image.Image = Image.open(io.BytesIO(data))
+    if mode is not None or fmt == "JPEG":
+        image = image.convert(mode or "RGB")
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+def download_mislabelled(app: Any) -> Reshape:
+    """Queue downloads of PNG images labelled ``image/webp``."""
+
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+        if header(headers, b"content-type") == "image/png":
+            set_header(headers, b"content-type", "image/webp")
+        return status, headers, body
+
+    return Reshape(app, lambda s: _path(s).startswith("/_files/"), rewrite)
+
+
+def output_size_lies(app: Any) -> Reshape:
+    """A queue result whose ``outputs`` records give a width the image does not have."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if status != 200 or not data.get("outputs"):
+            return None
+        for output in data["outputs"]:
+            output["width"] = output["width"] * 2
+        return status, data
+
+    return json_answers(app, lambda s: _path(s).endswith("/response"), change)
+
+
+# --- images (OpenAI) variants ----------------------------------------------------------------
+
+
+def _images(change: Callable[[dict[str, Any]], None]) -> Callable[[Any], Reshape]:
+    """A variant that edits the JSON body of OpenAI generations (streams are left alone)."""
+
+    def variant(app: Any) -> Reshape:
+        def edit(status: int, data: Any) -> tuple[int, Any] | None:
+            if status != 200 or "data" not in data:
+                return None
+            change(data)
+            return status, data
+
+        return json_answers(app, lambda s: s["path"] == "/v1/images/generations", edit)
+
+    return variant
+
+
+def _jpeg_labelled_png(data: dict[str, Any]) -> None:
+    for item in data["data"]:
+        item["b64_json"] = base64.b64encode(
+            _reencode(base64.b64decode(item["b64_json"]), "JPEG")
+        ).decode()
+
+
+def _no_alpha(data: dict[str, Any]) -> None:
+    for item in data["data"]:
+        raw = base64.b64decode(item["b64_json"])
+        if raw.startswith(b"\x89PNG"):
+            item["b64_json"] = base64.b64encode(_reencode(raw, "PNG", "RGB")).decode()
+
+
+def _one_more_image(data: dict[str, Any]) -> None:
+    data["data"].append(dict(data["data"][0]))
+
+
+def _sse(
+    change: Callable[[str, dict[str, Any]], dict[str, Any] | None],
+) -> Callable[[Any], Reshape]:
+    """A variant that edits (or, returning None, drops) each event of OpenAI streams."""
+
+    def variant(app: Any) -> Reshape:
+        def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+            if not header(headers, b"content-type").startswith("text/event-stream"):
+                return status, headers, body
+            blocks = []
+            for block in body.decode().split("\n\n"):
+                lines = block.split("\n")
+                event = next((x[7:] for x in lines if x.startswith("event: ")), "")
+                data = next((x[6:] for x in lines if x.startswith("data: ")), None)
+                if data is None:
+                    blocks.append(block)
+                    continue
+                changed = change(event, json.loads(data))
+                if changed is not None:
+                    blocks.append(f"event: {event}\ndata: {json.dumps(changed)}")
+            return status, headers, "\n\n".join(blocks).encode()
+
+        return Reshape(app, lambda s: s["path"] == "/v1/images/generations", rewrite)
+
+    return variant
+
+
+def _drop_completed(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    return None if event.endswith(".completed") else data
+
+
+def _usage_on_partial(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    if event.endswith(".partial_image"):
+        return {**data, "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
+    return data
+
+
+def _completed_without_usage(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    return {k: v for k, v in data.items() if k != "usage"}
+
+
+def _partials_from_one(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    if event.endswith(".partial_image"):
+        return {**data, "partial_image_index": data["partial_image_index"] + 1}
+    return data
+
+
+def stream_as_json(app: Any) -> Reshape:
+    """``stream=true`` answered with one JSON body (the SDK then silently yields no events)."""
+
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+        if not header(headers, b"content-type").startswith("text/event-stream"):
+            return status, headers, body
+        last = [x for x in body.decode().split("\n") if x.startswith("data: ")][-1]
+        set_header(headers, b"content-type", "application/json")
+        return status, headers, last[6:].encode()
+
+    return Reshape(app, lambda s: s["path"] == "/v1/images/generations", rewrite)
+
+
+def queue_dialect_errors(app: Any) -> Reshape:
+    """OpenAI routes answering errors in the queue's dialect: ``{"detail": message}``."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if status < 400 or "error" not in data:
+            return None
+        return status, {"detail": data["error"].get("message", "")}
+
+    return json_answers(app, lambda s: str(s["path"]).startswith("/v1/images/"), change)
+
+
+def aa_code_not_status(app: Any) -> Reshape:
+    """典名词元 error envelopes whose ``code`` is a documented error code but not the HTTP
+    status (400 where the answer is 401 or 404, 500 on a 400): the schema alone accepts them."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if status < 400 or "code" not in data:
+            return None
+        return status, {**data, "code": 500 if status == 400 else 400}
+
+    return json_answers(app, lambda s: str(s["path"]).startswith("/api/v1/"), change)
+
+
+@pytest.fixture
+def invalid_size_accepted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Any]:
+    """The size rules skipped: an invalid gpt-image-2 size is answered 200."""
+    from emulator.domain import rules
+
+    def skip(body: Any, ctx: Any) -> Iterator[Any]:
+        yield from ()
+
+    monkeypatch.setattr(rules, "model_size", skip)
+    monkeypatch.setattr(rules, "gpt_image_2_size", skip)
+    return lambda app: app
+
+
+# --- the matrix ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A broken emulator, the provider it is run as, the checks run, and the catching check."""
+
+    name: str
+    wrap: Callable[[Any], Any]
+    provider: str
+    checks: tuple[str, ...]
+    caught_by: str
+    says: str  # a fragment of the failure's detail
+
+
+QUEUE = ("queue_lifecycle",)
+IMAGE = ("image_properties",)
+STREAM = ("stream_events",)
+NEGATIVE = ("spec_negative",)
+
+VARIANTS = [
+    Variant(
+        "status_goes_back", status_goes_back, "seacloud", QUEUE, "queue_lifecycle", "went back"
+    ),
+    Variant(
+        "result_before_completion",
+        result_before_completion,
+        "seacloud",
+        QUEUE,
+        "queue_lifecycle",
+        "IN_PROGRESS after an answer that said the job was terminal",
+    ),
+    Variant(
+        "queue_position_rises",
+        queue_position_rises,
+        "odirouter",
+        QUEUE,
+        "queue_lifecycle",
+        "rose from 0 to 1",
+    ),
+    Variant(
+        "cancel_of_completed_202",
+        cancel_completed_accepted,
+        "seacloud",
+        QUEUE,
+        "queue_lifecycle",
+        "cancel accepted (202) after the job was seen COMPLETED",
+    ),
+    Variant(
+        "cancel_of_unknown_202",
+        cancel_unknown_accepted,
+        "seacloud",
+        QUEUE,
+        "queue_lifecycle",
+        "cancel of an unknown id answered 202",
+    ),
+    Variant(
+        "status_without_logs",
+        status_without_logs,
+        "seacloud",
+        ("spec_conformance",),
+        "spec_conformance",
+        "the status of an accepted job",
+    ),
+    Variant(
+        "download_content_type_mismatch",
+        download_mislabelled,
+        "seacloud",
+        IMAGE,
+        "image_properties",
+        "content type image/webp for png",
+    ),
+    Variant(
+        "output_record_size_lies",
+        output_size_lies,
+        "odirouter",
+        IMAGE,
+        "image_properties",
+        "output says 2048x1024",
+    ),
+    Variant("wrong_image_size", wrong_image_size, "openai", IMAGE, "image_properties", "size 512"),
+    Variant(
+        "jpeg_bytes_labelled_png",
+        _images(_jpeg_labelled_png),
+        "openai",
+        IMAGE,
+        "image_properties",
+        "are not png",
+    ),
+    Variant(
+        "no_alpha_for_transparent",
+        _images(_no_alpha),
+        "openai",
+        IMAGE,
+        "image_properties",
+        "no alpha (RGB)",
+    ),
+    Variant(
+        "n_images_not_requested",
+        _images(_one_more_image),
+        "openai",
+        IMAGE,
+        "image_properties",
+        "2 images for n=1",
+    ),
+    Variant(
+        "stream_without_completed",
+        _sse(_drop_completed),
+        "openai",
+        STREAM,
+        "stream_events",
+        "0 completed events",
+    ),
+    Variant(
+        "usage_on_partial",
+        _sse(_usage_on_partial),
+        "openai",
+        STREAM,
+        "stream_events",
+        "usage on a partial event",
+    ),
+    Variant(
+        "completed_without_usage",
+        _sse(_completed_without_usage),
+        "openai",
+        STREAM,
+        "stream_events",
+        "a completed event without usage",
+    ),
+    Variant(
+        "partial_indexes_from_1",
+        _sse(_partials_from_one),
+        "openai",
+        STREAM,
+        "stream_events",
+        "partial indexes [1, 2]",
+    ),
+    Variant(
+        "stream_answered_as_json",
+        stream_as_json,
+        "openai",
+        STREAM,
+        "stream_events",
+        "a stream as application/json",
+    ),
+    Variant(
+        "errors_in_queue_dialect",
+        queue_dialect_errors,
+        "openai",
+        NEGATIVE,
+        "spec_negative",
+        '"error" is a required property',
+    ),
+    Variant(
+        "aa_code_not_http_status",
+        aa_code_not_status,
+        "aa",
+        NEGATIVE,
+        "spec_negative",
+        "the envelope's code is",
+    ),
+]
+
+
+def _run(server: RunningServer, provider: str, checks: tuple[str, ...]) -> Report:
+    return run_contract(
+        provider,
+        target_of(server, provider),
+        api_key=KEY,
+        checks=list(checks),
+        examples=EXAMPLES,
+        derandomize=True,
+        timeout=10.0,
+    )
+
+
+def _failures(report: Report) -> list[tuple[str, str, str]]:
+    return [(o.check, o.operation, o.detail[:300]) for o in report.failures()]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.name for v in VARIANTS])
+def test_a_broken_variant_is_caught_by_its_named_check(
+    serve: Callable[[Any], RunningServer], variant: Variant
+) -> None:
+    server = serve(variant.wrap(fast_app()))
+    report = _run(server, variant.provider, variant.checks)
+    assert variant.caught_by in report.failed_checks(), report.outcomes
+    details = [o.detail for o in report.failures() if o.check == variant.caught_by]
+    assert any(variant.says in d for d in details), _failures(report)
+
+
+@pytest.mark.parametrize("provider", ["openai", "seacloud"])
+def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
+    serve: Callable[[Any], RunningServer],
+    invalid_size_accepted: Callable[[Any], Any],
+    provider: str,
+) -> None:
+    server = serve(invalid_size_accepted(fast_app()))
+    report = _run(server, provider, NEGATIVE)
+    assert "spec_negative" in report.failed_checks(), report.outcomes
+    details = [o.detail for o in report.failures() if o.check == "spec_negative"]
+    assert any("a body the rules refuse" in d for d in details), _failures(report)
+
+
+@pytest.mark.parametrize(
+    ("provider", "checks"),
+    [
+        ("seacloud", (*QUEUE, *IMAGE, *NEGATIVE, "spec_conformance")),
+        ("odirouter", (*QUEUE, *IMAGE)),
+        ("openai", (*IMAGE, *STREAM, *NEGATIVE)),
+        ("aa", NEGATIVE),
+    ],
+)
+def test_the_real_emulator_passes_the_same_checks(
+    emulator: RunningServer, provider: str, checks: tuple[str, ...]
+) -> None:
+    report = _run(emulator, provider, checks)
+    assert report.ok, _failures(report)
+    assert {o.check for o in report.outcomes} == set(checks)
+    assert report.counts()["skipped"] == 0
+
+
+def test_at_least_twelve_variants_and_every_named_check_catches_one() -> None:
+    names = [v.name for v in VARIANTS] + ["invalid_size_answered_200"]
+    assert len(set(names)) == len(names) >= 12
+    caught = {v.caught_by for v in VARIANTS}
+    assert caught <= set(REGISTRY)
+    assert caught >= {
+        "spec_negative",
+        "spec_conformance",
+        "queue_lifecycle",
+        "stream_events",
+        "image_properties",
+    }

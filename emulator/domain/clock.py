@@ -26,8 +26,13 @@ class RealClock:
         return time.time()
 
     async def sleep_until(self, when: float) -> None:
-        delay = when - time.time()
-        if delay > 0:
+        # The event loop times sleeps on its monotonic clock (uvloop in whole milliseconds),
+        # which can wake a little before the wall clock reaches ``when``; a state read just
+        # after would still be unfinished. So sleep again for what is left.
+        for _ in range(100):
+            delay = when - time.time()
+            if delay <= 0:
+                return
             await asyncio.sleep(delay)
 
 

@@ -57,6 +57,18 @@ def case_cost(case: Case[Any], kind: str, queue_model: str | None) -> float:
     return price(family, str(body.get("quality", "high")), (w, h), n)
 
 
+# Under a spend cap a paid positive case keeps its other fields but costs the least: each of
+# these values is valid for every model the documents list (AGCloud's -plus models refuse any
+# quality, a documented 400).
+CHEAPEST: dict[str, str | int] = {"quality": "low", "n": 1, "size": "1024x1024"}
+
+
+def cheapen(case: Case[Any]) -> None:
+    """Send a paid case at the cheapest quality, n and size (the defaults may cost more)."""
+    if isinstance(case.body, dict):
+        case.body.update(CHEAPEST)
+
+
 def run_schemathesis(ctx: Context, *, negative: bool) -> None:
     """Every operation of the provider's document, negative or positive data."""
     schema = schemathesis.openapi.from_dict(dict(ctx.document))
@@ -109,6 +121,8 @@ def _run_operation(
         if state["failure"] is not None or state["skipped"] is not None or state["follow"]:
             return
         if paid:
+            if ctx.budget.limit is not None:
+                cheapen(case)
             try:
                 ctx.budget.pay(case_cost(case, kind, queue_model), name)
             except BudgetExceeded as exc:

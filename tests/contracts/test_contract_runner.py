@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from contracts import REGISTRY, checks_for, run_contract
@@ -67,3 +69,28 @@ def test_the_registry_describes_every_check() -> None:
     assert order[0] == "spec_negative"  # free first
     assert "stream_events" not in order
     assert all(c.doc for c in REGISTRY.values())
+
+
+def test_under_a_cap_paid_spec_cases_are_sent_at_the_cheapest_settings(
+    emulator: RunningServer,
+) -> None:
+    seen: list[dict[str, object]] = []
+    jobs = emulator.app.state.emulator.store
+
+    report = run_contract(
+        "seacloud",
+        target_of(emulator, "seacloud"),
+        api_key=KEY,
+        max_spend_usd=5.0,
+        examples=EXAMPLES,
+        checks=["spec_conformance"],
+        derandomize=True,
+    )
+    assert report.ok, [(o.check, o.operation, o.detail) for o in report.failures()]
+    for job in asyncio.run(jobs.jobs(0, 10_000)):
+        seen.append(job.params)
+    assert seen  # Schemathesis' positive cases, as the emulator received them
+    for params in seen:
+        assert (params["quality"], params["n"], params["size"]) == ("low", 1, "1024x1024")
+    # The documented price of what was booked stays well under the cap.
+    assert report.spent_usd < 5.0

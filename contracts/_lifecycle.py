@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
+    initialize,
     invariant,
     multiple,
     precondition,
@@ -280,9 +281,18 @@ class QueueMachine(RuleBasedStateMachine):
 
     # -- rules ------------------------------------------------------------------------------
 
+    @initialize(target=jobs)
+    def first_job(self) -> Any:
+        """Every run starts with one job, so every run has a job to read after each step."""
+        return self.submit_one()
+
     @precondition(lambda self: self.submits < SUBMITS_PER_RUN)
     @rule(target=jobs)
     def submit(self) -> Any:
+        """Submit another cheapest job, if the budget allows it."""
+        return self.submit_one()
+
+    def submit_one(self) -> Any:
         """Submit the cheapest job, if the budget allows it."""
         if self.session.stopped:
             return multiple()
@@ -398,7 +408,8 @@ class QueueMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """Cancel every job not yet cancelled (free once it is done, and it checks the 400),
-        then read each: a done one must still be COMPLETED, a cancelled one end CANCELED."""
+        then read each status and result: a done one must still be COMPLETED, a cancelled one
+        end CANCELED."""
         try:
             if self.session.stopped:
                 self._cancel_quietly()
@@ -412,8 +423,7 @@ class QueueMachine(RuleBasedStateMachine):
                     break
                 with self.session.guard(self.ops["status"]):
                     self._until_terminal(job)
-                if job.cancelled:
-                    self.result(job)
+                self.result(job)  # free once done: it must be served, or be the failure
             if self.session.stopped:
                 self._cancel_quietly()
         finally:

@@ -26,14 +26,16 @@ class RealClock:
         return time.time()
 
     async def sleep_until(self, when: float) -> None:
-        # The event loop times sleeps on its monotonic clock (uvloop in whole milliseconds),
-        # which can wake a little before the wall clock reaches ``when``; a state read just
-        # after would still be unfinished. So sleep again for what is left.
-        for _ in range(100):
+        # The event loop times sleeps on its monotonic clock, uvloop in whole milliseconds, so
+        # a sleep can end just before the wall clock reaches ``when`` (and a state read then
+        # would still be unfinished). What is left is slept again, a millisecond longer.
+        extra = 0.0
+        for _ in range(10):
             delay = when - time.time()
             if delay <= 0:
                 return
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay + extra)
+            extra = 0.001
 
 
 class VirtualClock:

@@ -33,7 +33,7 @@ from emulator.domain.images import InvalidImage, RenderSpec, probe, render
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ErrorType
 from emulator.domain.latency import LatencyModel
-from emulator.domain.outcomes import blocked, drawn_outcome
+from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
 from emulator.domain.pricing import OUTPUT_PRICE_PER_MILLION, output_tokens
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
@@ -44,8 +44,6 @@ from emulator.store.base import Store
 PARTIAL_IMAGE_TOKENS = 100
 # USD per million input tokens (text, image), used for the balance only.
 INPUT_PRICE_PER_MILLION = {"text": 5.0, "image": 10.0}
-# How much longer than its service time a generation runs before it times out.
-TIMEOUT_FACTOR = 2.0
 _FIDELITY_FLOOR = 0.125
 
 
@@ -284,14 +282,14 @@ class ImagesService:
         now = self.clock.now()
         if outcome is None:
             outcome = drawn_outcome(request_id, self.settings)
-        if latency is not None:
-            seconds = latency * self.settings.time_scale
-        else:
-            seconds = self.latency.service_time(
-                model.family, quality, width, height, n, self.settings.seed, request_id
-            )
-        if outcome is ErrorType.INFERENCE_TIMEOUT:
-            seconds *= TIMEOUT_FACTOR
+        seconds = service_seconds(
+            self.latency,
+            self.settings,
+            (model.family, quality, width, height, n),
+            request_id,
+            latency,
+            outcome,
+        )
         return Generation(
             request_id=request_id,
             provider=provider,

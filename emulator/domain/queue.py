@@ -23,15 +23,12 @@ from emulator.domain.ids import IdFactory
 from emulator.domain.inputs import InputResolver, OwnFileLoader
 from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
 from emulator.domain.latency import LatencyModel
-from emulator.domain.outcomes import blocked, drawn_outcome
+from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
 from emulator.domain.pricing import image_cost_usd
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
-
-# How much longer than its service time a job runs before it ends INFERENCE_TIMEOUT.
-TIMEOUT_FACTOR = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,20 +119,43 @@ class QueueService:
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.request_id(now)
-        seq = await self.store.next_seq()
-        owner = owner_of(key)
-        refused_at = now + self.settings.invalid_delay * self.settings.time_scale
+        filed: dict[str, Any] = {
+            "request_id": request_id,
+            "provider": provider,
+            "model": model,
+            "owner": owner_of(key),
+            "seq": await self.store.next_seq(),
+            "params": params,
+            "submitted_at": now,
+        }
         if violations:
-            text = "; ".join(v.describe() for v in violations)
-            return await self._refuse(
-                request_id, provider, model, owner, seq, params, now, refused_at,
-                ErrorType.REQUEST_INVALID, text,
-            )  # fmt: skip
-        if blocked(str(params["prompt"]), self.settings):
-            return await self._refuse(
-                request_id, provider, model, owner, seq, params, now, refused_at,
-                ErrorType.CONTENT_BLOCKED, ERROR_TEXT[ErrorType.CONTENT_BLOCKED],
-            )  # fmt: skip
+            error_type, error = (
+                ErrorType.REQUEST_INVALID,
+                "; ".join(v.describe() for v in violations),
+            )
+        elif blocked(str(params["prompt"]), self.settings):
+            error_type, error = ErrorType.CONTENT_BLOCKED, ERROR_TEXT[ErrorType.CONTENT_BLOCKED]
+        else:
+            return await self._accept(filed, info, key, images, mask, steering)
+        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
+        refused_at = now + self.settings.invalid_delay * self.settings.time_scale
+        job = Job(
+            **filed, started_at=None, finished_at=refused_at, error_type=error_type, error=error
+        )
+        await self.store.put_job(job)
+        return Submitted(job, 0)
+
+    async def _accept(
+        self,
+        filed: dict[str, Any],
+        info: ModelInfo,
+        key: str,
+        images: tuple[ResolvedImage | None, ...],
+        mask: ResolvedImage | None,
+        steering: Steering | None,
+    ) -> Submitted:
+        """Price, time and schedule a valid job (``filed``: its id, owner, params...)."""
+        params, request_id, now = filed["params"], filed["request_id"], filed["submitted_at"]
         first = images[0].info if images and images[0] is not None else None
         width, height = resolve_size(
             str(params["size"]), (first.width, first.height) if first else None
@@ -144,26 +164,19 @@ class QueueService:
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
         default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
-        if not await self.store.charge(owner, cost, default_balance):
+        if not await self.store.charge(filed["owner"], cost, default_balance):
             raise InsufficientBalance("Insufficient credits")
         outcome = self._outcome(request_id, steering)
-        if steering is not None and steering.latency is not None:
-            seconds = steering.latency * self.settings.time_scale
-        else:
-            seconds = self.latency.service_time(
-                info.family, quality, width, height, n, self.settings.seed, request_id
-            )
-        if outcome is ErrorType.INFERENCE_TIMEOUT:
-            seconds *= TIMEOUT_FACTOR
-        fmt = str(params["output_format"])
+        seconds = service_seconds(
+            self.latency,
+            self.settings,
+            (info.family, quality, width, height, n),
+            request_id,
+            steering.latency if steering is not None else None,
+            outcome,
+        )
         job = Job(
-            request_id=request_id,
-            provider=provider,
-            model=model,
-            owner=owner,
-            seq=seq,
-            params=params,
-            submitted_at=now,
+            **filed,
             started_at=now,
             finished_at=now,
             error_type=outcome,
@@ -171,43 +184,13 @@ class QueueService:
             n_outputs=0 if outcome else n,
             width=width,
             height=height,
-            output_format=fmt,
+            output_format=str(params["output_format"]),
             inputs=tuple(image.data for image in images if image is not None)[:1],
             mask=mask.data if mask else None,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.settings.slots_for(model), now)
+        job = await self.store.schedule(job, self.settings.slots_for(job.model), now)
         return Submitted(job, await self.store.queue_position(job, now))
-
-    async def _refuse(
-        self,
-        request_id: str,
-        provider: str,
-        model: str,
-        owner: str,
-        seq: int,
-        params: dict[str, Any],
-        now: float,
-        refused_at: float,
-        error_type: ErrorType,
-        error: str,
-    ) -> Submitted:
-        """File a job that never takes a slot and ends with ``error_type`` at ``refused_at``."""
-        job = Job(
-            request_id=request_id,
-            provider=provider,
-            model=model,
-            owner=owner,
-            seq=seq,
-            params=params,
-            submitted_at=now,
-            started_at=None,
-            finished_at=refused_at,
-            error_type=error_type,
-            error=error,
-        )
-        await self.store.put_job(job)
-        return Submitted(job, 0)
 
     async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
         if not info.edit:

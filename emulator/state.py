@@ -9,10 +9,11 @@ from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.generation import ImagesService
+from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.queue import QueueService
 from emulator.domain.rules import RuleBook
-from emulator.domain.tasks import TaskService
+from emulator.domain.tasks import TaskService, is_task_id
 from emulator.settings import PROVIDERS, Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached, spec_dir
@@ -71,10 +72,17 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     latency = LatencyModel(
         base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
     )
-    queue = QueueService(settings, clock, store, documents, files, rules, latency)
-    images = ImagesService(settings, clock, store, documents, rules, latency, queue.inputs)
+    fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+
+    async def own_file(request_id: str, index: int, fmt: str) -> bytes | None:
+        # Result links of every protocol work as input references: the queue's and 典名词元's.
+        owner = tasks if is_task_id(request_id) else queue
+        return await owner.own_file(request_id, index, fmt)
+
+    inputs = InputResolver(own_file, fetch)
+    queue = QueueService(settings, clock, store, documents, files, rules, latency, inputs)
+    images = ImagesService(settings, clock, store, documents, rules, latency, inputs)
     tasks = TaskService(settings, clock, store, images, files)
-    queue.other_files = tasks.own_file  # 典名词元's result links work as input references too
     return Emulator(
         settings=settings,
         clock=clock,

@@ -20,7 +20,7 @@ from emulator.domain.errors import (
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import IdFactory
-from emulator.domain.inputs import InputResolver, OwnFileLoader
+from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
@@ -64,6 +64,7 @@ class QueueService:
         files: FileService,
         rules: RuleBook,
         latency: LatencyModel,
+        inputs: InputResolver,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -73,13 +74,7 @@ class QueueService:
         self.rules = rules
         self.latency = latency
         self.ids = IdFactory(settings.seed)
-        fetch = (
-            frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
-        )
-        # Input references to files this emulator served: the queue's own, or another
-        # protocol's (``own_files`` takes ids that are not jobs, e.g. 典名词元's tasks).
-        self.other_files: OwnFileLoader | None = None
-        self.inputs = InputResolver(self._own_file, fetch)
+        self.inputs = inputs
 
     # -- submit -------------------------------------------------------------------------
 
@@ -261,9 +256,8 @@ class QueueService:
         output = self.files.find_output(job, index, fmt)
         return job, output, await self.files.render(job, output)
 
-    async def _own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
-        if not request_id.startswith("mmsu_"):
-            return await self.other_files(request_id, index, fmt) if self.other_files else None
+    async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
+        """A result file sent back as an input image: its bytes, or None if there is none."""
         try:
             return (await self.file(request_id, index, fmt))[2]
         except RequestNotFound:

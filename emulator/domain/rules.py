@@ -194,28 +194,29 @@ def compression_needs_lossy_format(
         )
 
 
+def _unsupported(
+    field: str, body: Mapping[str, Any], ctx: RuleContext, supports: bool
+) -> Iterator[Violation]:
+    """``field``, when sent, refused for a model that does not take it."""
+    if field in ctx.explicit and ctx.model is not None and not supports:
+        yield Violation(
+            (field,),
+            f"{field} is not supported for {ctx.model.model_id}.",
+            "invalid_value",
+            {"value": body.get(field)},
+        )
+
+
 def input_fidelity_support(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
     """``input_fidelity``, when sent, must be a model's that takes it (not gpt-image-1-mini)."""
-    model = ctx.model
-    if "input_fidelity" in ctx.explicit and model is not None and not model.input_fidelity:
-        yield Violation(
-            ("input_fidelity",),
-            f"input_fidelity is not supported for {model.model_id}.",
-            "invalid_value",
-            {"value": body.get("input_fidelity")},
-        )
+    yield from _unsupported(
+        "input_fidelity", body, ctx, ctx.model is None or ctx.model.input_fidelity
+    )
 
 
 def quality_not_on_plus_models(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
     """AGCloud's -plus models take no ``quality``."""
-    model = ctx.model
-    if "quality" in ctx.explicit and model is not None and not model.quality:
-        yield Violation(
-            ("quality",),
-            f"quality is not supported for {model.model_id}.",
-            "invalid_value",
-            {"value": body.get("quality")},
-        )
+    yield from _unsupported("quality", body, ctx, ctx.model is None or ctx.model.quality)
 
 
 def image_inputs(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:

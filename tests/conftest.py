@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 import uvicorn
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.app import create_app
@@ -48,6 +51,41 @@ def make_app(**overrides: Any) -> Starlette:
     values: dict[str, Any] = {"clock": "virtual", "clock_start": START, "time_scale": 1.0}
     values.update(overrides)
     return create_app(Settings(**values))
+
+
+def fast_app(**overrides: Any) -> Starlette:
+    """An emulator whose generations finish at once (a real clock, a vanishing time scale)."""
+    values: dict[str, Any] = {"clock": "real", "clock_start": None, "time_scale": 1e-9}
+    values.update(overrides)
+    return make_app(**values)
+
+
+def png_bytes(size: tuple[int, int], mode: str = "RGB", color: Any = (40, 90, 160)) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
+    """An RGBA mask, opaque except a transparent ``box`` (the area to edit)."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    return out.getvalue()
+
+
+async def on_virtual_clock(
+    app: Starlette, request: Coroutine[Any, Any, httpx.Response], step: float = 1000.0
+) -> httpx.Response:
+    """Run ``request`` while moving the virtual clock each time something waits on it."""
+    task = asyncio.ensure_future(request)
+    clock = clock_of(app)
+    while not task.done():
+        await asyncio.sleep(0)
+        if clock.sleepers:
+            clock.advance(step)
+    return task.result()
 
 
 def clock_of(app: Starlette) -> VirtualClock:

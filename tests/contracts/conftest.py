@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import RunningServer, make_app
+from tests.conftest import RunningServer
+from tests.conftest import fast_app as shared_fast_app
 
 KEY = "contract-key"
 PROVIDERS = ("seacloud", "odirouter", "openai", "agcloud", "aa")
@@ -24,8 +25,7 @@ ASGI = Callable[
 
 def fast_app() -> Starlette:
     """An emulator whose jobs finish at once; only ``KEY`` is valid (so auth checks bite)."""
-    keys = {p: (KEY,) for p in PROVIDERS}
-    return make_app(clock="real", clock_start=None, time_scale=1e-9, api_keys=keys)
+    return shared_fast_app(api_keys={p: (KEY,) for p in PROVIDERS})
 
 
 def target_of(server: RunningServer, provider: str) -> str:
@@ -33,37 +33,6 @@ def target_of(server: RunningServer, provider: str) -> str:
     if provider in ("seacloud", "odirouter"):
         return f"{server.base_url}/{provider}/model"
     return server.base_url
-
-
-class Rewrite:
-    """ASGI middleware: rewrites the whole body of the answers to requests ``match`` selects."""
-
-    def __init__(
-        self, app: Any, match: Callable[[Scope], bool], rewrite: Callable[[bytes], bytes]
-    ) -> None:
-        self.app, self.match, self.rewrite = app, match, rewrite
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.match(scope):
-            await self.app(scope, receive, send)
-            return
-        start: Message = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = self.rewrite(b"".join(chunks))
-            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, capture)
 
 
 def status_goes_back(app: Any) -> Rewrite:
@@ -155,6 +124,17 @@ class Reshape:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, capture)
+
+
+class Rewrite(Reshape):
+    """``Reshape`` of the body alone: ``rewrite(body)`` returns the new body."""
+
+    def __init__(
+        self, app: Any, match: Callable[[Scope], bool], rewrite: Callable[[bytes], bytes]
+    ) -> None:
+        super().__init__(
+            app, match, lambda _, status, headers, body: (status, headers, rewrite(body))
+        )
 
 
 def json_answers(

@@ -18,7 +18,7 @@ import contracts._spec
 import contracts.plugin
 from contracts.report import Outcome
 from tests.conftest import RunningServer
-from tests.contracts.conftest import KEY, fast_app
+from tests.contracts.conftest import KEY, Reshape, fast_app
 
 pytest_plugins = ["pytester"]
 
@@ -36,36 +36,15 @@ def _contract(target: str, *checks: str, key: bool = True) -> list[str]:
     return args
 
 
-class JSONRewrite:
-    """ASGI middleware: ``rewrite`` gets each JSON answer's decoded body; others pass as is."""
+def json_rewrite(app: Any, rewrite: Callable[[str, Any], Any]) -> Reshape:
+    """``rewrite(path, data)`` gets each JSON answer's decoded body; others pass as they are."""
 
-    def __init__(self, app: Any, rewrite: Callable[[str, Any], Any]) -> None:
-        self.app, self.rewrite = app, rewrite
+    def reshape(scope: Any, status: int, headers: Any, body: bytes) -> Any:
+        if not dict(headers).get(b"content-type", b"").startswith(b"application/json"):
+            return status, headers, body
+        return status, headers, json.dumps(rewrite(scope["path"], json.loads(body))).encode()
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = b"".join(chunks)
-            headers = dict(start["headers"])
-            if headers.get(b"content-type", b"").startswith(b"application/json"):
-                body = json.dumps(self.rewrite(scope["path"], json.loads(body))).encode()
-            out = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-            out.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": out})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, capture)
+    return Reshape(app, lambda scope: True, reshape)
 
 
 def half_size(path: str, data: Any) -> Any:
@@ -155,7 +134,7 @@ def test_the_emulator_passes_with_one_item_per_check_and_operation(
 def test_a_wrong_image_size_fails_its_item_with_the_exchange(
     pytester: pytest.Pytester, serve: Callable[[Any], RunningServer]
 ) -> None:
-    server = serve(JSONRewrite(fast_app(), half_size))
+    server = serve(json_rewrite(fast_app(), half_size))
     result = pytester.runpytest(*_contract(server.base_url, "image_properties"), "-rf")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"FAILED openai::image_properties::{GENERATIONS}*"])
@@ -175,7 +154,7 @@ def test_a_wrong_image_size_fails_its_item_with_the_exchange(
 def test_a_dropped_error_key_fails_the_negative_items(
     pytester: pytest.Pytester, serve: Callable[[Any], RunningServer]
 ) -> None:
-    server = serve(JSONRewrite(fast_app(), no_error_key))
+    server = serve(json_rewrite(fast_app(), no_error_key))
     reprec = pytester.inline_run(*_contract(server.base_url, "spec_negative"))
     outcomes = _outcomes(reprec)
     failed = {nodeid for nodeid, r in outcomes.items() if r.failed}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,10 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.spec.loader import spec_dir
-from tests.conftest import clock_of, make_app
+from tests.conftest import fast_app as fast_app
+from tests.conftest import mask_bytes as mask_bytes
+from tests.conftest import on_virtual_clock as on_virtual_clock
+from tests.conftest import png_bytes as png_bytes
 
 KEY = "sk-aa-test"
 BEARER = {"Authorization": f"Bearer {KEY}"}
@@ -38,13 +40,6 @@ def conform(schema: str, body: Any) -> None:
     root = {"$ref": f"#/components/schemas/{schema}", "components": DOCUMENT["components"]}
     errors = [error.message for error in jsonschema_rs.validator_for(root).iter_errors(body)]
     assert errors == [], (schema, errors, body)
-
-
-def fast_app(**overrides: Any) -> Starlette:
-    """An emulator whose generations finish at once (a real clock, a vanishing time scale)."""
-    values: dict[str, Any] = {"clock": "real", "clock_start": None, "time_scale": 1e-9}
-    values.update(overrides)
-    return make_app(**values)
 
 
 def client_for(app: Starlette, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
@@ -67,24 +62,9 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def png_bytes(size: tuple[int, int], mode: str = "RGB", color: Any = (40, 90, 160)) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, "PNG")
-    return out.getvalue()
-
-
 def jpeg_bytes(size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, "JPEG")
-    return out.getvalue()
-
-
-def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
-    """An RGBA mask, opaque except a transparent ``box`` (the area to edit)."""
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), box)
-    out = io.BytesIO()
-    mask.save(out, "PNG")
     return out.getvalue()
 
 
@@ -172,16 +152,3 @@ async def upload(client: httpx.AsyncClient, data: bytes, name: str = "in.png") -
     file_id: str = envelope["data"]["file_id"]
     assert file_id.startswith("file-")
     return file_id
-
-
-async def on_virtual_clock(
-    app: Starlette, request: Coroutine[Any, Any, httpx.Response], step: float = 1000.0
-) -> httpx.Response:
-    """Run ``request`` while moving the virtual clock each time something waits on it."""
-    task = asyncio.ensure_future(request)
-    clock = clock_of(app)
-    while not task.done():
-        await asyncio.sleep(0)
-        if clock.sleepers:
-            clock.advance(step)
-    return task.result()

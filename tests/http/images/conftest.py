@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -14,17 +13,13 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from tests.conftest import clock_of, make_app
+from tests.conftest import fast_app as fast_app
+from tests.conftest import mask_bytes as mask_bytes
+from tests.conftest import on_virtual_clock as on_virtual_clock
+from tests.conftest import png_bytes as png_bytes
 
 BEARER = {"Authorization": "Bearer sk-test"}
 PROMPT = "A clean product photo of a red apple on a white table, soft studio lighting."
-
-
-def fast_app(**overrides: Any) -> Starlette:
-    """An emulator whose generations finish at once (a real clock, a vanishing time scale)."""
-    values: dict[str, Any] = {"clock": "real", "clock_start": None, "time_scale": 1e-9}
-    values.update(overrides)
-    return make_app(**values)
 
 
 @pytest.fixture
@@ -47,21 +42,6 @@ def decode(b64: str) -> Image.Image:
     return image
 
 
-def png_bytes(size: tuple[int, int], mode: str = "RGB", color: Any = (40, 90, 160)) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
-    """An RGBA mask, opaque except a transparent ``box`` (the area to edit)."""
-    mask = Image.new("RGBA", size, (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), box)
-    out = io.BytesIO()
-    mask.save(out, "PNG")
-    return out.getvalue()
-
-
 def events(text: str) -> list[tuple[str, dict[str, Any]]]:
     """``(event, data)`` pairs of an SSE body; comment lines are skipped."""
     found = []
@@ -82,15 +62,3 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert set(error) == {"message", "type", "param", "code"}, error
     assert response.headers["x-request-id"].startswith("req_")
     return error
-
-
-async def on_virtual_clock(app: Starlette, request: Any, step: float = 1000.0) -> httpx.Response:
-    """Run ``request`` (a coroutine) while moving the virtual clock each time it waits."""
-    task = asyncio.ensure_future(request)
-    clock = clock_of(app)
-    while not task.done():
-        await asyncio.sleep(0)
-        if clock.sleepers:
-            clock.advance(step)
-    response: httpx.Response = task.result()
-    return response

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.openapi._documents import document, load, operations
+from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
+
 PROVIDERS = ("seacloud", "odirouter")
 MODELS = (
     "gpt_image_1",
@@ -55,55 +54,6 @@ STATUS_CODES = {
     "result": {"200", "202", "400", "401", "404", "422", "500"},
     "cancel": {"202", "400", "401", "404"},
 }
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-# Request bodies of the providers' own examples (seeds 001 and 000/002).
-SEED_GPT_IMAGE_1 = {
-    "prompt": "A clean product photo of a red apple on a white table, soft studio lighting.",
-    "n": 1,
-    "size": "1024x1024",
-    "quality": "medium",
-    "background": "auto",
-    "output_format": "jpeg",
-    "output_compression": 90,
-    "moderation": "auto",
-}
-SEED_GPT_IMAGE_2_EDIT = {
-    "prompt": (
-        "Replace the background with a clean white studio setup while preserving the product "
-        "details."
-    ),
-    "images": ["https://example.com/input.png"],
-    "n": 1,
-    "size": "1024x1024",
-    "quality": "medium",
-    "background": "auto",
-    "output_format": "jpeg",
-    "output_compression": 90,
-    "moderation": "auto",
-}
-
-
-@cache
-def load(provider: str) -> dict[str, Any]:
-    text = (ROOT / "openapi" / f"{provider}.yaml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
-    assert isinstance(doc, dict)
-    return doc
-
-
-def document(provider: str) -> dict[str, Any]:
-    """A private copy, so no test can change what another one sees."""
-    return copy.deepcopy(load(provider))
-
-
-def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (path, method, item[method])
-        for path, item in doc["paths"].items()
-        for method in METHODS
-        if method in item
-    ]
 
 
 @cache

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.openapi._documents import document, load, operations
+
 PROVIDERS = ("openai", "agcloud", "aa")
 SSE_PROVIDERS = ("openai", "agcloud")
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 RULE_NAMES = frozenset(
     {
         "model_size",
@@ -288,28 +285,6 @@ OPENAI_FORM = {
     "user": "user-42",
 }
 MULTIPART_FORMS = {"openai": OPENAI_FORM, "agcloud": SEED_003_FORM}
-
-
-@cache
-def load(provider: str) -> dict[str, Any]:
-    text = (ROOT / "openapi" / f"{provider}.yaml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
-    assert isinstance(doc, dict)
-    return doc
-
-
-def document(provider: str) -> dict[str, Any]:
-    """A private copy, so no test can change what another one sees."""
-    return copy.deepcopy(load(provider))
-
-
-def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (path, method, item[method])
-        for path, item in doc["paths"].items()
-        for method in METHODS
-        if method in item
-    ]
 
 
 def resolve(doc: dict[str, Any], node: Any) -> Any:

@@ -17,22 +17,9 @@ from starlette.applications import Starlette
 from emulator.app import create_app
 from emulator.settings import Settings
 from tests.conftest import RunningServer, free_port
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1
+from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = pytest.mark.server
-
-SEED_EDIT = {
-    "prompt": "Replace the background with a clean white studio setup while preserving the "
-    "product details.",
-    "images": ["https://example.com/input.png"],
-    "n": 1,
-    "size": "1024x1024",
-    "quality": "medium",
-    "background": "auto",
-    "output_format": "jpeg",
-    "output_compression": 90,
-    "moderation": "auto",
-}
 
 
 def poll(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[str, object]:
@@ -52,8 +39,8 @@ def poll(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[s
     ("prefix", "model", "body", "auth"),
     [
         ("/model", "gpt_image_1", SEED_GPT_IMAGE_1, "Key k"),
-        ("/model", "gpt_image_2_edit", SEED_EDIT, "Bearer k"),
-        ("/odirouter/model", "gpt_image_2_edit", SEED_EDIT, "Bearer k"),
+        ("/model", "gpt_image_2_edit", SEED_GPT_IMAGE_2_EDIT, "Bearer k"),
+        ("/odirouter/model", "gpt_image_2_edit", SEED_GPT_IMAGE_2_EDIT, "Bearer k"),
     ],
 )
 def test_seed_requests_complete_over_real_sockets(

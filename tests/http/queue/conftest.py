@@ -8,17 +8,7 @@ import httpx
 from starlette.applications import Starlette
 
 from tests.conftest import clock_of
-
-SEED_GPT_IMAGE_1 = {
-    "prompt": "A clean product photo of a red apple on a white table, soft studio lighting.",
-    "n": 1,
-    "size": "1024x1024",
-    "quality": "medium",
-    "background": "auto",
-    "output_format": "jpeg",
-    "output_compression": 90,
-    "moderation": "auto",
-}
+from tests.seeds import SEED_GPT_IMAGE_1 as SEED_GPT_IMAGE_1
 
 
 async def submit(

@@ -133,9 +133,12 @@ TRANSPARENT_PREVIEW = frozenset({"openai"})
 _STANDARD = ", ".join(f"'{w}x{h}'" for w, h in sorted(STANDARD_SIZES)) + ", and 'auto'"
 
 
-def _quote_list(options: Iterable[str]) -> str:
+def quote_list(options: Iterable[object]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b', and 'c'``: options as OpenAI's messages list them."""
     items = [f"'{o}'" for o in options]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + ", and " + items[-1]
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
 def model_size(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
@@ -163,7 +166,7 @@ def transparent_background(body: Mapping[str, Any], ctx: RuleContext) -> Iterato
         yield Violation(
             ("background",),
             f"Invalid value: 'transparent'. Transparent backgrounds are not supported for "
-            f"{model.model_id}. Supported values are: {_quote_list(('opaque', 'auto'))}.",
+            f"{model.model_id}. Supported values are: {quote_list(('opaque', 'auto'))}.",
             "invalid_value",
             {"value": "transparent"},
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_TYPE_NAMES = {
+# JSON Schema type names as a sentence says them.
+TYPE_NAMES = {
     "string": "a string",
     "integer": "an integer",
     "number": "a number",
@@ -36,13 +37,13 @@ def describe(error: Any) -> tuple[str, str]:
             if branch and type(branch[0].kind).__name__ != "Type":
                 return describe(branch[0])
         types = [t for branch in facts["context"] for t in branch[0].kind.as_dict()["types"]]
-        return "type", f"Input should be {_or_list([_TYPE_NAMES.get(t, t) for t in types])}"
+        return "type", f"Input should be {_or_list([TYPE_NAMES.get(t, t) for t in types])}"
     messages: dict[str, Callable[[], str]] = {
         "Enum": lambda: (
             f"Input should be {_or_list([repr(o) for o in facts['options']])}, got {_short(value)}"
         ),
         "Type": lambda: (
-            f"Input should be {_or_list([_TYPE_NAMES.get(t, t) for t in facts['types']])}"
+            f"Input should be {_or_list([TYPE_NAMES.get(t, t) for t in facts['types']])}"
         ),
         "Minimum": lambda: f"Input should be greater than or equal to {facts['limit']}",
         "Maximum": lambda: f"Input should be less than or equal to {facts['limit']}",

@@ -28,17 +28,9 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.generation import Generation, Usage
+from emulator.domain.rules import quote_list
 from emulator.http.common import dump_json, json_response
-
-_TYPE_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "array": "an array",
-    "object": "an object",
-    "null": "null",
-}
+from emulator.spec.messages import TYPE_NAMES
 
 
 def _json_type(value: Any) -> str:
@@ -55,13 +47,6 @@ def _json_type(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return "null"
-
-
-def _quote_list(options: list[Any]) -> str:
-    items = [f"'{o}'" for o in options]
-    if len(items) <= 2:
-        return " and ".join(items)
-    return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
 def param_name(loc: tuple[str | int, ...]) -> str | None:
@@ -84,10 +69,10 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
     if kind == "required" and not v.message.startswith("Missing"):
         return f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
     if kind == "enum":
-        options = _quote_list(list(facts.get("options", [])))
+        options = quote_list(list(facts.get("options", [])))
         return f"Invalid value: '{value}'. Supported values are: {options}.", param, "invalid_value"
     if kind == "type":
-        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in facts.get("types", []))
+        wanted = " or ".join(TYPE_NAMES.get(t, t) for t in facts.get("types", []))
         got = _json_type(value)
         return (
             f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",

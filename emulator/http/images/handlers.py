@@ -111,6 +111,17 @@ async def _read_form(request: Request) -> Upload:
     fields: dict[str, str] = {}
     files: dict[str, list[bytes]] = {}
     try:
+        names = {name for name, _ in form.multi_items()}
+        if {"image", "image[]"} <= names:  # the documents' oneOf: one name or the other
+            raise ValidationFailed(
+                (
+                    Violation(
+                        ("image",),
+                        "Send the input images as 'image' parts or as 'image[]' parts, not both.",
+                        "invalid_value",
+                    ),
+                )
+            )
         for name, value in form.multi_items():
             base = name[:-2] if name.endswith("[]") else name
             if isinstance(value, UploadFile):

@@ -56,6 +56,19 @@ async def test_several_images_as_repeated_parts(client: httpx.AsyncClient, name:
     assert [decode(d["b64_json"]).size for d in body["data"]] == [(1536, 1024)] * 2
 
 
+async def test_image_and_image_brackets_together_are_refused(client: httpx.AsyncClient) -> None:
+    files = [
+        ("image", ("a.png", png_bytes((64, 64)), "image/png")),
+        ("image[]", ("b.png", png_bytes((64, 64)), "image/png")),
+    ]
+    response = await client.post(URL, data=_form(), files=files)
+    error = error_of(response)
+    assert (response.status_code, error["param"], error["code"]) == (400, "image", "invalid_value")
+    assert error["message"] == (
+        "Send the input images as 'image' parts or as 'image[]' parts, not both."
+    )
+
+
 async def test_a_declared_content_type_is_ignored_for_the_magic_bytes(
     client: httpx.AsyncClient,
 ) -> None:

@@ -18,7 +18,7 @@ from contracts._context import (
 )
 from contracts.checks import checks_for
 from contracts.report import Report
-from emulator.spec.loader import spec_dir
+from emulator.spec.loader import document_text
 
 KEY_VARIABLES = {
     "seacloud": "SEACLOUD_API_KEY",
@@ -31,8 +31,7 @@ KEY_VARIABLES = {
 
 def load_document(provider: str) -> dict[str, Any]:
     """The provider's OpenAPI document from ``openapi/``."""
-    text = (spec_dir() / f"{provider}.yaml").read_text(encoding="utf-8")
-    document: dict[str, Any] = yaml.safe_load(text)
+    document: dict[str, Any] = yaml.safe_load(document_text(provider))
     return document
 
 

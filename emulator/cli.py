@@ -1,17 +1,17 @@
-"""The ``imgemu`` command line: ``imgemu serve`` starts the emulator."""
+"""``imgemu serve``: start the emulator (the ``imgemu`` command itself lives in ``imgemu.cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from emulator import settings as settings_module
 
 
-def _serve_parser(sub: Any) -> None:
+def register(sub: Any) -> None:
+    """Add ``serve`` to the ``imgemu`` command's subparsers."""
     serve = sub.add_parser("serve", help="start the emulator (embedded defaults need no flags)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
@@ -37,7 +37,8 @@ def _serve_parser(sub: Any) -> None:
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
 
-def _serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Run ``imgemu serve`` until it is stopped: 0, or 2 for bad settings."""
     import uvicorn
 
     from emulator.app import create_app
@@ -68,26 +69,3 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``imgemu`` console script."""
-    parser = argparse.ArgumentParser(prog="imgemu", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _serve_parser(sub)
-    from clients import cli as client_cli  # the client's commands: generate, status, cancel
-
-    client_cli.register(sub)
-    from contracts import cli as contract_cli  # imgemu contract
-
-    contract_cli.register(sub)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "contract":
-        return contract_cli.run(args)
-    return client_cli.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ from emulator.domain.rules import RuleBook
 from emulator.domain.tasks import TaskService, is_task_id
 from emulator.settings import PROVIDERS, Settings
 from emulator.spec import Document
-from emulator.spec.loader import load_cached, spec_dir
+from emulator.spec.loader import load_cached
 from emulator.store import MemoryStore
 from emulator.store.base import Store
 
@@ -38,11 +38,7 @@ class Emulator:
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
     """Every provider's document, compiled once per process."""
-    folder = spec_dir()
-    return {
-        provider: load_cached(provider, folder / f"{provider}.yaml", rules.names)
-        for provider in PROVIDERS
-    }
+    return {provider: load_cached(provider, rules.names) for provider in PROVIDERS}
 
 
 def make_clock(settings: Settings, start: float | None = None) -> Clock:

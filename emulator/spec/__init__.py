@@ -1,5 +1,12 @@
 """The OpenAPI documents as the emulator uses them: operations, compiled validators, rules."""
 
-from emulator.spec.loader import Document, Operation, SpecError, load_document, spec_dir
+from emulator.spec.loader import (
+    Document,
+    Operation,
+    SpecError,
+    document_text,
+    load_document,
+    spec_dir,
+)
 
-__all__ = ["Document", "Operation", "SpecError", "load_document", "spec_dir"]
+__all__ = ["Document", "Operation", "SpecError", "document_text", "load_document", "spec_dir"]

@@ -13,6 +13,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,20 @@ class SpecError(RuntimeError):
     """A document is missing, malformed, or names a rule the emulator does not have."""
 
 
-def spec_dir() -> Path:
-    """The ``openapi/`` folder beside the packages (the project root)."""
-    return Path(__file__).resolve().parents[2] / "openapi"
+DOCUMENTS_PACKAGE = "emulator.openapi"
+
+
+def spec_dir() -> Traversable:
+    """The provider documents: the repository's ``openapi/``, shipped as ``emulator.openapi``.
+
+    Read through ``importlib.resources`` so an installed wheel finds them as a checkout does.
+    """
+    return resources.files(DOCUMENTS_PACKAGE)
+
+
+def document_text(provider: str) -> str:
+    """The YAML text of ``provider``'s document."""
+    return spec_dir().joinpath(f"{provider}.yaml").read_text(encoding="utf-8")
 
 
 Validate = Callable[[Any], tuple[Violation, ...]]
@@ -219,7 +232,7 @@ def _iter_operations(doc: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[st
                 yield path, method, item[method]
 
 
-def load_document(provider: str, path: Path, known_rules: frozenset[str]) -> Document:
+def load_document(provider: str, path: Traversable | Path, known_rules: frozenset[str]) -> Document:
     """Read ``path`` and compile every bound operation; unknown rule names are an error."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -259,10 +272,7 @@ def load_document(provider: str, path: Path, known_rules: frozenset[str]) -> Doc
 
 
 @cache
-def _cached(provider: str, path: str, known_rules: frozenset[str]) -> Document:
-    return load_document(provider, Path(path), known_rules)
-
-
-def load_cached(provider: str, path: Path, known_rules: frozenset[str]) -> Document:
-    """``load_document`` once per process: app factories in tests share the compiled result."""
-    return _cached(provider, str(path), known_rules)
+def load_cached(provider: str, known_rules: frozenset[str]) -> Document:
+    """The shipped document of ``provider``, compiled once per process: app factories in tests
+    share the compiled result."""
+    return load_document(provider, spec_dir().joinpath(f"{provider}.yaml"), known_rules)

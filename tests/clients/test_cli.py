@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from emulator.cli import main
+from imgemu.cli import main
 from tests.conftest import RunningServer, make_app
 from tests.http.images.conftest import fast_app, mask_bytes, png_bytes
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.cli import main
+from imgemu.cli import main
 from tests.conftest import RunningServer
 from tests.contracts.conftest import KEY, fast_app, wrong_image_size
 

@@ -83,7 +83,7 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
         [
             sys.executable,
             "-m",
-            "emulator.cli",
+            "imgemu",
             "serve",
             "--port",
             str(port),
@@ -123,7 +123,7 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
 
 def test_bad_settings_exit_with_a_clear_message() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "emulator.cli", "serve", "--time-scale", "0"],
+        [sys.executable, "-m", "imgemu", "serve", "--time-scale", "0"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 from starlette.applications import Starlette
 
-from emulator.spec.loader import spec_dir
+from emulator.spec.loader import document_text
 from tests.conftest import fast_app as fast_app
 from tests.conftest import mask_bytes as mask_bytes
 from tests.conftest import on_virtual_clock as on_virtual_clock
@@ -32,7 +32,7 @@ TASK_KEYS = {"urls", "usage", "expired", "task_id", "task_status"}
 USAGE_KEYS = {"images", "seconds", "input_tokens", "output_tokens", "total_tokens"}
 
 
-DOCUMENT = yaml.safe_load((spec_dir() / "aa.yaml").read_text(encoding="utf-8"))
+DOCUMENT = yaml.safe_load(document_text("aa"))
 
 
 def conform(schema: str, body: Any) -> None:

@@ -49,7 +49,7 @@ from schemathesis.generation.meta import CoveragePhaseData
 from schemathesis.transport.asgi import ASGI_TRANSPORT, ASGITransport
 from schemathesis.transport.serialization import Binary
 
-from emulator.spec.loader import spec_dir
+from emulator.spec.loader import document_text
 from tests.http.images.conftest import events, fast_app
 
 KEY = "sk-test"
@@ -69,9 +69,7 @@ schemathesis.openapi.media_type(
 )
 
 APPS = {p: fast_app(api_keys={p: (KEY,)}) for p in PROVIDERS}
-DOCUMENTS = {
-    p: yaml.safe_load((spec_dir() / f"{p}.yaml").read_text(encoding="utf-8")) for p in PROVIDERS
-}
+DOCUMENTS = {p: yaml.safe_load(document_text(p)) for p in PROVIDERS}
 openai = schemathesis.openapi.from_asgi("/openapi/openai.json", APPS["openai"])
 agcloud = schemathesis.openapi.from_asgi("/openapi/agcloud.json", APPS["agcloud"])
 aa = schemathesis.openapi.from_asgi("/openapi/aa.json", APPS["aa"])

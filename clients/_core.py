@@ -132,24 +132,76 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """A provider's defaults: where it lives, its key's variable, its Authorization scheme."""
+    """A provider's defaults: where it lives, its key's variable, its Authorization scheme.
+
+    ``base_url`` follows the convention the provider's users already have: OpenAI's and
+    AGCloud's include ``/v1`` (as ``OPENAI_BASE_URL`` does), the queue providers' include
+    ``/model``; ``suffix`` is that tail, which ``normalize_base_url`` adds when it is missing.
+    ``emulator_path`` is where the provider lives on a local ``imgemu serve``, in the same
+    convention; ``base_url_env`` is a variable that overrides ``base_url`` (``OPENAI_BASE_URL``).
+    """
 
     name: str
     base_url: str
     env: str
     scheme: str
+    suffix: str
+    emulator_path: str
+    base_url_env: str | None = None
 
+
+EMULATOR_URL = "http://127.0.0.1:8000"
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p
     for p in (
-        Provider("seacloud", "https://cloud.seaart.ai/model", "SEACLOUD_API_KEY", "Key"),
-        Provider("odirouter", "https://odirouter.ai/model", "ODIROUTER_API_KEY", "Bearer"),
-        Provider("openai", "https://api.openai.com", "OPENAI_API_KEY", "Bearer"),
-        Provider("agcloud", "https://aiandgpu.com", "AGCLOUD_API_KEY", "Bearer"),
-        Provider("aa", "https://api.aa.com.cn", "AA_API_KEY", "Bearer"),
+        Provider(
+            "seacloud",
+            "https://cloud.seaart.ai/model",
+            "SEACLOUD_API_KEY",
+            "Key",
+            "/model",
+            "/seacloud/model",
+        ),
+        Provider(
+            "odirouter",
+            "https://odirouter.ai/model",
+            "ODIROUTER_API_KEY",
+            "Bearer",
+            "/model",
+            "/odirouter/model",
+        ),
+        Provider(
+            "openai",
+            "https://api.openai.com/v1",
+            "OPENAI_API_KEY",
+            "Bearer",
+            "/v1",
+            "/v1",
+            "OPENAI_BASE_URL",
+        ),
+        Provider("agcloud", "https://aiandgpu.com/v1", "AGCLOUD_API_KEY", "Bearer", "/v1", "/v1"),
+        Provider("aa", "https://api.aa.com.cn", "AA_API_KEY", "Bearer", "", ""),
     )
 }
+
+
+def normalize_base_url(provider: str, url: str) -> str:
+    """``url`` in ``provider``'s base-URL convention: no trailing slash, the suffix present.
+
+    Both forms users write are taken: ``http://host:8000/v1`` and ``http://host:8000`` give
+    ``http://host:8000/v1`` for OpenAI; ``.../model`` likewise for the queue providers.
+    """
+    url = url.rstrip("/")
+    suffix = PROVIDERS[provider].suffix
+    if suffix and not url.endswith(suffix):
+        url += suffix
+    return url
+
+
+def emulator_base_url(provider: str, emulator: str = EMULATOR_URL) -> str:
+    """``provider``'s base URL on a local emulator at ``emulator``."""
+    return emulator.rstrip("/") + PROVIDERS[provider].emulator_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,19 @@ Each takes a base URL, an API key (or the provider's environment variable) and a
 ``httpx`` transport, so the same client runs in-process against the emulator
 (``httpx.ASGITransport``), over sockets, or against the real provider.
 
+Base URLs follow the convention each provider's users already have (the real provider's is the
+default; ``imgemu serve`` mounts each provider at its own path):
+
+- ``openai``, ``agcloud``: with ``/v1``, as ``OPENAI_BASE_URL`` for the official SDK
+  (``https://api.openai.com/v1``; the emulator's ``http://127.0.0.1:8000/v1``).
+- ``seacloud``, ``odirouter``: with ``/model`` (``https://cloud.seaart.ai/model``; the emulator's
+  ``http://127.0.0.1:8000/seacloud/model``, ``.../odirouter/model``, or the bare ``.../model``).
+- ``aa`` (典名词元): the host root (``https://api.aa.com.cn``; ``http://127.0.0.1:8000``).
+
+The form without the suffix is taken too (``http://127.0.0.1:8000`` for ``openai`` means
+``http://127.0.0.1:8000/v1``). Without ``base_url``, ``openai`` reads ``OPENAI_BASE_URL`` first,
+as the official SDK does.
+
 Exceptions::
 
     ImgemuError
@@ -31,10 +44,13 @@ Exceptions::
 
 Example::
 
-    from clients import QueueClient
+    from clients import ImagesClient, QueueClient
 
-    with QueueClient("seacloud", base_url="http://127.0.0.1:8000/model", api_key="k") as client:
-        result = client.run("gpt_image_1", {"prompt": "a red apple"}, download=True)
+    with QueueClient("seacloud", base_url="http://127.0.0.1:8000/seacloud/model", api_key="k") as q:
+        result = q.run("gpt_image_1", {"prompt": "a red apple"}, download=True)
+
+    with ImagesClient("openai", base_url="http://127.0.0.1:8000/v1", api_key="sk-k") as images:
+        result = images.generate("a red apple", size="1024x1024")
 """
 
 from clients._aa import AAClient, AsyncAAClient

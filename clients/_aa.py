@@ -19,7 +19,7 @@ Images = Sequence[str | ImageInput]
 class AAClient(SyncDriver[AACore]):
     """典名词元's image API: JSON generations (waiting or as tasks), task queries, uploads.
 
-    ``base_url`` is the host (``https://api.aa.com.cn``; on the emulator
+    ``base_url`` is the host root, no path (``https://api.aa.com.cn``; on the emulator
     ``http://127.0.0.1:8000``); the key comes from ``api_key`` or ``AA_API_KEY``. Input images
     are URLs (``https://``, ``data:``), bytes, paths or binary files, or uploaded ``file_ids``.
 
@@ -124,7 +124,7 @@ class AsyncAAClient(AsyncDriver[AACore]):
 
     Example::
 
-        async with AsyncAAClient(base_url=url, api_key="sk-x") as client:
+        async with AsyncAAClient(base_url="http://127.0.0.1:8000", api_key="sk-x") as client:
             task = await client.run("on a white table", images=[png_bytes], download=True)
     """
 

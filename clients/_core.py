@@ -229,16 +229,23 @@ class Config:
         seed: int | None,
         headers: Mapping[str, str] | None,
     ) -> Config:
-        """Resolve defaults (base URL, the key from the provider's variable) or ``UsageError``."""
+        """Resolve defaults or raise ``UsageError``.
+
+        The base URL is ``base_url``, else the provider's ``base_url_env`` variable
+        (``OPENAI_BASE_URL``), else the provider's own; either form of it (with or without the
+        convention's suffix) is normalized. The key is ``api_key``, else the provider's variable.
+        """
         if provider not in allowed:
             raise UsageError(f"provider must be one of {', '.join(allowed)}, not {provider!r}")
         spec = PROVIDERS[provider]
         key = api_key if api_key is not None else os.environ.get(spec.env)
         if not key:
             raise UsageError(f"no API key: pass api_key= or set {spec.env}")
+        if not base_url and spec.base_url_env:
+            base_url = os.environ.get(spec.base_url_env)
         return cls(
             provider=spec,
-            base_url=(base_url or spec.base_url).rstrip("/"),
+            base_url=normalize_base_url(provider, base_url or spec.base_url),
             api_key=key,
             retry=retry or RetryPolicy(),
             clock=clock or time.monotonic,

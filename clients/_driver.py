@@ -42,7 +42,7 @@ class _Base(Generic[CoreT]):
 
     @property
     def base_url(self) -> str:
-        """The base URL requests go to."""
+        """The base URL requests go to, in the provider's convention (``.../v1``, ``.../model``)."""
         return self._core.config.base_url
 
 

@@ -24,13 +24,15 @@ _MODEL = "gpt-image-1"
 class ImagesClient(SyncDriver[ImagesCore]):
     """OpenAI's Images API (``openai``) and AGCloud's compatible edits (``agcloud``).
 
-    ``base_url`` is the host without ``/v1`` (``https://api.openai.com``; on the emulator
-    ``http://127.0.0.1:8000``); the key comes from ``api_key`` or ``OPENAI_API_KEY`` /
-    ``AGCLOUD_API_KEY``. Answers are decoded: images are bytes.
+    ``base_url`` includes ``/v1``, as ``OPENAI_BASE_URL`` does for the official SDK
+    (``https://api.openai.com/v1``, ``https://aiandgpu.com/v1``; on the emulator
+    ``http://127.0.0.1:8000/v1``); the host alone is taken too and ``/v1`` added. Without it,
+    ``openai`` reads ``OPENAI_BASE_URL``, then uses the real provider. The key comes from
+    ``api_key`` or ``OPENAI_API_KEY`` / ``AGCLOUD_API_KEY``. Answers are decoded: images are bytes.
 
     Example::
 
-        with ImagesClient("openai", base_url="http://127.0.0.1:8000", api_key="sk-x") as c:
+        with ImagesClient("openai", base_url="http://127.0.0.1:8000/v1", api_key="sk-x") as c:
             result = c.generate("a red apple", size="1536x1024", quality="low")
             Path("apple.png").write_bytes(result.images[0])
     """
@@ -107,6 +109,7 @@ class AsyncImagesClient(AsyncDriver[ImagesCore]):
 
     Example::
 
+        url = "http://127.0.0.1:8000/v1"
         async with AsyncImagesClient("agcloud", base_url=url, api_key="sk-x") as client:
             result = await client.edit("make it green", png_bytes, model="gpt-image-2")
     """

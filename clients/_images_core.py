@@ -19,8 +19,9 @@ IMAGES_PROVIDERS = ("openai", "agcloud")
 ImageInput = bytes | str | os.PathLike[str] | IO[bytes]
 """An input image: its bytes, a file path, or a binary file object."""
 
-_EDIT_PATHS = {"openai": "/v1/images/edits", "agcloud": "/v1/image/edits"}
-_GENERATE_PATHS = {"openai": "/v1/images/generations"}
+# Relative to the base URL, which includes ``/v1`` (``https://api.openai.com/v1``).
+_EDIT_PATHS = {"openai": "/images/edits", "agcloud": "/image/edits"}
+_GENERATE_PATHS = {"openai": "/images/generations"}
 _MAGIC = ((b"\x89PNG", "image/png", "png"), (b"\xff\xd8", "image/jpeg", "jpg"))
 
 

@@ -16,15 +16,18 @@ _DEFAULT_POLICY = PollPolicy()
 class QueueClient(SyncDriver[QueueCore]):
     """The queue protocol of SeaCloud (``Key`` or ``Bearer`` auth) and OdiRouter (``Bearer``).
 
-    ``base_url`` is the provider's queue root (``https://cloud.seaart.ai/model``; on the
-    emulator ``http://127.0.0.1:8000/model`` or ``.../seacloud/model``, ``.../odirouter/model``).
-    The key comes from ``api_key`` or ``SEACLOUD_API_KEY`` / ``ODIROUTER_API_KEY``. Pass an
+    ``base_url`` is the provider's queue root, with ``/model`` (``https://cloud.seaart.ai/model``,
+    ``https://odirouter.ai/model``; on the emulator ``http://127.0.0.1:8000/seacloud/model``,
+    ``.../odirouter/model``, or the bare ``.../model``); without ``/model`` it is added
+    (``http://127.0.0.1:8000/odirouter`` works). The key comes from ``api_key`` or
+    ``SEACLOUD_API_KEY`` / ``ODIROUTER_API_KEY``. Pass an
     ``httpx`` transport to run in-process, ``retry`` for 429/5xx retries, ``clock``/``sleep`` to
     run polling on another clock.
 
     Example::
 
-        with QueueClient("seacloud", base_url="http://127.0.0.1:8000/model", api_key="k") as c:
+        url = "http://127.0.0.1:8000/seacloud/model"
+        with QueueClient("seacloud", base_url=url, api_key="k") as c:
             result = c.run("gpt_image_1", {"prompt": "a red apple"}, download=True)
             Path("apple.png").write_bytes(result.images[0])
     """
@@ -113,6 +116,7 @@ class AsyncQueueClient(AsyncDriver[QueueCore]):
 
     Example::
 
+        url = "http://127.0.0.1:8000/odirouter/model"
         async with AsyncQueueClient("odirouter", base_url=url, api_key="k") as client:
             result = await client.run("gpt_image_1", {"prompt": "a red apple"}, download=True)
     """

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from emulator.http.aa import API_PREFIX, aa_routes
@@ -16,10 +19,23 @@ from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.images import render as images_render
+from emulator.http.index import index
 from emulator.http.queue import queue_routes
 from emulator.http.queue.handlers import unrouted
+from emulator.http.request_log import RequestLog
+from emulator.http.shutdown import Drain
 from emulator.settings import PROVIDERS_QUEUE, Settings
 from emulator.state import build
+
+# Headers a browser's script may read: request ids, rate limits, retry hints.
+EXPOSED_HEADERS = (
+    "x-request-id",
+    "retry-after",
+    "retry-after-ms",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+)
 
 
 def _images_path(path: str) -> bool:
@@ -67,9 +83,34 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *doc_routes(),
         *file_routes(),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    routes.append(Route("/", index, methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        middleware=_middleware(settings),
+    )
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.
     app.router.default = _unrouted
     app.state.emulator = build(settings)
+    app.state.drain = Drain()
     return app
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Cross-cutting work, outermost first: request logging, then CORS."""
+    stack = []
+    if settings.log_requests != "off":
+        stack.append(Middleware(RequestLog, everything=settings.log_requests == "all"))
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=list(EXPOSED_HEADERS),
+                max_age=600,
+            )
+        )
+    return stack

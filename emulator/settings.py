@@ -6,10 +6,11 @@ it is checked against a JSON Schema so a typo names the key instead of being ign
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -34,39 +35,88 @@ class RateLimit:
     window_seconds: float = 60.0
 
 
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    """A field with its help text (shown by ``imgemu serve --help`` and the example file)."""
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata={"help": help, **extra})
+    if isinstance(default, type):  # a class: each Settings gets its own instance
+        return field(default_factory=default, metadata={"help": help, **extra})
+    return field(default=default, metadata={"help": help, **extra})
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the emulator can be told; the defaults are those of ``imgemu serve``."""
+    """Everything the emulator can be told; the defaults are those of ``imgemu serve``.
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    queue_provider: str = "seacloud"  # which provider owns the bare /model/... path
-    time_scale: float = 0.1  # multiplies every service time: 1.0 is as slow as the real service
-    clock: str = "real"  # "real" or "virtual" (moved only through /_emulator/clock)
-    clock_start: float | None = None  # virtual clock start (Unix seconds); None = now
-    seed: int = 0
-    validation: str = "async"  # "async": REQUEST_INVALID jobs; "sync": 422 at submit
-    api_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # provider -> keys
-    slots: int = 16  # worker slots per (provider, model)
-    model_slots: Mapping[str, int] = field(default_factory=dict)  # per model id
-    latency_sigma: float = 0.15
-    base_seconds: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # overrides
-    failure_rate: float = 0.0  # share of jobs that end INFERENCE_FAILURE
-    blocked_terms: tuple[str, ...] = ()  # prompts containing one end CONTENT_BLOCKED
-    steering: bool = False  # honour X-Imgemu-* request headers
-    rate_limit: RateLimit = field(default_factory=RateLimit)
-    balances: Mapping[str, float] = field(default_factory=dict)  # key -> USD; absent = unlimited
-    default_balance_usd: float | None = (
-        None  # balance of keys not in ``balances``; None = unlimited
+    Each field is one setting: the flag ``--<name>``, the variable ``IMGEMU_<NAME>`` and the
+    key ``<name>`` of a config file; its help text is the one ``imgemu serve --help`` shows.
+    """
+
+    host: str = _setting("127.0.0.1", "address to bind ('0.0.0.0' for every interface)")
+    port: int = _setting(8000, "port to bind")
+    queue_provider: str = _setting(
+        "seacloud", "which queue provider owns the bare /model/... path", choices=PROVIDERS_QUEUE
     )
-    result_ttl: float = 86400.0  # seconds of emulator time a result URL works
-    signing_secret: str = ""  # result URL signatures; "" derives one from the seed
-    fetch_remote: str = "off"  # "off" or "allowlist"
-    fetch_allowlist: tuple[str, ...] = ()
-    image_cache_mb: int = 256
-    invalid_delay: float = 0.5  # seconds before a REQUEST_INVALID / CONTENT_BLOCKED job completes
-    log_level: str = "info"
-    keepalive_seconds: float = 15.0  # real seconds between ``:`` lines of a waiting stream
+    time_scale: float = _setting(
+        0.1, "multiplier of every service time (1 = as slow as the real service)"
+    )
+    clock: str = _setting(
+        "real", "'virtual' stands still until POST /_emulator/clock", choices=("real", "virtual")
+    )
+    clock_start: float | None = _setting(None, "virtual clock start, Unix seconds (default now)")
+    seed: int = _setting(0, "seed of ids, latencies and images: the same seed repeats a run")
+    validation: str = _setting(
+        "async",
+        "invalid queue submissions: 'async' REQUEST_INVALID jobs, 'sync' a 422 at submit",
+        choices=("async", "sync"),
+    )
+    api_keys: Mapping[str, tuple[str, ...]] = _setting(
+        {}, 'only these keys, per provider: {"openai": ["sk-1"]} (default: any key)'
+    )
+    slots: int = _setting(16, "worker slots per (provider, model); more jobs wait IN_QUEUE")
+    model_slots: Mapping[str, int] = _setting({}, 'slots per model id: {"gpt_image_2": 2}')
+    latency_sigma: float = _setting(0.15, "spread of the seeded service times (log-normal)")
+    base_seconds: Mapping[str, Mapping[str, float]] = _setting(
+        {}, 'service seconds per family and quality: {"gpt-image-2": {"medium": 60}}'
+    )
+    failure_rate: float = _setting(0.0, "share of jobs that end INFERENCE_FAILURE (0 to 1)")
+    blocked_terms: tuple[str, ...] = _setting((), "prompts containing one are blocked")
+    steering: bool = _setting(False, "honour X-Imgemu-Outcome and X-Imgemu-Latency headers")
+    rate_limit: RateLimit = _setting(
+        RateLimit, 'submissions per key: {"limit": 10, "window_seconds": 60} (0: off)'
+    )
+    balances: Mapping[str, float] = _setting({}, 'USD balance per key: {"k": 1.5}')
+    default_balance_usd: float | None = _setting(
+        None, "USD balance of keys not in balances (default unlimited)"
+    )
+    result_ttl: float = _setting(86400.0, "seconds of emulator time a result URL works")
+    signing_secret: str = _setting("", "secret of result URL signatures (default from the seed)")
+    fetch_remote: str = _setting(
+        "off",
+        "fetch URL inputs from the network: 'allowlist' hosts only",
+        choices=("off", "allowlist"),
+    )
+    fetch_allowlist: tuple[str, ...] = _setting((), "hosts fetched with fetch_remote=allowlist")
+    image_cache_mb: int = _setting(256, "memory for rendered images, MB")
+    invalid_delay: float = _setting(
+        0.5, "seconds before a REQUEST_INVALID or CONTENT_BLOCKED job completes"
+    )
+    keepalive_seconds: float = _setting(15.0, "real seconds between ':' lines of an idle stream")
+    cors_origins: tuple[str, ...] = _setting(
+        (), "origins a browser may call from ('*' for any); preflights answered (default off)"
+    )
+    shutdown_timeout: int = _setting(
+        3, "seconds open requests get on SIGTERM; open streams end with an error event at once"
+    )
+    log_level: str = _setting(
+        "info", "log level", choices=("critical", "error", "warning", "info", "debug", "trace")
+    )
+    log_format: str = _setting("text", "log lines as text or JSON", choices=("text", "json"))
+    log_requests: str = _setting(
+        "refused",
+        "requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
+        choices=("off", "refused", "all"),
+    )
 
     def __post_init__(self) -> None:
         _check(self)
@@ -96,11 +146,19 @@ def _check(s: Settings) -> None:
         problems.append("fetch_remote must be 'off' or 'allowlist'")
     if s.rate_limit.limit < 0 or s.rate_limit.window_seconds <= 0:
         problems.append("rate_limit needs limit >= 0 and window_seconds > 0")
+    if s.shutdown_timeout < 0:
+        problems.append("shutdown_timeout must not be negative")
+    for name in ("log_format", "log_requests", "log_level"):
+        choices = _FIELDS[name].metadata["choices"]
+        if getattr(s, name) not in choices:
+            problems.append(f"{name} must be one of {', '.join(choices)}")
     if not 1 <= s.port <= 65535:
         problems.append("port must be between 1 and 65535")
     if problems:
         raise SettingsError("; ".join(problems))
 
+
+_FIELDS = {f.name: f for f in fields(Settings)}
 
 _FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -152,15 +210,19 @@ _FILE_SCHEMA: dict[str, Any] = {
         "fetch_allowlist": {"type": "array", "items": {"type": "string"}},
         "image_cache_mb": {"type": "integer", "minimum": 0},
         "invalid_delay": {"type": "number", "minimum": 0},
-        "log_level": {"enum": ["critical", "error", "warning", "info", "debug", "trace"]},
+        "cors_origins": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "shutdown_timeout": {"type": "integer", "minimum": 0},
+        "log_level": {"enum": list(_FIELDS["log_level"].metadata["choices"])},
+        "log_format": {"enum": list(_FIELDS["log_format"].metadata["choices"])},
+        "log_requests": {"enum": list(_FIELDS["log_requests"].metadata["choices"])},
     },
 }
 _FILE_VALIDATOR = jsonschema_rs.validator_for(_FILE_SCHEMA)
-_SCALARS = {f.name: f for f in fields(Settings)}
 _ENV_PREFIX = "IMGEMU_"
 
 
-def _from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+def from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Settings values from a mapping (a file, the environment, flags), checked and typed."""
     errors = [
         f"{'.'.join(str(p) for p in e.instance_path) or '(top)'}: {e.message}"
         for e in _FILE_VALIDATOR.iter_errors(dict(data))
@@ -172,7 +234,7 @@ def _from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
         values["rate_limit"] = RateLimit(**values["rate_limit"])
     if "api_keys" in values:
         values["api_keys"] = {k: tuple(v) for k, v in values["api_keys"].items()}
-    for name in ("blocked_terms", "fetch_allowlist"):
+    for name in ("blocked_terms", "fetch_allowlist", "cors_origins"):
         if name in values:
             values[name] = tuple(values[name])
     return values
@@ -192,40 +254,72 @@ def read_file(path: Path) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: the file must hold a mapping of settings")
-    return _from_mapping(data, str(path))
+    return from_mapping(data, str(path))
 
 
-def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Settings values from ``IMGEMU_<NAME>`` variables (JSON for structured values)."""
+# Variables of the imgemu family that are not emulator settings: not worth a warning.
+_OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
+_LISTS = frozenset(name for name, f in _FIELDS.items() if str(f.type) == "tuple[str, ...]")
+
+
+def read_env(
+    environ: Mapping[str, str], warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Settings values from ``IMGEMU_<NAME>`` variables (JSON for structured values; a list
+    may also be comma-separated). A variable that names no setting is passed to ``warn``."""
     data: dict[str, Any] = {}
     for key, raw in environ.items():
-        if not key.startswith(_ENV_PREFIX) or key == "IMGEMU_CONFIG":
+        if not key.startswith(_ENV_PREFIX) or key in _OTHER_VARIABLES:
             continue
         name = key[len(_ENV_PREFIX) :].lower()
-        if name not in _SCALARS:
-            raise SettingsError(f"{key}: not a setting (known: {', '.join(sorted(_SCALARS))})")
-        field_type = str(_SCALARS[name].type)
-        if field_type == "str":
+        if name not in _FIELDS:
+            if warn is not None:
+                close = difflib.get_close_matches(name, _FIELDS, n=1)
+                hint = f" (did you mean {env_name(close[0])}?)" if close else ""
+                warn(f"{key} is not a setting and is ignored{hint}")
+            continue
+        if str(_FIELDS[name].type) == "str":
             data[name] = raw
             continue
         try:
             data[name] = json.loads(raw)
         except json.JSONDecodeError as exc:
+            if name in _LISTS:
+                data[name] = [item.strip() for item in raw.split(",") if item.strip()]
+                continue
             raise SettingsError(f"{key}: expected a JSON value, got {raw!r}") from exc
-    return _from_mapping(data, "environment")
+    return from_mapping(data, "environment")
+
+
+def env_name(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    return _ENV_PREFIX + name.upper()
+
+
+def describe() -> list[tuple[str, Any, str, tuple[str, ...] | None]]:
+    """Every setting as ``(name, default, help, choices)``, in declaration order."""
+    defaults = Settings()
+    return [
+        (f.name, getattr(defaults, f.name), f.metadata["help"], f.metadata.get("choices"))
+        for f in fields(Settings)
+    ]
 
 
 def load(
     overrides: Mapping[str, Any] | None = None,
     config: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Settings:
-    """Build the settings: ``overrides`` (CLI flags) over the environment over ``config``."""
+    """Build the settings: ``overrides`` (CLI flags) over the environment over ``config``.
+
+    ``warn`` receives what is worth telling but not worth refusing to start for (a variable
+    that names no setting)."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     config_path = config or (Path(env["IMGEMU_CONFIG"]) if env.get("IMGEMU_CONFIG") else None)
     if config_path is not None:
         values.update(read_file(config_path))
-    values.update(read_env(env))
+    values.update(read_env(env, warn))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return replace(Settings(), **values)

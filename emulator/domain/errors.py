@@ -132,5 +132,11 @@ class UpstreamFailure(DomainError):
         self.timeout = timeout
 
 
+class ServerStopping(DomainError):
+    """The server began to stop while the request waited for its result."""
+
+    code = "server_stopping"
+
+
 class NotFound(DomainError):
     code = "not_found"

@@ -6,10 +6,17 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from emulator.domain.errors import DomainError, InvalidBody, ValidationFailed, Violation
+from emulator.domain.errors import (
+    DomainError,
+    InvalidBody,
+    ServerStopping,
+    ValidationFailed,
+    Violation,
+)
 from emulator.domain.tasks import PROVIDER, TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
+from emulator.http.shutdown import Drain
 from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
@@ -52,7 +59,11 @@ async def generate(request: Request) -> Response:
     base = app_base(request)
     if generation.params.get("async"):
         return render.task_response(emulator.tasks.accepted(task), generation.request_id, base)
-    await emulator.clock.sleep_until(generation.finishes_at)
+    drain: Drain = request.app.state.drain
+    try:
+        await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
+    except ServerStopping as exc:
+        return render.error_response(exc, generation.request_id)
     # Judged at its finish at the earliest: a wall clock stepped back by a hair must not
     # answer a waiting call "processing".
     snap = emulator.tasks.snapshot(task, max(emulator.clock.now(), generation.finishes_at))

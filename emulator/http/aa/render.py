@@ -21,6 +21,7 @@ from emulator.domain.errors import (
     InvalidBody,
     NotFound,
     RateLimited,
+    ServerStopping,
     Unauthorized,
     UpstreamFailure,
     ValidationFailed,
@@ -117,6 +118,8 @@ def error_parts(exc: DomainError) -> tuple[int, str, dict[str, str]]:
         return 404, exc.message, {}
     if isinstance(exc, UpstreamFailure):
         return 500, exc.message, {}
+    if isinstance(exc, ServerStopping):
+        return 503, "Service is shutting down, please retry.", {}
     return 500, "Internal server error.", {}
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from emulator.domain.errors import (
     DomainError,
     InvalidBody,
+    ServerStopping,
     UpstreamFailure,
     ValidationFailed,
     Violation,
@@ -20,6 +21,7 @@ from emulator.domain.generation import Generation, Upload, Usage
 from emulator.domain.jobs import ErrorType
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
+from emulator.http.shutdown import Drain
 from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
@@ -64,13 +66,17 @@ class ImagesHandlers:
             )
         except DomainError as exc:
             return render.error_response(exc, images.new_id("req_"))
+        drain: Drain = request.app.state.drain
         if generation.stream:
             return StreamingResponse(
-                _stream(emulator, generation),
+                _stream(emulator, generation, drain),
                 media_type="text/event-stream",
                 headers={"x-request-id": generation.request_id, "cache-control": "no-cache"},
             )
-        await emulator.clock.sleep_until(generation.finishes_at)
+        try:
+            await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
+        except ServerStopping as exc:
+            return render.error_response(exc, generation.request_id)
         if generation.outcome is not None:
             return render.error_response(_failure(generation.outcome), generation.request_id)
         data = await asyncio.gather(*(images.render(generation, i) for i in range(generation.n)))
@@ -144,12 +150,21 @@ async def _read_form(request: Request) -> Upload:
     return Upload(fields=fields, files=files)
 
 
-async def _stream(emulator: Emulator, generation: Generation) -> AsyncIterator[bytes]:
+async def _stream(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:
     """Partial images then a completed event per image, paced by the clock; ``:`` while idle.
 
     A failure steered or drawn for the request arrives as one ``error`` event once its time is
     up, after the first image's partials due in the first half: a stream that fails midway.
+    A server that begins to stop ends the stream at once with an ``error`` event.
     """
+    try:
+        async for chunk in _events(emulator, generation, drain):
+            yield chunk
+    except ServerStopping as exc:
+        yield render.error_event(exc)
+
+
+async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:
     images, clock = emulator.images, emulator.clock
     keepalive = emulator.settings.keepalive_seconds
     if generation.outcome is not None:
@@ -158,23 +173,23 @@ async def _stream(emulator: Emulator, generation: Generation) -> AsyncIterator[b
         for index in range(generation.partial_images):
             if (index + 1) / steps / generation.n > 0.5:  # due after the midpoint
                 break
-            async for beat in _wait(clock.sleep_until(times[index]), keepalive):
+            async for beat in _wait(drain.wait(clock.sleep_until(times[index])), keepalive):
                 yield beat
             data = await images.render(generation, 0, generation.partial_fidelity(index))
             yield render.partial_event(generation, index, data, int(clock.now()))
-        async for beat in _wait(clock.sleep_until(generation.finishes_at), keepalive):
+        async for beat in _wait(drain.wait(clock.sleep_until(generation.finishes_at)), keepalive):
             yield beat
         yield render.error_event(_failure(generation.outcome))
         return
     for image in range(generation.n):
         times = generation.event_times(image)
         for index in range(generation.partial_images):
-            async for beat in _wait(clock.sleep_until(times[index]), keepalive):
+            async for beat in _wait(drain.wait(clock.sleep_until(times[index])), keepalive):
                 yield beat
             fidelity = generation.partial_fidelity(index)
             data = await images.render(generation, image, fidelity)
             yield render.partial_event(generation, index, data, int(clock.now()))
-        async for beat in _wait(clock.sleep_until(times[-1]), keepalive):
+        async for beat in _wait(drain.wait(clock.sleep_until(times[-1])), keepalive):
             yield beat
         data = await images.render(generation, image)
         usage = _image_usage(generation.usage, image, generation.n)

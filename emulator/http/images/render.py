@@ -22,6 +22,7 @@ from emulator.domain.errors import (
     InvalidBody,
     NotFound,
     RateLimited,
+    ServerStopping,
     Unauthorized,
     UpstreamFailure,
     ValidationFailed,
@@ -156,6 +157,9 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 500, error_body(exc.message, "server_error", None, "server_error"), {}
     if isinstance(exc, NotFound):
         return 404, error_body(exc.message, "invalid_request_error", None, None), {}
+    if isinstance(exc, ServerStopping):
+        message = "The server is shutting down. Please retry your request."
+        return 503, error_body(message, "server_error", None, "server_error"), {}
     message = exc.message or "The server had an error while processing your request."
     return 500, error_body(message, "server_error", None, "server_error"), {}
 

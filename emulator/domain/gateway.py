@@ -35,8 +35,23 @@ def owner_of(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+# A key containing this word (any case) is refused even when no keys are configured, as the
+# provider refuses an unknown key: a 401 path without configuring keys, and so Schemathesis'
+# invalid-credentials probe (``Bearer SCHEMATHESIS-INVALID-VALUE``) is refused too.
+INVALID_WORD = "invalid"
+
+
+def is_invalid_key(key: str) -> bool:
+    """Whether ``key`` is refused by the permissive default: it contains ``invalid``."""
+    return INVALID_WORD in key.lower()
+
+
 class Gateway:
-    """Authentication and rate limiting per provider; any key works unless keys are configured."""
+    """Authentication and rate limiting per provider.
+
+    Without configured keys any key works, except one containing ``invalid`` (any case); with
+    keys configured for a provider, only those work. Either refusal is ``Invalid API key``.
+    """
 
     def __init__(self, api_keys: Mapping[str, tuple[str, ...]], rate_limit: RateLimit) -> None:
         self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
@@ -49,7 +64,8 @@ class Gateway:
         if scheme.lower() not in _SCHEMES_LOWER[provider] or not key:
             raise Unauthorized(_MISSING[provider])
         allowed = self._keys.get(provider)
-        if allowed is not None and key not in allowed:
+        refused = is_invalid_key(key) if allowed is None else key not in allowed
+        if refused:
             raise Unauthorized("Invalid API key")
         return key
 

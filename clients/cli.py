@@ -1,8 +1,9 @@
 """``imgemu generate | status | cancel``: the reference clients from a shell.
 
 Without ``--base-url`` each provider is reached on the local emulator at its own mount
-(``--emulator-url``, default ``http://127.0.0.1:8000``): openai and agcloud at ``/v1``, seacloud
-at ``/seacloud/model``, odirouter at ``/odirouter/model``, aa at the root, with any key.
+(``--emulator-url``, else ``IMGEMU_URL``, else ``http://127.0.0.1:8000``): openai and agcloud
+at ``/v1``, seacloud at ``/seacloud/model``, odirouter at ``/odirouter/model``, aa at the root,
+with any key.
 ``--base-url`` takes each provider's own convention (``https://api.openai.com/v1``,
 ``https://cloud.seaart.ai/model``, ``https://api.aa.com.cn``; the form without ``/v1`` or
 ``/model`` works too) and, with ``--api-key`` or the provider's variable, points the same
@@ -60,6 +61,7 @@ from clients._queue import QueueClient
 QUEUE = ("seacloud", "odirouter")
 IMAGES = ("openai", "agcloud")
 PROVIDERS = (*QUEUE, *IMAGES, "aa")
+EMULATOR_ENV = "IMGEMU_URL"  # the local emulator's root when --emulator-url is not given
 LOCAL_KEY = "imgemu-local"  # any key works on the emulator unless keys are configured
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_INTERVAL = 1.0
@@ -85,7 +87,8 @@ _CONVENTION = (
     "(https://api.openai.com/v1, as OPENAI_BASE_URL), seacloud and odirouter with /model "
     "(https://cloud.seaart.ai/model), aa the host root (https://api.aa.com.cn); the form "
     "without /v1 or /model works too. Without --base-url the local emulator is used "
-    f"(--emulator-url, default {EMULATOR_URL}), each provider at its mount, with any key."
+    f"(--emulator-url, else {EMULATOR_ENV}, else {EMULATOR_URL}), each provider at its mount, "
+    "with any key."
 )
 _EXIT_CODES = (
     "Progress goes to stderr, results to stdout. Exit codes: 0 done, 1 a provider, job, "
@@ -270,7 +273,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--emulator-url",
         metavar="URL",
-        help=f"the local emulator's root, used without --base-url (default {EMULATOR_URL}): "
+        help=f"the local emulator's root, used without --base-url (default: {EMULATOR_ENV}, "
+        f"else {EMULATOR_URL}): "
         "openai and agcloud at /v1, seacloud at /seacloud/model, odirouter at "
         "/odirouter/model, aa at the root",
     )
@@ -311,7 +315,10 @@ def _describe(exc: Exception, args: argparse.Namespace) -> str:
         if getattr(args, "base_url", None) is None and isinstance(
             exc.__cause__, httpx.ConnectError
         ):
-            text += " (is 'imgemu serve' running there? --emulator-url names another address)"
+            text += (
+                f" (is 'imgemu serve' running there? --emulator-url or {EMULATOR_ENV} "
+                "names another address)"
+            )
         return text
     if isinstance(exc, JobTimeoutError):
         text = f"gave up on {exc.job_id} after {exc.elapsed:.1f}s, still {exc.state} (--timeout)"
@@ -397,8 +404,13 @@ def _connection(args: argparse.Namespace) -> tuple[str, str]:
         if not key:
             raise Misuse(f"no API key: pass --api-key or set {spec.env}")
         return args.base_url, key
-    emulator = args.emulator_url if args.emulator_url is not None else EMULATOR_URL
-    _check_url(emulator, "--emulator-url")
+    if args.emulator_url is not None:
+        emulator, source = args.emulator_url, "--emulator-url"
+    elif os.environ.get(EMULATOR_ENV):
+        emulator, source = os.environ[EMULATOR_ENV], EMULATOR_ENV
+    else:
+        emulator, source = EMULATOR_URL, "--emulator-url"
+    _check_url(emulator, source)
     key = args.api_key or os.environ.get(spec.env) or LOCAL_KEY
     return emulator_base_url(args.provider, emulator), key
 

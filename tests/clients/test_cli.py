@@ -27,6 +27,7 @@ from tests.http.images.conftest import fast_app, mask_bytes, png_bytes
 pytestmark = pytest.mark.server
 Serve = Callable[[Starlette], RunningServer]
 KEY_VARIABLES = (
+    "IMGEMU_URL",
     "SEACLOUD_API_KEY",
     "ODIROUTER_API_KEY",
     "OPENAI_API_KEY",
@@ -231,6 +232,36 @@ def test_without_base_url_each_provider_reaches_its_mount_on_the_emulator(
         assert (code, out) == (0, f"{job['request_id']} COMPLETED\n")
         code, out, _ = _run(capsys, "cancel", *common, job["request_id"])
         assert (code, out) == (1, f"{job['request_id']} ALREADY_COMPLETED\n")
+
+
+@pytest.mark.parametrize("provider", ["odirouter", "openai"])
+def test_imgemu_url_names_the_local_emulator(
+    serve: Serve,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    provider: str,
+) -> None:
+    server = serve(fast_app())
+    monkeypatch.setenv("IMGEMU_URL", server.base_url)
+    code, out, err = _run(
+        capsys,
+        "generate", "--provider", provider, "--model", MODELS[provider], "--prompt", "an apple",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    assert len(_paths(out)) == 1
+    monkeypatch.setenv("IMGEMU_URL", f"http://127.0.0.1:{free_port()}")  # the flag wins
+    code, out, err = _run(
+        capsys,
+        "generate", "--provider", provider, "--model", MODELS[provider], "--prompt", "an apple",
+        "--emulator-url", server.base_url, "--out", str(tmp_path),
+    )  # fmt: skip
+    assert code == 0, err
+    monkeypatch.setenv("IMGEMU_URL", "nowhere")
+    code, _, err = _run(capsys, "status", "--provider", "aa", "task")
+    assert code == 2
+    _one_error_line(err, "IMGEMU_URL takes an http:// or https:// URL, not 'nowhere'")
 
 
 def test_the_default_emulator_mounts() -> None:
@@ -470,6 +501,7 @@ def test_an_unreachable_target_is_one_line(
         )
         assert (code, out) == (1, "")
         _one_error_line(err, f"cannot reach http://127.0.0.1:{port}: connection refused")
+        assert ("imgemu serve" in err) == (target == "--emulator-url")
 
 
 def test_file_errors_name_the_flag_and_send_nothing(

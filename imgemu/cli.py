@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from clients import cli as client_cli
 from contracts import cli as contract_cli
@@ -25,11 +26,18 @@ EPILOG = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but misuse is one line on stderr (and exit 2), not the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole command line, every subcommand registered."""
     from imgemu import __version__
 
-    root = argparse.ArgumentParser(prog="imgemu", description=DESCRIPTION, epilog=EPILOG)
+    root = _Parser(prog="imgemu", description=DESCRIPTION, epilog=EPILOG)
     root.add_argument(
         "--version", action="version", version=f"imgemu {__version__}", help="print the version"
     )

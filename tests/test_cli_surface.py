@@ -37,3 +37,25 @@ def test_help_shows_no_raw_markup(command: str | None) -> None:
     text = (_commands()[command] if command else parser()).format_help()
     for markup in ("``", ":class:", ":func:", "[bold", "[/"):
         assert markup not in text, f"{markup!r} in imgemu {command or ''} --help"
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        ([], "COMMAND"),
+        (["serve", "--port", "x"], "--port"),
+        (["generate", "--provider", "nope"], "--provider"),
+        (["contract", "--provider", "openai"], "--target"),
+    ],
+)
+def test_misuse_is_one_line_naming_the_flag(
+    argv: list[str], names: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("imgemu")
+    assert names in err
+    assert "usage:" not in err

@@ -27,6 +27,10 @@ class Profile:
     cheapest_size: tuple[int, int]
     auto_sizes: frozenset[tuple[int, int]]
     transparency: bool  # whether ``model`` honours background=transparent
+    # The tail of the base URL that the document's paths repeat: OpenAI's base URL is
+    # ``https://api.openai.com/v1`` and its document's paths are ``/v1/images/...`` under
+    # ``https://api.openai.com``. The queue documents' servers include ``/model``, as the base URL.
+    document_prefix: str = ""
 
 
 _LEGACY = frozenset({(1024, 1024), (1536, 1024), (1024, 1536)})
@@ -38,9 +42,18 @@ PROFILES: dict[str, Profile] = {
             "odirouter", "queue", "gpt_image_1_5", "gpt-image-1.5", (1024, 1024), _LEGACY, True
         ),
         Profile(
-            "openai", "images", "gpt-image-1-mini", "gpt-image-1-mini", (1024, 1024), _LEGACY, True
+            "openai",
+            "images",
+            "gpt-image-1-mini",
+            "gpt-image-1-mini",
+            (1024, 1024),
+            _LEGACY,
+            True,
+            "/v1",
         ),
-        Profile("agcloud", "images", "gpt-image-1", "gpt-image-1", (1024, 1024), _LEGACY, True),
+        Profile(
+            "agcloud", "images", "gpt-image-1", "gpt-image-1", (1024, 1024), _LEGACY, True, "/v1"
+        ),
         Profile("aa", "aa", "gpt-image-1.5", "gpt-image-1.5", (1024, 1024), _LEGACY, True),
     )
 }
@@ -146,7 +159,7 @@ class Context:
     """One contract run's shared state, handed to every check."""
 
     profile: Profile
-    target: str
+    target: str  # the provider's base URL, normalized (``.../v1``, ``.../model``, the root)
     api_key: str
     budget: Budget
     document: Mapping[str, Any]
@@ -158,14 +171,19 @@ class Context:
     check: str = ""
 
     @property
+    def root(self) -> str:
+        """The URL the document's paths are joined to (the target without ``/v1``)."""
+        return self.target.removesuffix(self.profile.document_prefix)
+
+    @property
     def auth(self) -> dict[str, str]:
         """The provider's auth header."""
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def http(self) -> httpx.Client:
-        """A client on the target, recording every exchange."""
+        """A client for the document's paths on the target, recording every exchange."""
         return httpx.Client(
-            base_url=self.target,
+            base_url=self.root,
             headers=self.auth,
             transport=self.recorder,
             timeout=self.timeout,

@@ -129,7 +129,7 @@ def _run_operation(
                 state["skipped"] = str(exc)
                 return
         try:
-            response = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+            response = case.call(base_url=ctx.root, headers=ctx.auth, timeout=ctx.timeout)
         except ValueError:
             # Schemathesis could not serialise the case (a multipart ``Binary`` value in a
             # negative case): nothing was sent, so there is nothing to judge.
@@ -242,7 +242,7 @@ def _follow_status(
         case = status_operation.Case(
             path_parameters={"request_id": request_id}, query={"logs": logs}
         )
-        answer = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+        answer = case.call(base_url=ctx.root, headers=ctx.auth, timeout=ctx.timeout)
         try:
             case.validate_response(answer, excluded_checks=[positive_data_acceptance])
         except BaseException as exc:
@@ -276,7 +276,7 @@ def _probe_rules(ctx: Context, operation: Any) -> None:
         body["model"] = "gpt-image-2"
     name = f"{operation.method.upper()} {operation.path}"
     case = operation.Case(body=body, media_type="application/json")
-    response = case.call(base_url=ctx.target, headers=ctx.auth, timeout=ctx.timeout)
+    response = case.call(base_url=ctx.root, headers=ctx.auth, timeout=ctx.timeout)
     try:
         case.validate_response(response, excluded_checks=[positive_data_acceptance])
         if ctx.profile.protocol == "aa":

@@ -9,6 +9,7 @@ broken variant is caught by it: ``"image_properties" in report.failed_checks()``
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -21,8 +22,11 @@ from PIL import Image
 
 from clients import (
     AAClient,
+    AuthenticationError,
     ImagesClient,
+    ImgemuError,
     JobNotReadyError,
+    PermissionDeniedError,
     QueueClient,
 )
 from contracts._context import (
@@ -34,7 +38,7 @@ from contracts._context import (
     price,
 )
 
-Kind = Literal["spec", "lifecycle", "stream", "image"]
+Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]
 CheckFunction = Callable[[Context], None]
 PROMPT = "A clean product photo of a red apple on a white table"
 
@@ -112,6 +116,50 @@ def spec_conformance(ctx: Context) -> None:
     run_schemathesis(ctx, negative=False)
 
 
+# --- auth ------------------------------------------------------------------------------------
+
+# Not a key any provider issued; and the default emulator refuses a key containing "invalid".
+INVALID_KEY = "imgemu-contract-invalid-key"
+
+
+@check("auth_enforced", "auth", paid=False, protocols=("queue", "images", "aa"))
+def auth_enforced(ctx: Context) -> None:
+    """The cheapest request the provider would serve (its generation, edit or submit), sent
+    with a key it never issued, is refused with 401 or 403. Free: nothing runs on the caller's
+    key. Schemathesis replays only the requests it got a 2xx for with invalid credentials; this
+    asks each provider's paid operation once, whatever Schemathesis drew."""
+    params = _params(_asks(ctx.profile)[0])
+    profile, model, target = ctx.profile, ctx.profile.model, ctx.target
+    try:
+        if profile.protocol == "queue":
+            operation = _queue_ops(model)["submit"]
+            with QueueClient(
+                profile.name, base_url=target, api_key=INVALID_KEY, transport=ctx.recorder
+            ) as client:
+                job = client.submit(model, {"prompt": PROMPT, **params})
+                with contextlib.suppress(ImgemuError):  # best effort: the breach is found
+                    client.cancel(model, job.request_id)
+        elif profile.protocol == "images":
+            path, operation = _images_path(ctx)
+            with ImagesClient(
+                profile.name, base_url=target, api_key=INVALID_KEY, transport=ctx.recorder
+            ) as images:
+                if path.endswith("generations"):
+                    images.generate(PROMPT, model=model, **params)
+                else:
+                    images.edit(PROMPT, png(), model=model, **params)
+        else:
+            operation = "POST /api/v1/image/generation"
+            with AAClient(
+                profile.name, base_url=target, api_key=INVALID_KEY, transport=ctx.recorder
+            ) as aa:
+                aa.generate(PROMPT, images=[png()], model=model, **params)
+    except (AuthenticationError, PermissionDeniedError):
+        ctx.record(operation, "verified")
+        return
+    raise CheckFailed(operation, "a request with a key the provider never issued was served")
+
+
 # --- queue lifecycle -------------------------------------------------------------------------
 
 RANK = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
@@ -187,9 +235,16 @@ def _walk_to_terminal(
         except JobNotReadyError:
             pass
         else:
-            raise CheckFailed(
-                ops["result"], f"a result was served while the job was {status.state}"
+            # The job may have finished between the two calls (a fast provider): a breach only
+            # if a status read after the result still says the job is not COMPLETED.
+            again = client.status(model, request_id)
+            ensure(
+                again.done,
+                ops["result"],
+                f"a result was served while the job was {status.state}, and a status read "
+                f"after it still says {again.state}",
             )
+            return
         ensure(time.monotonic() < deadline, ops["status"], "the job did not finish in time")
         time.sleep(delay)
         delay = min(delay * 2, 2.0)

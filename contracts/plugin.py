@@ -15,6 +15,10 @@ skips it with the reason; a verified or assumed one passes, with ``status`` and 
 items join whatever else pytest collected: point pytest at a path without tests (``contracts``
 in a checkout) to run only them. ``--collect-only`` lists one placeholder per check and does not
 call the target.
+
+This module is loaded by every pytest run where imgemu is installed, so it imports neither
+Schemathesis nor Hypothesis: the run needs them only once ``--contract-provider`` is given (and
+refuses to start without them, as a usage error).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from contracts._context import PROFILES
-from contracts.checks import REGISTRY, checks_for
+from contracts._preflight import ContractUsageError, check_options, require_extras, select_checks
+from contracts.checks import REGISTRY
 from contracts.report import Outcome, Report
 
 if TYPE_CHECKING:
@@ -99,19 +104,16 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if not config.getoption("contract_target"):
         raise pytest.UsageError("--contract-provider needs --contract-target URL")
-    spend: float | None = config.getoption("contract_max_spend_usd")
-    if spend is not None and spend < 0:
-        raise pytest.UsageError("--contract-max-spend-usd must not be negative")
-    if config.getoption("contract_examples") < 1:
-        raise pytest.UsageError("--contract-examples must be at least 1")
-    names: list[str] | None = config.getoption("contract_checks")
-    if names is not None:
-        unknown = sorted(set(names) - set(REGISTRY))
-        if unknown:
-            known = ", ".join(REGISTRY)
-            raise pytest.UsageError(f"unknown checks: {', '.join(unknown)} (known: {known})")
-        if not checks_for(PROFILES[provider], names):
-            raise pytest.UsageError(f"none of {', '.join(names)} applies to {provider}")
+    try:
+        select_checks(provider, config.getoption("contract_checks"))
+        check_options(
+            config.getoption("contract_max_spend_usd"),
+            config.getoption("contract_examples"),
+            ("--contract-max-spend-usd", "--contract-examples"),
+        )
+        require_extras()
+    except ContractUsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -180,20 +182,23 @@ class ContractRun(pytest.Collector):
         provider = self.name
         names: list[str] | None = config.getoption("contract_checks")
         if config.getoption("collectonly"):
-            for chosen in checks_for(PROFILES[provider], names):
+            for chosen in select_checks(provider, names):
                 yield ContractCheck.from_parent(self, name=chosen.name, outcomes={})
             return
         from contracts.runner import run_contract
 
-        report = run_contract(
-            provider,
-            config.getoption("contract_target"),
-            api_key=config.getoption("contract_api_key"),
-            max_spend_usd=config.getoption("contract_max_spend_usd"),
-            checks=names,
-            examples=config.getoption("contract_examples"),
-            derandomize=config.getoption("contract_derandomize"),
-        )
+        try:
+            report = run_contract(
+                provider,
+                config.getoption("contract_target"),
+                api_key=config.getoption("contract_api_key"),
+                max_spend_usd=config.getoption("contract_max_spend_usd"),
+                checks=names,
+                examples=config.getoption("contract_examples"),
+                derandomize=config.getoption("contract_derandomize"),
+            )
+        except ContractUsageError as exc:  # an unreachable target: one line, no traceback
+            raise self.CollectError(f"imgemu contract: {exc}") from None
         config.stash[REPORT] = report
         for check, operations in group_outcomes(report.outcomes).items():
             yield ContractCheck.from_parent(self, name=check, outcomes=operations)

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from clients._core import normalize_base_url
 from contracts._context import (
     PROFILES,
     Budget,
@@ -16,7 +17,12 @@ from contracts._context import (
     Context,
     Recorder,
 )
-from contracts.checks import checks_for
+from contracts._preflight import (
+    check_options,
+    probe,
+    require_extras,
+    select_checks,
+)
 from contracts.report import Report
 from emulator.spec.loader import document_text
 
@@ -48,27 +54,37 @@ def run_contract(
 ) -> Report:
     """Run the contract for ``provider`` against ``target`` (its base URL) and report.
 
-    Free checks run first; each paid call is priced from the documented prices with the
-    cheapest settings and skipped once it would take the run over ``max_spend_usd``.
-    ``examples`` is Schemathesis' number of cases per operation and mode; ``derandomize``
-    makes its cases the same on every run (for CI against the emulator).
+    ``target`` follows the provider's base-URL convention (OpenAI's and AGCloud's include
+    ``/v1``, the queue providers' ``/model``, 典名词元's is the host root); the form without the
+    suffix is taken too. Free checks run first; each paid call is priced from the documented
+    prices with the cheapest settings and skipped once it would take the run over
+    ``max_spend_usd``. ``examples`` is Schemathesis' number of cases per operation and mode;
+    ``derandomize`` makes its cases the same on every run (for CI against the emulator).
+
+    Before any check runs, a ``ContractUsageError`` (a ``ValueError``) refuses an unknown
+    provider or check, a check that does not apply to the provider, a negative budget, fewer
+    than one example, missing Schemathesis or Hypothesis (``MissingExtras``) and a target that
+    gives no HTTP answer to one free GET of the base URL (``Unreachable``).
 
     Example::
 
-        report = run_contract("openai", "http://127.0.0.1:8000", api_key="sk-x")
+        report = run_contract("openai", "http://127.0.0.1:8000/v1", api_key="sk-x")
         assert report.ok, report.failures()
     """
-    if provider not in PROFILES:
-        raise ValueError(f"unknown provider {provider!r}: one of {', '.join(PROFILES)}")
+    chosen_checks = select_checks(provider, checks)
+    check_options(max_spend_usd, examples)
+    require_extras()
     profile = PROFILES[provider]
+    base_url = normalize_base_url(provider, target)
+    probe(base_url, timeout)
     key = api_key or os.environ.get(KEY_VARIABLES[provider]) or "imgemu-contract"
     budget = Budget(max_spend_usd)
-    report = Report(provider, target, max_spend_usd=max_spend_usd)
+    report = Report(provider, base_url, max_spend_usd=max_spend_usd)
     document = load_document(provider)
-    for chosen in checks_for(profile, None if checks is None else list(checks)):
+    for chosen in chosen_checks:
         ctx = Context(
             profile,
-            target.rstrip("/"),
+            base_url,
             key,
             budget,
             document,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
+from clients._core import emulator_base_url
 from tests.conftest import RunningServer
 from tests.conftest import fast_app as shared_fast_app
 
@@ -29,10 +30,9 @@ def fast_app() -> Starlette:
 
 
 def target_of(server: RunningServer, provider: str) -> str:
-    """The provider's base URL on the emulator (the queue providers under their prefixes)."""
-    if provider in ("seacloud", "odirouter"):
-        return f"{server.base_url}/{provider}/model"
-    return server.base_url
+    """The provider's base URL on the emulator, in the clients' convention (``.../v1``,
+    ``.../seacloud/model``, the root for 典名词元)."""
+    return emulator_base_url(provider, server.base_url)
 
 
 def status_goes_back(app: Any) -> Rewrite:
@@ -168,3 +168,39 @@ def set_header(headers: list[tuple[bytes, bytes]], name: bytes, value: str) -> N
     """Replace one header's value in place."""
     headers[:] = [(k, v) for k, v in headers if k.lower() != name]
     headers.append((name, value.encode()))
+
+
+def accepts_every_key(app: Any) -> ASGI:
+    """A gateway that accepts every key: any ``Authorization`` header is replaced by a valid
+    one before the emulator sees it (a request without the header is still refused)."""
+
+    async def wrapped(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            if len(headers) < len(scope["headers"]):
+                headers.append((b"authorization", f"Bearer {KEY}".encode()))
+            scope = {**scope, "headers": headers}
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def result_before_completion(app: Any) -> Reshape:
+    """Status says ``IN_PROGRESS`` until the result has been served (200) twice.
+
+    Lying once would look like a job that finished between two calls, which a check must
+    accept; a status that still says ``IN_PROGRESS`` right after a served result cannot be.
+    """
+    served: dict[str, int] = {}
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        rid = data.get("request_id")
+        if "outputs" in data:  # a served result
+            served[rid] = served.get(rid, 0) + 1
+            return None
+        if data.get("status") != "COMPLETED" or served.get(rid, 0) >= 2:
+            return None
+        kept = {k: v for k, v in data.items() if k not in ("metrics", "error", "error_type")}
+        return status, {**kept, "status": "IN_PROGRESS"}
+
+    return json_answers(app, lambda s: str(s["path"]).endswith(("/status", "/response")), change)

@@ -21,14 +21,17 @@ from PIL import Image
 from contracts import REGISTRY, run_contract
 from contracts.report import Report
 from tests.conftest import RunningServer
+from tests.conftest import fast_app as shared_fast_app
 from tests.contracts.conftest import (
     KEY,
     Answer,
     Reshape,
     Scope,
+    accepts_every_key,
     fast_app,
     header,
     json_answers,
+    result_before_completion,
     set_header,
     status_goes_back,
     target_of,
@@ -48,27 +51,6 @@ def _request_id(scope: Scope) -> str:
 
 
 # --- queue variants ------------------------------------------------------------------------
-
-
-def result_before_completion(app: Any) -> Reshape:
-    """Status says ``IN_PROGRESS`` until the result has been served (200) twice.
-
-    Lying once would look like a job that finished between two calls, which a check must
-    accept; a status that still says ``IN_PROGRESS`` right after a served result cannot be.
-    """
-    served: dict[str, int] = {}
-
-    def change(status: int, data: Any) -> tuple[int, Any] | None:
-        rid = data.get("request_id")
-        if "outputs" in data:  # a served result
-            served[rid] = served.get(rid, 0) + 1
-            return None
-        if data.get("status") != "COMPLETED" or served.get(rid, 0) >= 2:
-            return None
-        kept = {k: v for k, v in data.items() if k not in ("metrics", "error", "error_type")}
-        return status, {**kept, "status": "IN_PROGRESS"}
-
-    return json_answers(app, lambda s: _path(s).endswith(("/status", "/response")), change)
 
 
 def queue_position_rises(app: Any) -> Reshape:
@@ -456,6 +438,30 @@ VARIANTS = [
         '"error" is a required property',
     ),
     Variant(
+        "accepts_every_key",
+        accepts_every_key,
+        "seacloud",
+        NEGATIVE,
+        "spec_negative",
+        "API accepts invalid authentication",
+    ),
+    Variant(
+        "accepts_every_key_openai",
+        accepts_every_key,
+        "openai",
+        ("spec_conformance",),
+        "spec_conformance",
+        "API accepts invalid authentication",
+    ),
+    Variant(
+        "accepts_every_key_agcloud",
+        accepts_every_key,
+        "agcloud",
+        ("auth_enforced",),
+        "auth_enforced",
+        "a request with a key the provider never issued was served",
+    ),
+    Variant(
         "aa_code_not_http_status",
         aa_code_not_status,
         "aa",
@@ -531,8 +537,38 @@ def test_at_least_twelve_variants_and_every_named_check_catches_one() -> None:
     assert caught <= set(REGISTRY)
     assert caught >= {
         "spec_negative",
+        "auth_enforced",
         "spec_conformance",
         "queue_lifecycle",
         "stream_events",
         "image_properties",
     }
+
+
+@pytest.mark.parametrize("provider", ["seacloud", "odirouter", "openai", "agcloud", "aa"])
+def test_a_provider_that_accepts_every_key_fails_and_the_default_emulator_passes(
+    serve: Callable[[Any], RunningServer], provider: str
+) -> None:
+    """The default emulator (no keys configured) refuses only a key containing ``invalid``, so
+    it passes with any other key; a gateway that takes every key fails ``auth_enforced`` (and
+    Schemathesis' replay with invalid credentials, see ``VARIANTS``)."""
+
+    def run(server: RunningServer) -> Report:
+        return run_contract(
+            provider,
+            target_of(server, provider),
+            api_key="sk-any-key-works",
+            checks=["spec_negative", "auth_enforced"],
+            examples=EXAMPLES,
+            derandomize=True,
+            timeout=10.0,
+        )
+
+    default = run(serve(shared_fast_app()))
+    assert default.ok, _failures(default)
+    assert {o.check for o in default.outcomes} == {"spec_negative", "auth_enforced"}
+    broken = run(serve(accepts_every_key(shared_fast_app())))
+    assert "auth_enforced" in broken.failed_checks(), broken.outcomes
+    (failure,) = broken.by_check("auth_enforced")
+    assert "a request with a key the provider never issued was served" in failure.detail
+    assert "<redacted>" in failure.request

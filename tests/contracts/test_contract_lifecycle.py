@@ -19,6 +19,7 @@ from tests.contracts.conftest import (
     PROVIDERS,
     Rewrite,
     fast_app,
+    result_before_completion,
     status_goes_back,
     target_of,
 )
@@ -151,6 +152,57 @@ def test_a_cancel_accepted_after_completion_is_caught(serve: Serve) -> None:
     assert "cancel accepted (202) after the job was seen COMPLETED" in failure.detail
     assert failure.request.startswith("PUT ")
     assert failure.response.startswith("202")
+
+
+# --- a result served right after an IN_PROGRESS status: a race, not a breach ---------------
+
+
+def status_lags_once(app: Any, lagged: list[str]) -> Rewrite:
+    """Each finished job's first status read still says ``IN_PROGRESS``; every later read is
+    true. To a client this is a job that finished between a status read and the next call."""
+
+    def rewrite(body: bytes) -> bytes:
+        data = json.loads(body)
+        rid = data.get("request_id")
+        if data.get("status") != "COMPLETED" or rid in lagged:
+            return body
+        lagged.append(rid)
+        for key in ("metrics", "error", "error_type"):
+            data.pop(key, None)
+        return json.dumps({**data, "status": "IN_PROGRESS"}).encode()
+
+    return Rewrite(app, lambda s: str(s["path"]).endswith("/status"), rewrite)
+
+
+@pytest.mark.parametrize("check", ["image_properties", "queue_lifecycle"])
+def test_a_result_served_after_a_stale_in_progress_passes(serve: Serve, check: str) -> None:
+    lagged: list[str] = []
+    report = run(serve(status_lags_once(fast_app(), lagged)), "seacloud", check)
+    assert report.ok, failures(report)
+    assert lagged  # the race was run: some status read said IN_PROGRESS before a result
+
+
+@pytest.mark.parametrize("time_scale", [1e-4, 1e-3])
+def test_a_fast_queue_races_the_status_reads_and_passes(serve: Serve, time_scale: float) -> None:
+    """Jobs that finish within a round trip or two: a status read says IN_PROGRESS and the next
+    call gets the result."""
+    keys = {p: (KEY,) for p in PROVIDERS}
+    app = make_app(clock="real", clock_start=None, time_scale=time_scale, api_keys=keys)
+    server = serve(app)
+    for _ in range(3):
+        report = run(server, "odirouter", "image_properties")
+        assert report.ok, failures(report)
+    report = run(server, "seacloud", "queue_lifecycle")
+    assert report.ok, failures(report)
+
+
+def test_a_result_before_completion_is_still_caught_by_image_properties(serve: Serve) -> None:
+    report = run(serve(result_before_completion(fast_app())), "seacloud", "image_properties")
+    assert report.failed_checks() == {"image_properties"}
+    (failure,) = report.failures()
+    assert failure.operation == "GET /v1/queue/gpt_image_1_5/requests/{request_id}/response"
+    assert "a result was served while the job was IN_PROGRESS" in failure.detail
+    assert "a status read after it still says IN_PROGRESS" in failure.detail
 
 
 def test_judge_stream_names_each_breach() -> None:

@@ -200,7 +200,14 @@ def test_collect_only_lists_the_checks_without_calling_the_target(
             [*_contract("http://x"), "--contract-check", "no_such_check"],
             "*unknown checks: no_such_check*",
         ),
-        (_contract("http://x", "queue_lifecycle"), "*none of queue_lifecycle applies to openai*"),
+        (
+            _contract("http://x", "queue_lifecycle"),
+            "*queue_lifecycle does not apply to openai (its checks: spec_negative, *",
+        ),
+        (
+            _contract("http://x", "image_properties", "queue_lifecycle"),
+            "*queue_lifecycle does not apply to openai*",
+        ),
         (
             [*_contract("http://x"), "--contract-max-spend-usd", "-1"],
             "*--contract-max-spend-usd must not be negative*",

@@ -64,6 +64,7 @@ def test_the_registry_describes_every_check() -> None:
     kinds = {name: (c.kind, c.paid) for name, c in REGISTRY.items()}
     assert kinds == {
         "spec_negative": ("spec", False),
+        "auth_enforced": ("auth", False),
         "spec_conformance": ("spec", True),
         "queue_lifecycle": ("lifecycle", True),
         "stream_events": ("stream", True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 from clients._core import PROVIDERS, emulator_base_url
 from contracts._context import PROFILES
@@ -36,7 +36,6 @@ def register(sub: Any) -> None:
             "1 on a failure, 2 on misuse or an unreachable target."
         ),
     )
-    _one_line_errors(parser)
     parser.add_argument(
         "--provider", required=True, choices=sorted(PROFILES), help="the provider to check"
     )
@@ -74,15 +73,6 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="FILE.md", help="write the markdown summary here"
     )
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Argument errors as one line (``imgemu contract: ...``), without the usage text."""
-
-    def error(message: str) -> NoReturn:
-        parser.exit(2, f"{PROG}: {one_line(message)} (see '{PROG} --help')\n")
-
-    parser.error = error  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -10,14 +10,17 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+import httpcore  # noqa: F401  (see above)
 import pytest
 from PIL import Image
 
 # Imported here (Schemathesis with it), so the module snapshot of each pytester run keeps them.
+# httpx imports httpcore on first use and maps its exceptions once: were httpcore first imported
+# inside a pytester run, a later run would import it afresh and its ConnectError go unmapped.
 import contracts._spec
 import contracts.plugin
 from contracts.report import Outcome
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, free_port
 from tests.contracts.conftest import KEY, Reshape, fast_app
 
 pytest_plugins = ["pytester"]
@@ -229,3 +232,11 @@ def test_outcomes_are_grouped_by_check_then_operation_in_order() -> None:
     )
     assert list(grouped) == ["b", "a"]
     assert [len(v) for v in grouped["b"].values()] == [2]
+
+
+def test_an_unreachable_target_is_one_collection_error(pytester: pytest.Pytester) -> None:
+    target = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = pytester.runpytest(*_contract(target, "image_properties"))
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"*imgemu contract: cannot reach {target}/v1: ConnectError*"])
+    result.stdout.no_fnmatch_line("*Traceback*")

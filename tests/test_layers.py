@@ -34,3 +34,13 @@ def test_domain_and_store_stay_below_http(path: Path) -> None:
 
 def test_the_check_sees_files() -> None:
     assert len(list(ROOT.joinpath("domain").rglob("*.py"))) > 10
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_emulator_imports_neither_the_clients_nor_the_contract_suite(path: Path) -> None:
+    bad = {
+        name
+        for name in imports_of(path)
+        if name.split(".")[0] in ("clients", "contracts", "imgemu")
+    }
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: only imgemu joins the parts"

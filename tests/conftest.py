@@ -6,6 +6,7 @@ import asyncio
 import io
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -106,6 +107,40 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://emulator.test", headers=AUTH
     ) as c:
         yield c
+
+
+def wait_healthy(
+    base_url: str,
+    process: subprocess.Popen[Any],
+    output: Callable[[], str] = lambda: "",
+    timeout: float = 30.0,
+) -> None:
+    """Wait until the server ``process`` answers ``/_emulator/health``; fail with its
+    ``output`` if it exits or does not answer in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/_emulator/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, f"the server exited:\n{output()}"
+        assert time.monotonic() < deadline, f"the server did not answer in {timeout}s:\n{output()}"
+        time.sleep(0.1)
+
+
+def follow_job(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[str, Any]:
+    """Poll a queue job's status until COMPLETED; its states must only move forward."""
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(status_url).json()
+        seen.append(body["status"])
+        if body["status"] == "COMPLETED":
+            assert seen == sorted(seen, key=["IN_QUEUE", "IN_PROGRESS", "COMPLETED"].index)
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"not completed in {timeout}s: {seen[-3:]}")
 
 
 @dataclass

@@ -13,14 +13,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port, mask_bytes, png_bytes
+from tests.conftest import free_port, mask_bytes, png_bytes, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -77,17 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     base = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{base}/_emulator/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    try:  # the first run installs the runtime dependencies
+        wait_healthy(f"http://{base}", process, log.read_text, timeout=120)
         yield base
     finally:
         process.terminate()

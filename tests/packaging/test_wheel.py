@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port, png_bytes
+from tests.conftest import follow_job, free_port, png_bytes, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = [pytest.mark.package, pytest.mark.slow]
@@ -147,33 +146,13 @@ def served(installed: Installed) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/_emulator/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_healthy(base, process, log.read_text)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=15)
     assert process.returncode in (0, -15), log.read_text()
     assert "Traceback" not in log.read_text()
-
-
-def _follow(client: httpx.Client, submitted: dict[str, str]) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = client.get(submitted["status_url"]).json()
-        if status["status"] == "COMPLETED":
-            result: dict[str, object] = client.get(submitted["response_url"]).json()
-            return result
-        time.sleep(0.1)
-    raise AssertionError("the job did not complete")
 
 
 @pytest.mark.parametrize(
@@ -189,7 +168,8 @@ def test_queue_seed_requests(
 ) -> None:
     with httpx.Client(base_url=served, headers={"Authorization": auth}) as client:
         submitted = client.post(f"{path}/v1/queue/{model}", json=body).json()
-        result = _follow(client, submitted)
+        follow_job(client, submitted["status_url"], timeout=60)
+        result = client.get(submitted["response_url"]).json()
         outputs = result["outputs"]
         assert isinstance(outputs, list)
         assert len(outputs) == 1

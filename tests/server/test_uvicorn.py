@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import httpx
@@ -16,23 +15,10 @@ from starlette.applications import Starlette
 
 from emulator.app import create_app
 from emulator.settings import Settings
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, follow_job, free_port, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = pytest.mark.server
-
-
-def poll(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        body: dict[str, object] = client.get(status_url).json()
-        seen.append(body["status"])
-        if body["status"] == "COMPLETED":
-            assert seen == sorted(seen, key=["IN_QUEUE", "IN_PROGRESS", "COMPLETED"].index)
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"not completed in {timeout}s: {seen[-3:]}")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +42,7 @@ def test_seed_requests_complete_over_real_sockets(
         assert response.status_code == 200
         submitted = response.json()
         assert submitted["status_url"].startswith(f"{server.base_url}{prefix}/v1/queue/{model}/")
-        final = poll(client, submitted["status_url"])
+        final = follow_job(client, submitted["status_url"])
         assert "error" not in final, final
         result = client.get(submitted["response_url"]).json()
         (output,) = result["outputs"]
@@ -96,16 +82,7 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/_emulator/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "imgemu serve did not start"
-            time.sleep(0.1)
+        wait_healthy(base, process, lambda: process.stdout.read() if process.stdout else "")
         capabilities = httpx.get(f"{base}/_emulator/capabilities").json()
         assert capabilities["providers"]["seacloud"]["path"] == "/model"
         assert capabilities["clock"] == "real"
@@ -113,7 +90,7 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
         assert document["servers"][0]["url"] == f"{base}/model"
         with httpx.Client(base_url=base, headers={"Authorization": "Key k"}) as client:
             submitted = client.post("/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1).json()
-            poll(client, submitted["status_url"])
+            follow_job(client, submitted["status_url"])
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -49,7 +49,14 @@ def anyio_backend() -> str:
 
 def make_app(**overrides: Any) -> Starlette:
     """An emulator on a virtual clock at ``START`` with real-time latencies (time_scale 1)."""
-    values: dict[str, Any] = {"clock": "virtual", "clock_start": START, "time_scale": 1.0}
+    # Request logs are tested on their own (tests/server/test_serve.py); elsewhere they would
+    # only bury a failure's output under every refusal the test provoked on purpose.
+    values: dict[str, Any] = {
+        "clock": "virtual",
+        "clock_start": START,
+        "time_scale": 1.0,
+        "log_requests": "off",
+    }
     values.update(overrides)
     return create_app(Settings(**values))
 

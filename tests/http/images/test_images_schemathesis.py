@@ -19,8 +19,9 @@ check has something to find). Beyond Schemathesis' own checks:
   ``events_follow_the_document``: every event's data is one of the listed events, its
   ``event:`` line is its ``type``, and the stream ends with a completed image or an error.
 - In a form every text part is a string on the wire, so a string field "changed" to a number or
-  an object is still valid, and so is a form without ``image[]`` when it has ``image`` (the
-  other branch of their ``oneOf``). Schemathesis cannot tell; a negative form case whose every
+  an object is still valid, a field "changed" to an empty array or object sends no part at all,
+  and a form without ``image[]`` is valid when it has ``image`` (the other branch of their
+  ``oneOf``). Schemathesis cannot tell; a negative form case whose every
   mutation is one of those is not held to ``negative_data_rejection``.
 """
 
@@ -247,10 +248,13 @@ def _negation_lost_in_the_form(case: Case) -> bool:
     doc = _document(case)
     body = _resolve(doc, _operation(doc, case)["requestBody"])
     form = _resolve(doc, body["content"]["multipart/form-data"]["schema"])
+    sent = case.body if isinstance(case.body, dict) else {}
     for mutation in mutations:
         if mutation.operator is OperatorKind.CHANGE_TYPE and len(mutation.path) == 1:
             declared = _resolve(doc, form["properties"].get(mutation.path[0], {}))
             if declared.get("type") == "string":
+                continue
+            if sent.get(mutation.path[0]) in (None, [], {}):  # no part on the wire at all
                 continue
         if "required" in mutation.keywords and "/oneOf/" in mutation.schema_pointer:
             continue

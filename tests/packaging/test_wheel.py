@@ -3,7 +3,7 @@
 Builds the wheel from a copy of the tracked files (as an sdist would hold them), installs it
 with the ``contract`` extra into a new virtual environment, and from an empty directory runs
 ``imgemu --version``, ``imgemu serve`` with its embedded defaults, the seeds' example requests
-over real sockets, ``imgemu generate`` and ``imgemu contract``.
+over real sockets, ``imgemu generate`` and ``imgemu contract`` for every provider.
 """
 
 from __future__ import annotations
@@ -239,7 +239,13 @@ def test_the_installed_command_line_generates(installed: Installed, served: str)
 
 @pytest.mark.parametrize(
     ("provider", "target"),
-    [("seacloud", "/seacloud/model"), ("openai", "/v1"), ("aa", "")],
+    [
+        ("seacloud", "/seacloud/model"),
+        ("odirouter", "/odirouter/model"),
+        ("openai", "/v1"),
+        ("agcloud", "/v1"),
+        ("aa", ""),
+    ],
 )
 def test_the_installed_contract_suite_passes_against_the_installed_emulator(
     installed: Installed, served: str, provider: str, target: str

@@ -30,7 +30,7 @@ from PIL import Image
 
 from emulator.domain.files import render_spec
 from emulator.domain.images import render
-from emulator.domain.jobs import Job, OutputFile
+from emulator.domain.records import Job, OutputFile
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"

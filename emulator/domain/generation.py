@@ -3,8 +3,9 @@
 OpenAI, AGCloud and 典名词元 all answer a generation or an edit in the same call (or a stream
 of events). ``ImagesService.prepare`` validates a request against its provider's document and
 the named rules, resolves its input images, prices it, draws its service time and outcome, and
-returns a ``Generation``: everything the HTTP layer needs to wait, render and answer. Rendering
-reuses the queue's image synthesis; usage, prices, latency and rules are the same modules.
+returns a ``Generation`` (``records.Generation``, the record a task keeps): everything the HTTP
+layer needs to wait, render and answer. Rendering reuses the queue's image synthesis; usage,
+prices, latency and rules are the same modules.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
 from emulator.domain.images import InvalidImage, RenderSpec, probe, render
 from emulator.domain.inputs import InputResolver
-from emulator.domain.jobs import ErrorType
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
 from emulator.domain.pricing import OUTPUT_PRICE_PER_MILLION, output_tokens
+from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
 from emulator.spec import Document, Operation
@@ -48,23 +49,6 @@ _FIDELITY_FLOOR = 0.125
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts of one request, as ``ImagesResponse.usage`` reports them."""
-
-    text_tokens: int
-    image_tokens: int
-    output_tokens: int
-
-    @property
-    def input_tokens(self) -> int:
-        return self.text_tokens + self.image_tokens
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-
-@dataclass(frozen=True, slots=True)
 class Upload:
     """The parts of a ``multipart/form-data`` request: text fields and file parts."""
 
@@ -72,85 +56,37 @@ class Upload:
     files: Mapping[str, Sequence[bytes]]  # part name (``image[]`` folded into ``image``) -> data
 
 
-@dataclass(frozen=True, slots=True)
-class Generation:
-    """One accepted request: what to render, what it costs, when it is done, how it ends."""
-
-    request_id: str
-    provider: str
-    kind: str  # generate | edit
-    model: ImageModel
-    params: Mapping[str, Any]  # the request with the schema's defaults
-    created: int  # unix seconds
-    started_at: float
-    finishes_at: float
-    width: int
-    height: int
-    quality: str  # resolved: low | medium | high
-    background: str  # resolved: transparent | opaque
-    output_format: str  # resolved: png | jpeg | webp
-    n: int
-    stream: bool
-    partial_images: int
-    usage: Usage
-    seed: int
-    outcome: ErrorType | None = None  # a failure to report once the time is up
-    base: bytes | None = None
-    mask: bytes | None = None
-    inputs: int = 0
-
-    @property
-    def size(self) -> str:
-        return f"{self.width}x{self.height}"
-
-    @property
-    def prompt(self) -> str:
-        return str(self.params.get("prompt", ""))
-
-    def spec(self, index: int, fidelity: float = 1.0) -> RenderSpec:
-        """What image ``index`` is; ``fidelity`` < 1 gives a rougher preview of the same image."""
-        labels = (
-            ("model", self.model.model_id),
-            ("size", self.size),
-            ("quality", self.quality),
-            ("format", self.output_format),
-            ("image", f"{index + 1}/{self.n}"),
-        )
-        public = {k: v for k, v in self.params.items() if k not in ("prompt", "images", "mask")}
-        provenance = (
-            ("request_id", self.request_id),
-            ("prompt_sha256", prompt_digest(self.prompt)),
-            ("params", _compact(public)),
-        )
-        return RenderSpec(
-            seed=self.seed,
-            prompt=self.prompt,
-            index=index,
-            width=self.width,
-            height=self.height,
-            output_format=self.output_format,  # type: ignore[arg-type]
-            compression=int(self.params.get("output_compression", 100)),
-            transparent=self.background == "transparent",
-            labels=labels,
-            provenance=provenance,
-            base=self.base,
-            mask=self.mask,
-            fidelity=max(_FIDELITY_FLOOR, min(1.0, fidelity)),
-        )
-
-    def partial_fidelity(self, index: int) -> float:
-        """How finished partial image ``index`` (0-based) looks: rougher early, never final."""
-        return (index + 1) / (self.partial_images + 1)
-
-    def event_times(self, image: int) -> list[float]:
-        """When image ``image``'s partials and then its final image are due, in clock time.
-
-        The n images share the service time; within one image its partials are spread evenly.
-        """
-        span = (self.finishes_at - self.started_at) / self.n
-        start = self.started_at + image * span
-        steps = self.partial_images + 1
-        return [start + span * (step + 1) / steps for step in range(steps)]
+def render_spec(generation: Generation, index: int, fidelity: float = 1.0) -> RenderSpec:
+    """What image ``index`` is; ``fidelity`` < 1 gives a rougher preview of the same image."""
+    g = generation
+    labels = (
+        ("model", g.model),
+        ("size", g.size),
+        ("quality", g.quality),
+        ("format", g.output_format),
+        ("image", f"{index + 1}/{g.n}"),
+    )
+    public = {k: v for k, v in g.params.items() if k not in ("prompt", "images", "mask")}
+    provenance = (
+        ("request_id", g.request_id),
+        ("prompt_sha256", prompt_digest(g.prompt)),
+        ("params", _compact(public)),
+    )
+    return RenderSpec(
+        seed=g.seed,
+        prompt=g.prompt,
+        index=index,
+        width=g.width,
+        height=g.height,
+        output_format=g.output_format,  # type: ignore[arg-type]
+        compression=int(g.params.get("output_compression", 100)),
+        transparent=g.background == "transparent",
+        labels=labels,
+        provenance=provenance,
+        base=g.base,
+        mask=g.mask,
+        fidelity=max(_FIDELITY_FLOOR, min(1.0, fidelity)),
+    )
 
 
 def _compact(params: Mapping[str, Any]) -> str:
@@ -294,7 +230,7 @@ class ImagesService:
             request_id=request_id,
             provider=provider,
             kind=kind,
-            model=model,
+            model=model.model_id,
             params=params,
             created=int(now),
             started_at=now,
@@ -382,7 +318,7 @@ class ImagesService:
 
     async def render(self, generation: Generation, index: int, fidelity: float = 1.0) -> bytes:
         """Image ``index`` of a generation (off the event loop: encoding releases the GIL)."""
-        return await asyncio.to_thread(render, generation.spec(index, fidelity))
+        return await asyncio.to_thread(render, render_spec(generation, index, fidelity))
 
 
 def _probe(

@@ -3,8 +3,8 @@ service time (drawn, or steered) that every protocol's job or generation occupie
 
 from __future__ import annotations
 
-from emulator.domain.jobs import ErrorType
 from emulator.domain.latency import LatencyModel, unit_draw
+from emulator.domain.records import ErrorType
 from emulator.settings import Settings
 
 

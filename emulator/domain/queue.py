@@ -21,10 +21,11 @@ from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import IdFactory
 from emulator.domain.inputs import InputResolver
-from emulator.domain.jobs import ERROR_TEXT, ErrorType, Job, JobState, OutputFile, state_at
+from emulator.domain.jobs import ERROR_TEXT, JobState, state_at
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
 from emulator.domain.pricing import image_cost_usd
+from emulator.domain.records import ErrorType, Job, OutputFile
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
 from emulator.spec import Document, Operation

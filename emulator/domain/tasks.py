@@ -1,11 +1,11 @@
 """典名词元's tasks and uploads: a generation kept under a task id, its state read off the clock.
 
-Every accepted generation becomes a task, whether the call waits for it or not. A task's state
-is a pure function of the clock and is never written after it is stored: ``pending`` for the
-first ``PENDING_SHARE`` of its service time (standing for the provider's queue), then
-``processing``, then ``succeeded`` or ``failed`` (the generation's drawn or steered outcome)
-once its time is up. A succeeded task's images are served at signed, expiring links, rendered
-on first download and cached; another key's task is not found.
+Every accepted generation becomes a task (``records.Task``), whether the call waits for it or
+not. A task's state is a pure function of the clock and is never written after it is stored:
+``pending`` for the first ``PENDING_SHARE`` of its service time (standing for the provider's
+queue), then ``processing``, then ``succeeded`` or ``failed`` (the generation's drawn or steered
+outcome) once its time is up. A succeeded task's images are served at signed, expiring links,
+rendered on first download and cached; another key's task is not found.
 """
 
 from __future__ import annotations
@@ -13,59 +13,22 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from enum import StrEnum
 
 from emulator.domain.clock import Clock
 from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
-from emulator.domain.generation import Generation, ImagesService
+from emulator.domain.generation import ImagesService
 from emulator.domain.ids import IdFactory
 from emulator.domain.images import InvalidImage, probe
+from emulator.domain.records import Generation, Task, TaskStatus
 from emulator.settings import Settings
 from emulator.store.base import Store
 
 PROVIDER = "aa"
 TASK_PREFIX = "task_"
 FILE_PREFIX = "file-"
-# The share of a task's service time it reports as pending before it reports processing.
-PENDING_SHARE = 0.1
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for edit inputs (the document's choice)
-
-
-class TaskStatus(StrEnum):
-    """The status words of a task."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    """An accepted generation under its task id, filed under its API key's owner name."""
-
-    task_id: str
-    owner: str
-    generation: Generation
-
-    @property
-    def processing_at(self) -> float:
-        """When the task stops being pending."""
-        g = self.generation
-        return g.started_at + PENDING_SHARE * (g.finishes_at - g.started_at)
-
-    def status_at(self, now: float) -> TaskStatus:
-        """The task's status at clock time ``now``."""
-        g = self.generation
-        if now >= g.finishes_at:
-            return TaskStatus.FAILED if g.outcome is not None else TaskStatus.SUCCEEDED
-        return TaskStatus.PROCESSING if now >= self.processing_at else TaskStatus.PENDING
-
-    def file_name(self, index: int) -> str:
-        """The name of image ``index`` under the result files' prefix."""
-        return f"{self.task_id}/{index}.{self.generation.output_format}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from starlette.routing import BaseRoute, Route
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
-from emulator.domain.jobs import Job, state_at
+from emulator.domain.jobs import state_at
+from emulator.domain.records import Job
 from emulator.http.common import NotJson, json_response, load_json
 from emulator.settings import PROVIDERS_QUEUE
 from emulator.spec import Document

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from emulator.domain.errors import InvalidBody
-from emulator.domain.jobs import ErrorType
 from emulator.domain.queue import Steering
+from emulator.domain.records import ErrorType
 
 
 def steering_of(request: Request, enabled: bool) -> Steering | None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from emulator.domain.jobs import Job
-
-if TYPE_CHECKING:  # tasks import the images domain, which imports this module
-    from emulator.domain.tasks import Task
+from emulator.domain.records import Job, Task
 
 
 class Store(Protocol):

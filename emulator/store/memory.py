@@ -8,12 +8,8 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import TYPE_CHECKING
 
-from emulator.domain.jobs import Job
-
-if TYPE_CHECKING:  # tasks import the images domain, which imports the store's interface
-    from emulator.domain.tasks import Task
+from emulator.domain.records import Job, Task
 
 
 @dataclass(slots=True)

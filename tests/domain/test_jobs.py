@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from emulator.domain.jobs import ErrorType, Job, OutputFile, Status, events_until, state_at
+from emulator.domain.jobs import events_until, state_at
+from emulator.domain.records import ErrorType, Job, OutputFile, Status
 
 
 def _job(**changes: object) -> Job:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.domain.jobs import Job, Status, state_at
+from emulator.domain.jobs import state_at
+from emulator.domain.records import Job, Status
 from emulator.store import MemoryStore
 
 pytestmark = pytest.mark.anyio

@@ -13,7 +13,8 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.tasks import PROVIDER, TaskStatus
+from emulator.domain.records import TaskStatus
+from emulator.domain.tasks import PROVIDER
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.shutdown import Drain

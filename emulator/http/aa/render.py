@@ -27,9 +27,8 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.generation import Generation
-from emulator.domain.jobs import ErrorType
-from emulator.domain.tasks import TaskSnapshot, TaskStatus
+from emulator.domain.records import ErrorType, Generation, TaskStatus
+from emulator.domain.tasks import TaskSnapshot
 from emulator.http.common import json_response
 
 SUCCESS = "success"

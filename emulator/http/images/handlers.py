@@ -17,8 +17,8 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.generation import Generation, Upload, Usage
-from emulator.domain.jobs import ErrorType
+from emulator.domain.generation import Upload
+from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
 from emulator.http.shutdown import Drain

@@ -28,7 +28,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.generation import Generation, Usage
+from emulator.domain.records import Generation, Usage
 from emulator.domain.rules import quote_list
 from emulator.http.common import dump_json, json_response
 from emulator.spec.messages import TYPE_NAMES

@@ -22,8 +22,9 @@ from emulator.domain.errors import (
     ValidationFailed,
     WebhookNotSupported,
 )
-from emulator.domain.jobs import ErrorType, Job, Status, events_until
+from emulator.domain.jobs import events_until
 from emulator.domain.queue import Snapshot
+from emulator.domain.records import ErrorType, Job, Status
 from emulator.http.common import json_response
 
 # HTTP status of ``.../response`` for a job that ended in failure, per error type.

@@ -1,0 +1,211 @@
+"""The records the store keeps: queue jobs, 典名词元's tasks and the generations they carry.
+
+Frozen, plain data and what follows from their own fields alone (a task's status at a given
+instant, a generation's event times). This module imports the standard library only, so the
+store (memory now, Redis later) depends on nothing else of the emulator; the services that make
+and read the records (``jobs``, ``queue``, ``generation``, ``tasks``) import them. Uploads are
+kept as their bytes under a file id and need no record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+# -- queue jobs -----------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class ErrorType(StrEnum):
+    INFERENCE_FAILURE = "INFERENCE_FAILURE"
+    INFERENCE_TIMEOUT = "INFERENCE_TIMEOUT"
+    REQUEST_INVALID = "REQUEST_INVALID"
+    CONTENT_BLOCKED = "CONTENT_BLOCKED"
+    CANCELED = "CANCELED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """One image a successful job produces (rendered on first download)."""
+
+    index: int
+    width: int
+    height: int
+    output_format: str  # png | jpeg | webp
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.output_format}"
+
+    @property
+    def file_name(self) -> str:
+        return f"output_{self.index}.{self.output_format}"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A submitted queue job. Times are emulator-clock seconds."""
+
+    request_id: str
+    provider: str
+    model: str
+    owner: str
+    seq: int
+    params: dict[str, Any]
+    submitted_at: float
+    started_at: float | None  # None: the job never takes a slot (refused after submit)
+    finished_at: float
+    error_type: ErrorType | None = None
+    error: str | None = None
+    # What a success produces: ``n_outputs`` images of one size and format. Plain numbers
+    # rather than a tuple of ``OutputFile``: every object a stored job holds is one more for
+    # the garbage collector to walk, and a load test stores hundreds of thousands of jobs.
+    n_outputs: int = 0
+    width: int = 0
+    height: int = 0
+    output_format: str = "png"
+    canceled_at: float | None = None
+    inputs: tuple[bytes, ...] = ()  # resolved input images of an edit (first one is the base)
+    mask: bytes | None = None
+    service_seconds: float = 0.0
+
+    @property
+    def pool(self) -> str:
+        """The worker pool the job runs in: one per (provider, model)."""
+        return f"{self.provider}:{self.model}"
+
+    def scheduled(self, started_at: float, finished_at: float) -> Job:
+        """This job with its slot time (``dataclasses.replace`` costs ten times more)."""
+        return Job(
+            self.request_id, self.provider, self.model, self.owner, self.seq, self.params,
+            self.submitted_at, started_at, finished_at, self.error_type, self.error,
+            self.n_outputs, self.width, self.height, self.output_format, self.canceled_at,
+            self.inputs, self.mask, self.service_seconds,
+        )  # fmt: skip
+
+    @property
+    def outputs(self) -> tuple[OutputFile, ...]:
+        """The images a success produces, in order."""
+        return tuple(
+            OutputFile(i, self.width, self.height, self.output_format)
+            for i in range(self.n_outputs)
+        )
+
+
+# -- generations of the synchronous Images protocols ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one request, as ``ImagesResponse.usage`` reports them."""
+
+    text_tokens: int
+    image_tokens: int
+    output_tokens: int
+
+    @property
+    def input_tokens(self) -> int:
+        return self.text_tokens + self.image_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One accepted request: what to render, what it costs, when it is done, how it ends."""
+
+    request_id: str
+    provider: str
+    kind: str  # generate | edit
+    model: str  # the model's id (``emulator.domain.catalog.IMAGE_MODELS``)
+    params: Mapping[str, Any]  # the request with the schema's defaults
+    created: int  # unix seconds
+    started_at: float
+    finishes_at: float
+    width: int
+    height: int
+    quality: str  # resolved: low | medium | high
+    background: str  # resolved: transparent | opaque
+    output_format: str  # resolved: png | jpeg | webp
+    n: int
+    stream: bool
+    partial_images: int
+    usage: Usage
+    seed: int
+    outcome: ErrorType | None = None  # a failure to report once the time is up
+    base: bytes | None = None
+    mask: bytes | None = None
+    inputs: int = 0
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def prompt(self) -> str:
+        return str(self.params.get("prompt", ""))
+
+    def partial_fidelity(self, index: int) -> float:
+        """How finished partial image ``index`` (0-based) looks: rougher early, never final."""
+        return (index + 1) / (self.partial_images + 1)
+
+    def event_times(self, image: int) -> list[float]:
+        """When image ``image``'s partials and then its final image are due, in clock time.
+
+        The n images share the service time; within one image its partials are spread evenly.
+        """
+        span = (self.finishes_at - self.started_at) / self.n
+        start = self.started_at + image * span
+        steps = self.partial_images + 1
+        return [start + span * (step + 1) / steps for step in range(steps)]
+
+
+# -- 典名词元's tasks --------------------------------------------------------------------------
+
+# The share of a task's service time it reports as pending before it reports processing.
+PENDING_SHARE = 0.1
+
+
+class TaskStatus(StrEnum):
+    """The status words of a task."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """An accepted generation under its task id, filed under its API key's owner name."""
+
+    task_id: str
+    owner: str
+    generation: Generation
+
+    @property
+    def processing_at(self) -> float:
+        """When the task stops being pending."""
+        g = self.generation
+        return g.started_at + PENDING_SHARE * (g.finishes_at - g.started_at)
+
+    def status_at(self, now: float) -> TaskStatus:
+        """The task's status at clock time ``now``."""
+        g = self.generation
+        if now >= g.finishes_at:
+            return TaskStatus.FAILED if g.outcome is not None else TaskStatus.SUCCEEDED
+        return TaskStatus.PROCESSING if now >= self.processing_at else TaskStatus.PENDING
+
+    def file_name(self, index: int) -> str:
+        """The name of image ``index`` under the result files' prefix."""
+        return f"{self.task_id}/{index}.{self.generation.output_format}"

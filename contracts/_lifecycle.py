@@ -35,8 +35,7 @@ from hypothesis.stateful import (
 )
 
 from clients import JobFailedError, JobNotReadyError, JobStatus, QueueClient, QueueResult
-from contracts._context import BudgetExceeded, CheckFailed, Context, png, price
-from contracts.checks import (
+from contracts._common import (
     PROMPT,
     _cheap_queue,
     _images_path,
@@ -47,6 +46,7 @@ from contracts.checks import (
     ensure,
     parse_events,
 )
+from contracts._context import BudgetExceeded, CheckFailed, Context, png, price
 
 ORDER = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
 NOT_FOUND_ID = "mmsu_" + "0" * 26

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 from PIL import Image
 
 from clients import (
@@ -28,6 +26,14 @@ from clients import (
     JobNotReadyError,
     PermissionDeniedError,
     QueueClient,
+)
+from contracts._common import (
+    PROMPT,
+    _images_path,
+    _queue_client,
+    _queue_ops,
+    ensure,
+    parse_events,
 )
 from contracts._context import (
     CheckFailed,
@@ -40,7 +46,6 @@ from contracts._context import (
 
 Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]
 CheckFunction = Callable[[Context], None]
-PROMPT = "A clean product photo of a red apple on a white table"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,6 @@ def checks_for(profile: Profile, names: list[str] | None = None) -> list[Check]:
         if profile.protocol in c.protocols and (names is None or c.name in names)
     ]
     return sorted(chosen, key=lambda c: c.paid)
-
-
-def ensure(condition: bool, operation: str, message: str) -> None:
-    """Raise ``CheckFailed`` when ``condition`` does not hold."""
-    if not condition:
-        raise CheckFailed(operation, message)
 
 
 # --- spec conformance (Schemathesis) --------------------------------------------------------
@@ -165,38 +164,6 @@ def auth_enforced(ctx: Context) -> None:
 RANK = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
 
 
-def _queue_ops(model: str) -> dict[str, str]:
-    base = f"/v1/queue/{model}"
-    return {
-        "submit": f"POST {base}",
-        "status": f"GET {base}/requests/{{request_id}}/status",
-        "result": f"GET {base}/requests/{{request_id}}/response",
-        "cancel": f"PUT {base}/requests/{{request_id}}/cancel",
-    }
-
-
-def _cheap_queue(ctx: Context, **extra: Any) -> dict[str, Any]:
-    w, h = ctx.profile.cheapest_size
-    return {"prompt": PROMPT, "size": f"{w}x{h}", "quality": "low", "n": 1, **extra}
-
-
-def _queue_client(ctx: Context) -> QueueClient:
-    return QueueClient(
-        ctx.profile.name, base_url=ctx.target, api_key=ctx.api_key, transport=ctx.recorder
-    )
-
-
-def _pay_queue(ctx: Context, params: dict[str, Any], what: str) -> None:
-    size = (
-        tuple(int(x) for x in str(params["size"]).split("x"))
-        if "x" in params["size"]
-        else (1536, 1024)
-    )
-    ctx.budget.pay(
-        price(ctx.profile.family, params["quality"], (size[0], size[1]), params["n"]), what
-    )
-
-
 @check("queue_lifecycle", "lifecycle", paid=True, protocols=("queue",))
 def queue_lifecycle(ctx: Context) -> None:
     """A Hypothesis state machine over the queue (few short runs, at most three cheapest paid
@@ -204,7 +171,7 @@ def queue_lifecycle(ctx: Context) -> None:
     rises, the result is not ready before ``COMPLETED`` and always after, cancel answers exactly
     202 / 400 ``ALREADY_COMPLETED`` / 404 ``NOT_FOUND`` and never 202 once completed, a terminal
     job's status, ``error_type`` and result never change, a cancelled job ends ``CANCELED``."""
-    from contracts._lifecycle import queue_machine  # it imports this module's helpers
+    from contracts._lifecycle import queue_machine  # Hypothesis loads when a machine runs
 
     queue_machine(ctx)
 
@@ -251,18 +218,6 @@ def _walk_to_terminal(
 
 
 # --- streams ---------------------------------------------------------------------------------
-
-
-def parse_events(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(event, data)`` pairs of an SSE body; comment lines are skipped."""
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if line and not line.startswith(":") and ":" in line:
-                key, _, value = line.partition(":")
-                fields[key] = value.removeprefix(" ")
-        if "data" in fields:
-            yield fields.get("event", "message"), json.loads(fields["data"])
 
 
 @check("stream_events", "stream", paid=True, protocols=("images",))
@@ -324,14 +279,9 @@ def stream_lifecycle(ctx: Context) -> None:
     each priced first: per image, partial indexes 0..k-1 with k <= ``partial_images``, exactly
     one completed event, ``usage`` only there; every event's ``type`` equals its ``event:``
     line."""
-    from contracts._lifecycle import stream_machine  # it imports this module's helpers
+    from contracts._lifecycle import stream_machine  # Hypothesis loads when a machine runs
 
     stream_machine(ctx)
-
-
-def _images_path(ctx: Context) -> tuple[str, str]:
-    path = "/v1/image/edits" if ctx.profile.name == "agcloud" else "/v1/images/generations"
-    return path, f"POST {path}"
 
 
 # --- image properties ------------------------------------------------------------------------
@@ -487,10 +437,3 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
             ensure(download.status_code == 200, operation, f"download {download.status_code}")
             judge_image(ctx, operation, download.content, ask, download.headers.get("content-type"))
     ctx.record(operation, "verified")
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -24,7 +26,8 @@ from emulator.http.queue import queue_routes
 from emulator.http.queue.handlers import unrouted
 from emulator.http.request_log import RequestLog
 from emulator.http.shutdown import Drain
-from emulator.settings import PROVIDERS_QUEUE, Settings
+from emulator.runtime import tune_garbage_collector
+from emulator.settings import PROVIDERS_QUEUE, Settings, load
 from emulator.state import build
 
 # Headers a browser's script may read: request ids, rate limits, retry hints.
@@ -94,6 +97,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.router.default = _unrouted
     app.state.emulator = build(settings)
     app.state.drain = Drain()
+    return app
+
+
+def from_environment() -> Starlette:
+    """The app as ``imgemu serve`` builds it, from ``IMGEMU_*`` variables (and ``IMGEMU_CONFIG``).
+
+    For servers that take an app factory: ``uvicorn --factory imgemu:from_environment``, the
+    benchmarks. A variable that names no setting is a warning on stderr; a bad value raises
+    ``SettingsError`` naming the variable. Tunes the garbage collector for a long-lived server.
+    """
+
+    def warn(message: str) -> None:
+        print(f"imgemu: warning: {message}", file=sys.stderr)
+
+    app = create_app(load(warn=warn))
+    tune_garbage_collector()
     return app
 
 

@@ -1,7 +1,8 @@
 """``imgemu serve``: start the emulator (the ``imgemu`` command itself lives in ``imgemu.cli``).
 
 Every setting is a flag, generated from ``emulator.settings.Settings`` so that the flags, the
-``IMGEMU_*`` variables and the config file can never list different settings.
+``IMGEMU_*`` variables and the config file can never list different settings or check them
+differently: the values go to the same loader, which names the flag in its one-line error.
 """
 
 from __future__ import annotations
@@ -9,33 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from emulator import settings as settings_module
 
-_STRUCTURED = ("Mapping", "RateLimit")
-_METAVARS = {
-    "int": "N",
-    "float": "X",
-    "str": "TEXT",
-    "tuple": "A,B",
-    "Mapping": "JSON",
-    "RateLimit": "JSON",
-}
-
-
-def _flag_type(annotation: str) -> Any:
-    if annotation == "int":
-        return int
-    if annotation.startswith("float"):
-        return float
-    if annotation.startswith("tuple"):
-        return lambda text: tuple(item.strip() for item in text.split(",") if item.strip())
-    if annotation.startswith(_STRUCTURED):
-        return _json_value
-    return str
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
 
 
 def _json_value(text: str) -> Any:
@@ -43,6 +24,13 @@ def _json_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         raise argparse.ArgumentTypeError(f"expected JSON, got {text!r}") from None
+
+
+def _plain(annotation: Any) -> Any:
+    """``float | None`` -> ``float``; anything else as it is."""
+    if isinstance(annotation, types.UnionType):
+        return next(arg for arg in get_args(annotation) if arg is not type(None))
+    return annotation
 
 
 def _default_text(value: Any) -> str:
@@ -53,10 +41,6 @@ def _default_text(value: Any) -> str:
     if isinstance(value, settings_module.RateLimit):
         return "off" if value.limit == 0 else f"{value.limit}/{value.window_seconds:g}s"
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _annotations() -> dict[str, str]:
-    return {f.name: str(f.type) for f in fields(settings_module.Settings)}
 
 
 def register(sub: Any) -> None:
@@ -76,24 +60,24 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="settings file, TOML or YAML [env IMGEMU_CONFIG]",
     )
-    annotations = _annotations()
-    for name, default, text, choices in settings_module.describe():
+    fields = settings_module.Settings.model_fields
+    for name, default, text, _choices in settings_module.describe():
         flag = "--" + name.replace("_", "-")
-        env = settings_module.env_name(name)
-        annotation = annotations[name]
-        shown = f"{text} [env {env}; default {_default_text(default)}]"
-        if annotation == "bool":
+        shown = f"{text} [env {settings_module.env_name(name)}; default {_default_text(default)}]"
+        annotation = _plain(fields[name].annotation)
+        origin = get_origin(annotation)
+        if annotation is bool:
             serve.add_argument(flag, action=argparse.BooleanOptionalAction, dest=name, help=shown)
-            continue
-        metavar = _METAVARS.get(annotation.split(" ")[0].split("[")[0]) if not choices else None
-        serve.add_argument(
-            flag,
-            dest=name,
-            type=_flag_type(annotation),
-            choices=choices,
-            metavar=metavar,
-            help=shown,
-        )
+        elif origin is Literal:
+            serve.add_argument(flag, dest=name, choices=get_args(annotation), help=shown)
+        elif origin is tuple:  # a list: comma-separated (or JSON), as in a variable
+            serve.add_argument(flag, dest=name, metavar="A,B", help=shown)
+        elif annotation in _METAVARS:
+            serve.add_argument(
+                flag, dest=name, type=annotation, metavar=_METAVARS[annotation], help=shown
+            )
+        else:  # mappings and nested settings
+            serve.add_argument(flag, dest=name, type=_json_value, metavar="JSON", help=shown)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,20 +86,13 @@ def run(args: argparse.Namespace) -> int:
     from emulator.runtime import tune_garbage_collector
     from emulator.server import make_server
 
-    annotations = _annotations()
-    flags = {name: getattr(args, name) for name in annotations}
-    structured = {
-        name: value
-        for name, value in flags.items()
-        if value is not None and annotations[name].startswith(_STRUCTURED)
-    }
+    flags = {name: getattr(args, name) for name in settings_module.Settings.model_fields}
 
     def warn(message: str) -> None:
         print(f"imgemu: warning: {message}", file=sys.stderr)
 
     try:
-        overrides = {**flags, **settings_module.from_mapping(structured, "command line")}
-        settings = settings_module.load(overrides, config=args.config, warn=warn)
+        settings = settings_module.load(flags, config=args.config, warn=warn)
     except settings_module.SettingsError as exc:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,10 @@
-"""One typed settings object, read once: CLI flags over ``IMGEMU_*`` variables over a config file.
+"""One typed settings object, declared once: CLI flags over ``IMGEMU_*`` variables over a file.
 
-A config file is TOML (``.toml``) or YAML (``.yaml``/``.yml``) with the same keys as ``Settings``;
-it is checked against a JSON Schema so a typo names the key instead of being ignored.
+Every setting is a field of ``Settings`` with its type, its constraints and its help text; from
+that one declaration come the checks (pydantic), the ``IMGEMU_<NAME>`` variables and the TOML or
+YAML config file (pydantic-settings), the flags of ``imgemu serve`` (``emulator.cli``) and
+``imgemu.example.toml``. A bad value is refused with one line naming where it came from: the flag,
+the variable or the file.
 """
 
 from __future__ import annotations
@@ -9,300 +12,262 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import jsonschema_rs
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings import SettingsError as PydanticSettingsError
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROVIDERS_QUEUE = ("seacloud", "odirouter")
 PROVIDERS_IMAGES = ("openai", "agcloud", "aa")  # answer in the same call (or a stream)
 PROVIDERS = PROVIDERS_QUEUE + PROVIDERS_IMAGES
+
+ENV_PREFIX = "IMGEMU_"
+# Variables of the imgemu family that are not emulator settings: not worth a warning.
+OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
+
+QueueProvider = Literal["seacloud", "odirouter"]
+# A list of strings: JSON in a variable or a file, or comma-separated text.
+TextList = Annotated[tuple[str, ...], NoDecode]
 
 
 class SettingsError(ValueError):
     """A setting has a value the emulator cannot use; the message names it."""
 
 
-@dataclass(frozen=True, slots=True)
-class RateLimit:
+class RateLimit(BaseModel):
     """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off."""
 
-    limit: int = 0
-    window_seconds: float = 60.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    limit: int = Field(0, ge=0)
+    window_seconds: float = Field(60.0, gt=0)
+
+    def __init__(self, limit: int = 0, window_seconds: float = 60.0, **extra: Any) -> None:
+        super().__init__(limit=limit, window_seconds=window_seconds, **extra)
 
 
-def _setting(default: Any, help: str, **extra: Any) -> Any:
-    """A field with its help text (shown by ``imgemu serve --help`` and the example file)."""
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata={"help": help, **extra})
-    if isinstance(default, type):  # a class: each Settings gets its own instance
-        return field(default_factory=default, metadata={"help": help, **extra})
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(BaseModel):
     """Everything the emulator can be told; the defaults are those of ``imgemu serve``.
 
     Each field is one setting: the flag ``--<name>``, the variable ``IMGEMU_<NAME>`` and the
-    key ``<name>`` of a config file; its help text is the one ``imgemu serve --help`` shows.
+    key ``<name>`` of a config file; its description is the help ``imgemu serve --help`` shows.
+    Constructing one with a bad value raises ``SettingsError``.
     """
 
-    host: str = _setting("127.0.0.1", "address to bind ('0.0.0.0' for every interface)")
-    port: int = _setting(8000, "port to bind")
-    queue_provider: str = _setting(
-        "seacloud", "which queue provider owns the bare /model/... path", choices=PROVIDERS_QUEUE
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to bind ('0.0.0.0' for every interface)")
+    port: int = Field(8000, ge=1, le=65535, description="port to bind")
+    queue_provider: QueueProvider = Field(
+        "seacloud", description="which queue provider owns the bare /model/... path"
     )
-    time_scale: float = _setting(
-        0.1, "multiplier of every service time (1 = as slow as the real service)"
+    time_scale: float = Field(
+        0.1, gt=0, description="multiplier of every service time (1 = as slow as the real service)"
     )
-    clock: str = _setting(
-        "real", "'virtual' stands still until POST /_emulator/clock", choices=("real", "virtual")
+    clock: Literal["real", "virtual"] = Field(
+        "real", description="'virtual' stands still until POST /_emulator/clock"
     )
-    clock_start: float | None = _setting(None, "virtual clock start, Unix seconds (default now)")
-    seed: int = _setting(0, "seed of ids, latencies and images: the same seed repeats a run")
-    validation: str = _setting(
+    clock_start: float | None = Field(
+        None, description="virtual clock start, Unix seconds (default now)"
+    )
+    seed: int = Field(
+        0, description="seed of ids, latencies and images: the same seed repeats a run"
+    )
+    validation: Literal["async", "sync"] = Field(
         "async",
-        "invalid queue submissions: 'async' REQUEST_INVALID jobs, 'sync' a 422 at submit",
-        choices=("async", "sync"),
+        description=(
+            "invalid queue submissions: 'async' REQUEST_INVALID jobs, 'sync' a 422 at submit"
+        ),
     )
-    api_keys: Mapping[str, tuple[str, ...]] = _setting(
-        {}, 'only these keys, per provider: {"openai": ["sk-1"]} (default: any key)'
+    api_keys: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description='only these keys, per provider: {"openai": ["sk-1"]} (default: any key)',
     )
-    slots: int = _setting(16, "worker slots per (provider, model); more jobs wait IN_QUEUE")
-    model_slots: Mapping[str, int] = _setting({}, 'slots per model id: {"gpt_image_2": 2}')
-    latency_sigma: float = _setting(0.15, "spread of the seeded service times (log-normal)")
-    base_seconds: Mapping[str, Mapping[str, float]] = _setting(
-        {}, 'service seconds per family and quality: {"gpt-image-2": {"medium": 60}}'
+    slots: int = Field(
+        16, ge=1, description="worker slots per (provider, model); more jobs wait IN_QUEUE"
     )
-    failure_rate: float = _setting(0.0, "share of jobs that end INFERENCE_FAILURE (0 to 1)")
-    blocked_terms: tuple[str, ...] = _setting((), "prompts containing one are blocked")
-    steering: bool = _setting(False, "honour X-Imgemu-Outcome and X-Imgemu-Latency headers")
-    rate_limit: RateLimit = _setting(
-        RateLimit, 'submissions per key: {"limit": 10, "window_seconds": 60} (0: off)'
+    model_slots: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description='slots per model id: {"gpt_image_2": 2}'
     )
-    balances: Mapping[str, float] = _setting({}, 'USD balance per key: {"k": 1.5}')
-    default_balance_usd: float | None = _setting(
-        None, "USD balance of keys not in balances (default unlimited)"
+    latency_sigma: float = Field(
+        0.15, ge=0, description="spread of the seeded service times (log-normal)"
     )
-    result_ttl: float = _setting(86400.0, "seconds of emulator time a result URL works")
-    signing_secret: str = _setting("", "secret of result URL signatures (default from the seed)")
-    fetch_remote: str = _setting(
-        "off",
-        "fetch URL inputs from the network: 'allowlist' hosts only",
-        choices=("off", "allowlist"),
+    base_seconds: dict[str, dict[str, Annotated[float, Field(gt=0)]]] = Field(
+        default_factory=dict,
+        description='service seconds per family and quality: {"gpt-image-2": {"medium": 60}}',
     )
-    fetch_allowlist: tuple[str, ...] = _setting((), "hosts fetched with fetch_remote=allowlist")
-    image_cache_mb: int = _setting(256, "memory for rendered images, MB")
-    invalid_delay: float = _setting(
-        0.5, "seconds before a REQUEST_INVALID or CONTENT_BLOCKED job completes"
+    failure_rate: float = Field(
+        0.0, ge=0, le=1, description="share of jobs that end INFERENCE_FAILURE (0 to 1)"
     )
-    keepalive_seconds: float = _setting(15.0, "real seconds between ':' lines of an idle stream")
-    cors_origins: tuple[str, ...] = _setting(
-        (), "origins a browser may call from ('*' for any); preflights answered (default off)"
+    blocked_terms: TextList = Field((), description="prompts containing one are blocked")
+    steering: bool = Field(
+        False, description="honour X-Imgemu-Outcome and X-Imgemu-Latency headers"
     )
-    shutdown_timeout: int = _setting(
-        3, "seconds open requests get on SIGTERM; open streams end with an error event at once"
+    rate_limit: RateLimit = Field(
+        default=RateLimit(),
+        description='submissions per key: {"limit": 10, "window_seconds": 60} (0: off)',
     )
-    log_level: str = _setting(
-        "info", "log level", choices=("critical", "error", "warning", "info", "debug", "trace")
+    balances: dict[str, float] = Field(
+        default_factory=dict, description='USD balance per key: {"k": 1.5}'
     )
-    log_format: str = _setting("text", "log lines as text or JSON", choices=("text", "json"))
-    log_requests: str = _setting(
+    default_balance_usd: float | None = Field(
+        None, description="USD balance of keys not in balances (default unlimited)"
+    )
+    result_ttl: float = Field(
+        86400.0, gt=0, description="seconds of emulator time a result URL works"
+    )
+    signing_secret: str = Field(
+        "", description="secret of result URL signatures (default from the seed)"
+    )
+    fetch_remote: Literal["off", "allowlist"] = Field(
+        "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
+    )
+    fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
+    image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
+    invalid_delay: float = Field(
+        0.5, ge=0, description="seconds before a REQUEST_INVALID or CONTENT_BLOCKED job completes"
+    )
+    keepalive_seconds: float = Field(
+        15.0, gt=0, description="real seconds between ':' lines of an idle stream"
+    )
+    cors_origins: TextList = Field(
+        (),
+        description=(
+            "origins a browser may call from ('*' for any); preflights answered (default off)"
+        ),
+    )
+    shutdown_timeout: int = Field(
+        3,
+        ge=0,
+        description=(
+            "seconds open requests get on SIGTERM; open streams end with an error event at once"
+        ),
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        "info", description="log level"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or JSON")
+    log_requests: Literal["off", "refused", "all"] = Field(
         "refused",
-        "requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
-        choices=("off", "refused", "all"),
+        description="requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
     )
 
-    def __post_init__(self) -> None:
-        _check(self)
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            if type(self) is not Settings:  # the loader names the flag, variable or file
+                raise
+            raise SettingsError(describe_errors(exc)) from None
+
+    @field_validator("blocked_terms", "fetch_allowlist", "cors_origins", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return decoded
+
+    @field_validator("api_keys")
+    @classmethod
+    def _known_providers(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        unknown = sorted(set(value) - set(PROVIDERS))
+        if unknown:
+            raise ValueError(f"unknown provider {unknown[0]!r}: one of {', '.join(PROVIDERS)}")
+        return value
+
+    @field_validator("blocked_terms")
+    @classmethod
+    def _no_empty_terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not term for term in value):
+            raise ValueError("terms must not be empty")
+        return value
 
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
         return self.model_slots.get(model, self.slots)
 
 
-def _check(s: Settings) -> None:
-    problems = []
-    if s.queue_provider not in PROVIDERS_QUEUE:
-        problems.append(f"queue_provider must be one of {', '.join(PROVIDERS_QUEUE)}")
-    if s.time_scale <= 0:
-        problems.append("time_scale must be greater than 0")
-    if s.keepalive_seconds <= 0:
-        problems.append("keepalive_seconds must be greater than 0")
-    if s.clock not in ("real", "virtual"):
-        problems.append("clock must be 'real' or 'virtual'")
-    if s.validation not in ("async", "sync"):
-        problems.append("validation must be 'async' or 'sync'")
-    if s.slots < 1 or any(v < 1 for v in s.model_slots.values()):
-        problems.append("slots must be at least 1")
-    if not 0.0 <= s.failure_rate <= 1.0:
-        problems.append("failure_rate must be between 0 and 1")
-    if s.fetch_remote not in ("off", "allowlist"):
-        problems.append("fetch_remote must be 'off' or 'allowlist'")
-    if s.rate_limit.limit < 0 or s.rate_limit.window_seconds <= 0:
-        problems.append("rate_limit needs limit >= 0 and window_seconds > 0")
-    if s.shutdown_timeout < 0:
-        problems.append("shutdown_timeout must not be negative")
-    for name in ("log_format", "log_requests", "log_level"):
-        choices = _FIELDS[name].metadata["choices"]
-        if getattr(s, name) not in choices:
-            problems.append(f"{name} must be one of {', '.join(choices)}")
-    if not 1 <= s.port <= 65535:
-        problems.append("port must be between 1 and 65535")
-    if problems:
-        raise SettingsError("; ".join(problems))
-
-
-_FIELDS = {f.name: f for f in fields(Settings)}
-
-_FILE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "host": {"type": "string"},
-        "port": {"type": "integer"},
-        "queue_provider": {"enum": list(PROVIDERS_QUEUE)},
-        "time_scale": {"type": "number", "exclusiveMinimum": 0},
-        "clock": {"enum": ["real", "virtual"]},
-        "clock_start": {"type": ["number", "null"]},
-        "seed": {"type": "integer"},
-        "validation": {"enum": ["async", "sync"]},
-        "api_keys": {
-            "type": "object",
-            "propertyNames": {"enum": list(PROVIDERS)},
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        },
-        "slots": {"type": "integer", "minimum": 1},
-        "model_slots": {
-            "type": "object",
-            "additionalProperties": {"type": "integer", "minimum": 1},
-        },
-        "latency_sigma": {"type": "number", "minimum": 0},
-        "keepalive_seconds": {"type": "number", "exclusiveMinimum": 0},
-        "base_seconds": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
-            },
-        },
-        "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
-        "blocked_terms": {"type": "array", "items": {"type": "string", "minLength": 1}},
-        "steering": {"type": "boolean"},
-        "rate_limit": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "limit": {"type": "integer", "minimum": 0},
-                "window_seconds": {"type": "number", "exclusiveMinimum": 0},
-            },
-        },
-        "balances": {"type": "object", "additionalProperties": {"type": "number"}},
-        "default_balance_usd": {"type": ["number", "null"]},
-        "result_ttl": {"type": "number", "exclusiveMinimum": 0},
-        "signing_secret": {"type": "string"},
-        "fetch_remote": {"enum": ["off", "allowlist"]},
-        "fetch_allowlist": {"type": "array", "items": {"type": "string"}},
-        "image_cache_mb": {"type": "integer", "minimum": 0},
-        "invalid_delay": {"type": "number", "minimum": 0},
-        "cors_origins": {"type": "array", "items": {"type": "string", "minLength": 1}},
-        "shutdown_timeout": {"type": "integer", "minimum": 0},
-        "log_level": {"enum": list(_FIELDS["log_level"].metadata["choices"])},
-        "log_format": {"enum": list(_FIELDS["log_format"].metadata["choices"])},
-        "log_requests": {"enum": list(_FIELDS["log_requests"].metadata["choices"])},
-    },
-}
-_FILE_VALIDATOR = jsonschema_rs.validator_for(_FILE_SCHEMA)
-_ENV_PREFIX = "IMGEMU_"
-
-
-def from_mapping(data: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Settings values from a mapping (a file, the environment, flags), checked and typed."""
-    errors = [
-        f"{'.'.join(str(p) for p in e.instance_path) or '(top)'}: {e.message}"
-        for e in _FILE_VALIDATOR.iter_errors(dict(data))
-    ]
-    if errors:
-        raise SettingsError(f"{source}: " + "; ".join(errors))
-    values: dict[str, Any] = dict(data)
-    if "rate_limit" in values:
-        values["rate_limit"] = RateLimit(**values["rate_limit"])
-    if "api_keys" in values:
-        values["api_keys"] = {k: tuple(v) for k, v in values["api_keys"].items()}
-    for name in ("blocked_terms", "fetch_allowlist", "cors_origins"):
-        if name in values:
-            values[name] = tuple(values[name])
-    return values
-
-
-def read_file(path: Path) -> dict[str, Any]:
-    """Settings values from a TOML or YAML file, checked against the settings schema."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"{path}: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise SettingsError(f"{path}: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SettingsError(f"{path}: the file must hold a mapping of settings")
-    return from_mapping(data, str(path))
-
-
-# Variables of the imgemu family that are not emulator settings: not worth a warning.
-_OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
-_LISTS = frozenset(name for name, f in _FIELDS.items() if str(f.type) == "tuple[str, ...]")
-
-
-def read_env(
-    environ: Mapping[str, str], warn: Callable[[str], None] | None = None
-) -> dict[str, Any]:
-    """Settings values from ``IMGEMU_<NAME>`` variables (JSON for structured values; a list
-    may also be comma-separated). A variable that names no setting is passed to ``warn``."""
-    data: dict[str, Any] = {}
-    for key, raw in environ.items():
-        if not key.startswith(_ENV_PREFIX) or key in _OTHER_VARIABLES:
-            continue
-        name = key[len(_ENV_PREFIX) :].lower()
-        if name not in _FIELDS:
-            if warn is not None:
-                close = difflib.get_close_matches(name, _FIELDS, n=1)
-                hint = f" (did you mean {env_name(close[0])}?)" if close else ""
-                warn(f"{key} is not a setting and is ignored{hint}")
-            continue
-        if str(_FIELDS[name].type) == "str":
-            data[name] = raw
-            continue
-        try:
-            data[name] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            if name in _LISTS:
-                data[name] = [item.strip() for item in raw.split(",") if item.strip()]
-                continue
-            raise SettingsError(f"{key}: expected a JSON value, got {raw!r}") from exc
-    return from_mapping(data, "environment")
+def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:
+    """One line for every bad value: ``where(name): what is wrong (got ...)``."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        name = loc[0] if loc else "(settings)"
+        place = ".".join([where(name), *loc[1:]]) if loc else name
+        message = error["msg"].replace("Input should be", "must be").removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(name, Settings.model_fields, n=1)
+            message = "not a setting" + (f" (did you mean {close[0]}?)" if close else "")
+        elif "input" in error and not isinstance(error["input"], dict):
+            message += f" (got {error['input']!r})"
+        parts.append(f"{place}: {message}")
+    return "; ".join(parts)
 
 
 def env_name(name: str) -> str:
     """The environment variable of setting ``name``."""
-    return _ENV_PREFIX + name.upper()
+    return ENV_PREFIX + name.upper()
 
 
 def describe() -> list[tuple[str, Any, str, tuple[str, ...] | None]]:
     """Every setting as ``(name, default, help, choices)``, in declaration order."""
     defaults = Settings()
-    return [
-        (f.name, getattr(defaults, f.name), f.metadata["help"], f.metadata.get("choices"))
-        for f in fields(Settings)
-    ]
+    rows = []
+    for name, info in Settings.model_fields.items():
+        choices = getattr(info.annotation, "__args__", None)
+        literal = getattr(info.annotation, "__origin__", None) is Literal
+        rows.append(
+            (name, getattr(defaults, name), info.description or "", choices if literal else None)
+        )
+    return rows
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``IMGEMU_*`` variable that names no setting."""
+    warnings = []
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX) or key in OTHER_VARIABLES:
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name not in Settings.model_fields:
+            close = difflib.get_close_matches(name, Settings.model_fields, n=1)
+            hint = f" (did you mean {env_name(close[0])}?)" if close else ""
+            warnings.append(f"{key} is not a setting and is ignored{hint}")
+    return warnings
+
+
+def _file_source(path: Path, cls: type[BaseSettings]) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise SettingsError(f"{path}: no such file")
+    try:  # parse once here, so a syntax error names the file
+        if path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+            return TomlConfigSettingsSource(cls, toml_file=path)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(f"{path}: the file must hold a mapping of settings")
+    return YamlConfigSettingsSource(cls, yaml_file=path)
 
 
 def load(
@@ -310,16 +275,58 @@ def load(
     config: Path | None = None,
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    flag: Callable[[str], str] = lambda name: "--" + name.replace("_", "-"),
 ) -> Settings:
     """Build the settings: ``overrides`` (CLI flags) over the environment over ``config``.
 
     ``warn`` receives what is worth telling but not worth refusing to start for (a variable
-    that names no setting)."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
+    that names no setting). A bad value raises ``SettingsError`` naming its flag (``flag``),
+    variable or file.
+    """
+    env = dict(os.environ if environ is None else environ)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     config_path = config or (Path(env["IMGEMU_CONFIG"]) if env.get("IMGEMU_CONFIG") else None)
-    if config_path is not None:
-        values.update(read_file(config_path))
-    values.update(read_env(env, warn))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return replace(Settings(), **values)
+    if warn is not None:
+        for message in unknown_variables(env):
+            warn(message)
+    env_values = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
+
+    class Environment(EnvSettingsSource):
+        """``IMGEMU_*`` variables from ``environ`` rather than the process's own."""
+
+        def _load_env_vars(self) -> Mapping[str, str | None]:
+            return parse_env_vars(env_values, False, False, None)
+
+    class Sources(Settings, BaseSettings):  # a loader for the same fields
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources = [init_settings, Environment(settings_cls, case_sensitive=False)]
+            if config_path is not None:
+                sources.append(_file_source(config_path, settings_cls))
+            return tuple(sources)
+
+    def where(name: str) -> str:
+        if name in flags:
+            return flag(name)
+        if env_name(name) in env_values:
+            return env_name(name)
+        return f"{config_path}: {name}" if config_path is not None else name
+
+    try:
+        loaded = Sources(**flags)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc, where)) from None
+    except PydanticSettingsError as exc:  # a variable that is not JSON where JSON is needed
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = env_name(found[1]) if found else "a variable"
+        raise SettingsError(f"{name}: expected a JSON value, got {env.get(name)!r}") from None
+    return Settings(**{name: getattr(loaded, name) for name in Settings.model_fields})

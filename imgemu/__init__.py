@@ -2,7 +2,9 @@
 
 The one name users import. It gathers the three parts, which stay importable on their own:
 
-- ``imgemu.create_app(settings)``: the emulator as an ASGI app (``emulator``);
+- ``imgemu.create_app(settings)``: the emulator as an ASGI app (``emulator``), and
+  ``imgemu.from_environment()``, the same built from ``IMGEMU_*`` variables as ``imgemu serve``
+  does (``uvicorn --factory imgemu:from_environment``);
 - the reference clients, re-exported here (``QueueClient``, ``ImagesClient``, ``AAClient`` and
   their async twins, from ``clients``);
 - the contract suite, ``contracts.run_contract`` (needs the ``contract`` extra);
@@ -21,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from clients import *  # noqa: F403  (the clients' flat surface is imgemu's too)
 from clients import __all__ as _client_names
-from emulator.app import create_app
+from emulator.app import create_app, from_environment
 from emulator.settings import Settings
 
 try:
@@ -29,4 +31,4 @@ try:
 except PackageNotFoundError:  # a checkout that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Settings", "__version__", "create_app", *_client_names]
+__all__ = ["Settings", "__version__", "create_app", "from_environment", *_client_names]

@@ -19,7 +19,7 @@ import pytest
 
 from emulator.settings import Settings, describe, env_name, load
 from imgemu.cli import main
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.server
 
@@ -240,7 +240,10 @@ def test_bad_flag_values_are_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("imgemu: command line: api_keys")
+    assert result.stderr == (
+        "imgemu: --api-keys: unknown provider 'nobody': one of seacloud, odirouter, openai, "
+        "agcloud, aa\n"
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -261,3 +264,26 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert capsys.readouterr().out.strip() == f"imgemu {__version__}"
     assert __version__[0].isdigit()
+
+
+def test_another_server_builds_the_app_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEMU_")}
+    env.update({"IMGEMU_CLOCK": "virtual", "IMGEMU_SEED": "7"})
+    command = ["uvicorn", "--factory", "imgemu:from_environment", "--port", str(port)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command, "--log-level", "warning"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(base, process)
+        capabilities = httpx.get(f"{base}/_emulator/capabilities").json()
+        assert capabilities["clock"] == "virtual"
+        assert httpx.get(f"{base}/").json()["seed"] == 7
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -107,4 +107,4 @@ def test_bad_settings_exit_with_a_clear_message() -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "time_scale must be greater than 0" in result.stderr
+    assert result.stderr == "imgemu: --time-scale: must be greater than 0 (got 0.0)\n"

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 
-from clients._core import Core, Flow, PollPolicy, Progress, body_of, fail, poll
+from clients._core import Core, Flow, PollPolicy, Progress, body_of, fail, poll, providers_of
 from clients._errors import JobFailedError
 from clients._images_core import ImageInput, _part
 
-AA_PROVIDERS = ("aa",)
+AA_PROVIDERS = providers_of("envelope")
 _GENERATION = "/api/v1/image/generation"
 _INSUFFICIENT = "insufficient_credit"
 

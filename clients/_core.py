@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import httpx
 
@@ -130,6 +130,10 @@ class Progress:
     logs: tuple[str, ...] = ()
 
 
+# How a provider is called: a job queue, the OpenAI Images API, or 典名词元's JSON envelope.
+ProtocolName = Literal["queue", "images", "envelope"]
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     """A provider's defaults: where it lives, its key's variable, its Authorization scheme.
@@ -137,11 +141,13 @@ class Provider:
     ``base_url`` follows the convention the provider's users already have: OpenAI's and
     AGCloud's include ``/v1`` (as ``OPENAI_BASE_URL`` does), the queue providers' include
     ``/model``; ``suffix`` is that tail, which ``normalize_base_url`` adds when it is missing.
+    ``protocol`` says which client speaks to it (``QueueClient``, ``ImagesClient``, ``AAClient``).
     ``emulator_path`` is where the provider lives on a local ``imgemu serve``, in the same
     convention; ``base_url_env`` is a variable that overrides ``base_url`` (``OPENAI_BASE_URL``).
     """
 
     name: str
+    protocol: ProtocolName
     base_url: str
     env: str
     scheme: str
@@ -157,6 +163,7 @@ PROVIDERS: dict[str, Provider] = {
     for p in (
         Provider(
             "seacloud",
+            "queue",
             "https://cloud.seaart.ai/model",
             "SEACLOUD_API_KEY",
             "Key",
@@ -165,6 +172,7 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             "odirouter",
+            "queue",
             "https://odirouter.ai/model",
             "ODIROUTER_API_KEY",
             "Bearer",
@@ -173,6 +181,7 @@ PROVIDERS: dict[str, Provider] = {
         ),
         Provider(
             "openai",
+            "images",
             "https://api.openai.com/v1",
             "OPENAI_API_KEY",
             "Bearer",
@@ -180,10 +189,23 @@ PROVIDERS: dict[str, Provider] = {
             "/v1",
             "OPENAI_BASE_URL",
         ),
-        Provider("agcloud", "https://aiandgpu.com/v1", "AGCLOUD_API_KEY", "Bearer", "/v1", "/v1"),
-        Provider("aa", "https://api.aa.com.cn", "AA_API_KEY", "Bearer", "", ""),
+        Provider(
+            "agcloud",
+            "images",
+            "https://aiandgpu.com/v1",
+            "AGCLOUD_API_KEY",
+            "Bearer",
+            "/v1",
+            "/v1",
+        ),
+        Provider("aa", "envelope", "https://api.aa.com.cn", "AA_API_KEY", "Bearer", "", ""),
     )
 }
+
+
+def providers_of(protocol: ProtocolName) -> tuple[str, ...]:
+    """The names of the providers that speak ``protocol``, in table order."""
+    return tuple(name for name, p in PROVIDERS.items() if p.protocol == protocol)
 
 
 def normalize_base_url(provider: str, url: str) -> str:

@@ -12,10 +12,10 @@ from typing import IO, Any, TypedDict, cast
 
 import httpx
 
-from clients._core import Core, Flow, body_of, fail
+from clients._core import Core, Flow, body_of, fail, providers_of
 from clients._errors import ProviderError, ServerError, UsageError, provider_error
 
-IMAGES_PROVIDERS = ("openai", "agcloud")
+IMAGES_PROVIDERS = providers_of("images")
 ImageInput = bytes | str | os.PathLike[str] | IO[bytes]
 """An input image: its bytes, a file path, or a binary file object."""
 

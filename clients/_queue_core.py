@@ -9,10 +9,20 @@ from typing import Any, Literal
 
 import httpx
 
-from clients._core import Core, Flow, PollPolicy, Progress, body_of, fail, poll, transient
+from clients._core import (
+    Core,
+    Flow,
+    PollPolicy,
+    Progress,
+    body_of,
+    fail,
+    poll,
+    providers_of,
+    transient,
+)
 from clients._errors import JobCancelledError, JobFailedError, JobNotReadyError
 
-QUEUE_PROVIDERS = ("seacloud", "odirouter")
+QUEUE_PROVIDERS = providers_of("queue")
 JobState = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 
 

@@ -41,7 +41,7 @@ from rich.live import Live
 from rich.text import Text
 
 from clients._aa import AAClient
-from clients._core import EMULATOR_URL, PollPolicy, Progress, emulator_base_url
+from clients._core import EMULATOR_URL, PollPolicy, Progress, emulator_base_url, providers_of
 from clients._core import PROVIDERS as PROVIDER_TABLE
 from clients._errors import (
     AuthenticationError,
@@ -58,9 +58,9 @@ from clients._images import ImagesClient
 from clients._images_core import ImageCompleted, PartialImage
 from clients._queue import QueueClient
 
-QUEUE = ("seacloud", "odirouter")
-IMAGES = ("openai", "agcloud")
-PROVIDERS = (*QUEUE, *IMAGES, "aa")
+QUEUE = providers_of("queue")
+IMAGES = providers_of("images")
+PROVIDERS = tuple(PROVIDER_TABLE)
 EMULATOR_ENV = "IMGEMU_URL"  # the local emulator's root when --emulator-url is not given
 LOCAL_KEY = "imgemu-local"  # any key works on the emulator unless keys are configured
 DEFAULT_TIMEOUT = 600.0

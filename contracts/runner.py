@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from clients._core import normalize_base_url
+from clients._core import PROVIDERS, normalize_base_url
 from contracts._context import (
     PROFILES,
     Budget,
@@ -26,13 +26,8 @@ from contracts._preflight import (
 from contracts.report import Report
 from emulator.spec.loader import document_text
 
-KEY_VARIABLES = {
-    "seacloud": "SEACLOUD_API_KEY",
-    "odirouter": "ODIROUTER_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "agcloud": "AGCLOUD_API_KEY",
-    "aa": "AA_API_KEY",
-}
+# The variable of each provider's key, as the client names it.
+KEY_VARIABLES = {name: provider.env for name, provider in PROVIDERS.items()}
 
 
 def load_document(provider: str) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from emulator.http.aa import API_PREFIX, aa_routes
+from emulator.http.aa import aa_routes
 from emulator.http.aa import render as aa_render
 from emulator.http.common import json_response
 from emulator.http.control import control_routes
@@ -26,8 +26,9 @@ from emulator.http.queue import queue_routes
 from emulator.http.queue.handlers import unrouted
 from emulator.http.request_log import RequestLog
 from emulator.http.shutdown import Drain
+from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider, dialect_of
 from emulator.runtime import tune_garbage_collector
-from emulator.settings import PROVIDERS_QUEUE, Settings, load
+from emulator.settings import Settings, load
 from emulator.state import build
 
 # Headers a browser's script may read: request ids, rate limits, retry hints.
@@ -41,17 +42,14 @@ EXPOSED_HEADERS = (
 )
 
 
-def _images_path(path: str) -> bool:
-    return path.startswith("/v1/")
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
-    if request.url.path.startswith(API_PREFIX):
+    dialect = dialect_of(request.url.path)
+    if dialect == "aa":
         request_id = request.app.state.emulator.tasks.new_request_id()
         return aa_render.error(exc.status_code, str(exc.detail), request_id, headers)
-    if _images_path(request.url.path):
+    if dialect == "images":
         request_id = request.app.state.emulator.images.new_id("req_")
         body = images_render.error_body(str(exc.detail), "invalid_request_error", None, None)
         return json_response(body, exc.status_code, {**headers, "x-request-id": request_id})
@@ -61,11 +59,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     """A path no route takes gets a not-found answer in the dialect its prefix belongs to."""
     path: str = scope.get("path", "")
-    if scope["type"] == "http" and path.startswith(API_PREFIX):
+    dialect = dialect_of(path) if scope["type"] == "http" else "queue"
+    if dialect == "aa":
         request_id = scope["app"].state.emulator.tasks.new_request_id()
         await aa_render.unrouted(scope["method"], path, request_id)(scope, receive, send)
         return
-    if scope["type"] == "http" and _images_path(path):
+    if dialect == "images":
         request_id = scope["app"].state.emulator.images.new_id("req_")
         response = images_render.unrouted(scope["method"], path, request_id)
         await response(scope, receive, send)
@@ -73,15 +72,24 @@ async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     await unrouted(scope, receive, send)
 
 
+def _provider_routes(provider: Provider, mount: str) -> list[BaseRoute]:
+    """One provider's routes at one of its mounts, as its protocol has them."""
+    if provider.protocol == "queue":
+        return queue_routes(provider.name, mount)
+    if provider.protocol == "images":
+        return images_routes(provider.name)
+    return aa_routes()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
-    # The queue's hot paths first: routes are tried in order.
+    # Every provider at each of its mounts, by its protocol; the bare queue mount (the hot
+    # path) first, as routes are tried in order.
+    mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
+    mounted.sort(key=lambda pair: pair[1] != BARE_QUEUE_MOUNT)
     routes = [
-        *queue_routes(settings.queue_provider, "/model"),
-        *images_routes(),
-        *aa_routes(),
-        *(route for p in PROVIDERS_QUEUE for route in queue_routes(p, f"/{p}/model")),
+        *(route for provider, mount in mounted for route in _provider_routes(provider, mount)),
         *control_routes(),
         *doc_routes(),
         *file_routes(),

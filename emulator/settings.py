@@ -32,14 +32,13 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
-PROVIDERS_QUEUE = ("seacloud", "odirouter")
-PROVIDERS_IMAGES = ("openai", "agcloud", "aa")  # answer in the same call (or a stream)
-PROVIDERS = PROVIDERS_QUEUE + PROVIDERS_IMAGES
+from emulator.providers import NAMES as PROVIDERS
 
 ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
 OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
 
+# The queue providers' names, literal for pydantic: tests/test_providers.py holds them to the table.
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
 TextList = Annotated[tuple[str, ...], NoDecode]

@@ -14,7 +14,8 @@ from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.queue import QueueService
 from emulator.domain.rules import RuleBook
 from emulator.domain.tasks import TaskService, is_task_id
-from emulator.settings import PROVIDERS, Settings
+from emulator.providers import PROVIDERS
+from emulator.settings import Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached
 from emulator.store import MemoryStore

@@ -8,18 +8,12 @@ from functools import lru_cache
 
 from emulator.domain.clock import Clock
 from emulator.domain.errors import RateLimited, Unauthorized
+from emulator.providers import PROVIDERS
 from emulator.settings import RateLimit
 from emulator.store.base import Store
 
-# The Authorization schemes each provider accepts.
-AUTH_SCHEMES: dict[str, tuple[str, ...]] = {
-    "seacloud": ("Key", "Bearer"),
-    "odirouter": ("Bearer",),
-    "openai": ("Bearer",),
-    "agcloud": ("Bearer",),
-    "aa": ("Bearer",),
-}
-_SCHEMES_LOWER = {p: {s.lower() for s in schemes} for p, schemes in AUTH_SCHEMES.items()}
+# The Authorization schemes each provider accepts, as its document declares them.
+_SCHEMES_LOWER = {p.name: {s.lower() for s in p.auth} for p in PROVIDERS.values()}
 _MISSING = {
     "seacloud": "Authorization Bearer or Key token is required",
     "odirouter": "Authorization Bearer token is required",

@@ -14,7 +14,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
 from emulator.domain.records import Job
 from emulator.http.common import NotJson, json_response, load_json
-from emulator.settings import PROVIDERS_QUEUE
+from emulator.providers import PROVIDERS
 from emulator.spec import Document
 from emulator.state import Emulator, build
 
@@ -152,12 +152,12 @@ async def balance(request: Request) -> Response:
 
 
 def _provider_view(provider: str, doc: Document, queue_provider: str) -> dict[str, Any]:
-    if provider in PROVIDERS_QUEUE:
-        path = "/model" if provider == queue_provider else f"/{provider}/model"
+    row = PROVIDERS[provider]
+    if row.protocol == "queue":
+        path = row.base_path(queue_provider)
         return {"protocol": "queue", "path": path, "models": sorted(doc.models)}
     paths = sorted({op.path for op in doc.operations.values()})
-    protocol = "envelope" if provider == "aa" else "images"
-    return {"protocol": protocol, "paths": paths}
+    return {"protocol": row.protocol, "paths": paths}
 
 
 async def capabilities(request: Request) -> Response:

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator.http.common import app_base, json_response
-from emulator.settings import PROVIDERS_QUEUE
+from emulator.providers import PROVIDERS
 from emulator.state import Emulator
 
 
@@ -17,12 +17,7 @@ async def get_document(request: Request) -> Response:
     document = emulator.documents.get(provider)
     if document is None:
         return json_response({"detail": f"No document for provider {provider!r}"}, 404)
-    if provider not in PROVIDERS_QUEUE:  # the Images protocols' paths start at the root
-        server = app_base(request)
-    elif provider == emulator.settings.queue_provider:
-        server = f"{app_base(request)}/model"
-    else:
-        server = f"{app_base(request)}/{provider}/model"
+    server = app_base(request) + PROVIDERS[provider].server_path(emulator.settings.queue_provider)
     body = document.as_json(server)
     return Response(body, media_type="application/json")
 

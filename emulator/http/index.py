@@ -12,18 +12,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from emulator.domain.gateway import AUTH_SCHEMES
 from emulator.http.common import app_base, json_response
-from emulator.settings import PROVIDERS, PROVIDERS_QUEUE, Settings
+from emulator.providers import PROVIDERS
+from emulator.settings import Settings
 
-_PROTOCOLS = {"openai": "images", "agcloud": "images", "aa": "envelope"}
-_TITLES = {
-    "openai": "OpenAI Images API",
-    "agcloud": "AGCloud (OpenAI-compatible edits)",
-    "seacloud": "SeaCloud queue",
-    "odirouter": "OdiRouter queue",
-    "aa": "典名词元",
-}
 CONTROL = {
     "health": "GET /_emulator/health",
     "capabilities": "GET /_emulator/capabilities",
@@ -35,26 +27,22 @@ CONTROL = {
 }
 
 
-def _mount(provider: str, settings: Settings) -> str:
-    if provider in PROVIDERS_QUEUE:
-        return "/model" if provider == settings.queue_provider else f"/{provider}/model"
-    return "/v1" if provider in ("openai", "agcloud") else ""
-
-
 def providers(settings: Settings, base: str) -> list[dict[str, Any]]:
     """Each provider's base URL on this emulator, in the convention its users already have."""
     entries = []
-    for provider in PROVIDERS:
+    for row in PROVIDERS.values():
+        provider = row.name
+        mounts = row.mounts(settings.queue_provider)
         entry: dict[str, Any] = {
             "provider": provider,
-            "title": _TITLES[provider],
-            "protocol": _PROTOCOLS.get(provider, "queue"),
-            "base_url": base + _mount(provider, settings),
+            "title": row.title,
+            "protocol": row.protocol,
+            "base_url": base + mounts[0],
             "document": f"{base}/openapi/{provider}.json",
-            "auth": [f"{scheme} <key>" for scheme in AUTH_SCHEMES[provider]],
+            "auth": [f"{scheme} <key>" for scheme in row.auth],
         }
-        if provider in PROVIDERS_QUEUE and provider == settings.queue_provider:
-            entry["also"] = f"{base}/{provider}/model"
+        if len(mounts) > 1:
+            entry["also"] = base + mounts[1]
         if provider == "openai":
             entry["env"] = {"OPENAI_BASE_URL": entry["base_url"]}
         entries.append(entry)

@@ -6,8 +6,6 @@ from starlette.routing import BaseRoute, Route
 
 from emulator.http.aa import handlers
 
-API_PREFIX = "/api/"
-
 
 def aa_routes() -> list[BaseRoute]:
     """``/api/v1/image/generation`` (POST), ``.../{task_id}`` (GET), ``/api/v1/files`` (POST)."""

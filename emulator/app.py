@@ -84,10 +84,10 @@ def _provider_routes(provider: Provider, mount: str) -> list[BaseRoute]:
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
-    # Every provider at each of its mounts, by its protocol; the bare queue mount (the hot
-    # path) first, as routes are tried in order.
+    # Every provider at each of its mounts, by its protocol. Routes are tried in order: the
+    # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
-    mounted.sort(key=lambda pair: pair[1] != BARE_QUEUE_MOUNT)
+    mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
     routes = [
         *(route for provider, mount in mounted for route in _provider_routes(provider, mount)),
         *control_routes(),

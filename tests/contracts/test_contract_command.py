@@ -170,7 +170,13 @@ def test_a_target_that_answers_anything_is_reachable(
         ("openai", "", ("spec_negative", "stream_events", "image_properties")),
         ("agcloud", "/v1", ("stream_events", "image_properties")),
         ("agcloud", "", ("auth_enforced", "image_properties")),
-        ("seacloud", "/seacloud/model", ("spec_negative", "image_properties")),
+        # seacloud's negative pass takes seconds: slow (odirouter covers a queue target).
+        pytest.param(
+            "seacloud",
+            "/seacloud/model",
+            ("spec_negative", "image_properties"),
+            marks=pytest.mark.slow,
+        ),
         ("odirouter", "/odirouter", ("auth_enforced", "image_properties")),
         ("aa", "", ("spec_negative", "image_properties")),
     ],
@@ -208,7 +214,15 @@ def test_without_the_extras_the_command_exits_2_with_the_hint_before_any_call(
     assert not connected()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["contract", "--help"], ["serve", "--help"]])
+# Each is a fresh interpreter without the extras: one in the everyday loop, the others slow.
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        pytest.param(["contract", "--help"], marks=pytest.mark.slow),
+        pytest.param(["serve", "--help"], marks=pytest.mark.slow),
+    ],
+)
 def test_without_the_extras_help_still_works(args: list[str]) -> None:
     ran = _run_python("from imgemu.cli import main; sys.exit(main(sys.argv[1:]))", *args)
     assert ran.returncode == 0, ran.stderr

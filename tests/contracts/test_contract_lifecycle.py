@@ -182,7 +182,7 @@ def test_a_result_served_after_a_stale_in_progress_passes(serve: Serve, check: s
     assert lagged  # the race was run: some status read said IN_PROGRESS before a result
 
 
-@pytest.mark.parametrize("time_scale", [1e-4, 1e-3])
+@pytest.mark.parametrize("time_scale", [1e-4, pytest.param(1e-3, marks=pytest.mark.slow)])
 def test_a_fast_queue_races_the_status_reads_and_passes(serve: Serve, time_scale: float) -> None:
     """Jobs that finish within a round trip or two: a status read says IN_PROGRESS and the next
     call gets the result."""

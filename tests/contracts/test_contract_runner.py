@@ -12,7 +12,16 @@ from tests.conftest import RunningServer
 from tests.contracts.conftest import EXAMPLES, KEY, PROVIDERS, target_of
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+# The queue providers' whole runs take seconds each: slow. The everyday loop keeps the images
+# providers' whole runs and, for the queue, tests/contracts/test_contract_drift.py's odirouter
+# run of the queue and image checks and test_contract_lifecycle.py's queue machines.
+@pytest.mark.parametrize(
+    "provider",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p in ("seacloud", "odirouter") else p
+        for p in PROVIDERS
+    ],
+)
 def test_the_emulator_passes_every_check(emulator: RunningServer, provider: str) -> None:
     report = run_contract(
         provider, target_of(emulator, provider), api_key=KEY, examples=EXAMPLES, derandomize=True
@@ -77,6 +86,7 @@ def test_the_registry_describes_every_check() -> None:
     assert all(c.doc for c in REGISTRY.values())
 
 
+@pytest.mark.slow  # a whole paid Schemathesis pass; the budget tests above stay everyday
 def test_under_a_cap_paid_spec_cases_are_sent_at_the_cheapest_settings(
     emulator: RunningServer,
 ) -> None:

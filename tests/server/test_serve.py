@@ -110,6 +110,7 @@ def test_refused_requests_are_logged_with_their_reason_as_json(tmp_path: Path) -
     assert start[0]["providers"]["openai"] == f"{server.base_url}/v1"
 
 
+@pytest.mark.slow  # two servers; refused-request logging stays everyday (above)
 def test_all_requests_can_be_logged_and_none(tmp_path: Path) -> None:
     with imgemu_serve(tmp_path, "--log-requests", "all") as server:
         httpx.get(f"{server.base_url}/_emulator/health")
@@ -123,6 +124,7 @@ def test_all_requests_can_be_logged_and_none(tmp_path: Path) -> None:
         assert "imgemu.requests" not in server.text()
 
 
+@pytest.mark.slow  # SIGTERM's 503 for a waiting call stays everyday (below)
 def test_sigterm_ends_open_streams_with_an_error_event_and_exits_in_time(tmp_path: Path) -> None:
     # On a virtual clock nobody moves, the stream would wait forever.
     with imgemu_serve(tmp_path, "--clock", "virtual", "--shutdown-timeout", "5") as server:

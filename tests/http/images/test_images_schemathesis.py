@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jsonschema_rs
+import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
@@ -51,6 +52,7 @@ from schemathesis.transport.asgi import ASGI_TRANSPORT, ASGITransport
 from schemathesis.transport.serialization import Binary
 
 from emulator.spec.loader import document_text
+from tests.helpers import examples
 from tests.http.images.conftest import events, fast_app
 
 KEY = "sk-test"
@@ -90,7 +92,12 @@ for _schema in (openai, agcloud, aa):
     _schema.auth()(BearerKey)
 
 # Few examples a phase: each positive case renders real images (up to n=10, plus partials).
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+# Whole Schemathesis runs: slow (CI runs them); the everyday loop keeps the contract plugin's
+# one item per check and operation (tests/contracts/test_contract_plugin.py).
+pytestmark = pytest.mark.slow
+SETTINGS = settings(
+    max_examples=examples(2 / 3), deadline=None, suppress_health_check=list(HealthCheck)
+)
 
 # The fields each rule checks, as an error's ``param`` names them (before any ``[index]``).
 RULE_FIELDS = {

@@ -10,12 +10,14 @@ so it leaves out ``positive_data_acceptance``.
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.generation.case import Case
 
 from tests.conftest import AUTH, make_app
+from tests.helpers import examples
 
 KEY = AUTH["Authorization"].split(" ", 1)[1]
 # Only the test key is valid, so Schemathesis' ignored-auth check has something to find.
@@ -38,7 +40,12 @@ odirouter_async = load("odirouter", "async")
 seacloud_sync = load("seacloud", "sync")
 odirouter_sync = load("odirouter", "sync")
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+# Whole Schemathesis runs: slow (CI runs them); the everyday loop keeps the contract plugin's
+# one item per check and operation (tests/contracts/test_contract_plugin.py).
+pytestmark = pytest.mark.slow
+SETTINGS = settings(
+    max_examples=examples(0.5), deadline=None, suppress_health_check=list(HealthCheck)
+)
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 

@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 
 from emulator.domain.latency import LatencyModel
 from tests.conftest import START, make_app
+from tests.helpers import examples
 
 T = TypeVar("T")
 
@@ -484,8 +485,16 @@ class QueueMachine(RuleBasedStateMachine):
                 assert record["started_at"] == pred.start, (pred, record)
 
 
+# A few runs in the everyday loop; the full count (twice the profile's: 120 under ``ci``) slow.
 TestQueueLifecycle = QueueMachine.TestCase
-TestQueueLifecycle.settings = settings(max_examples=120, stateful_step_count=30, deadline=None)
+TestQueueLifecycle.settings = settings(
+    max_examples=examples(1 / 6), stateful_step_count=30, deadline=None
+)
+
+
+@pytest.mark.slow
+class TestQueueLifecycleFull(QueueMachine.TestCase):  # type: ignore[misc,valid-type]
+    settings = settings(max_examples=examples(2), stateful_step_count=30, deadline=None)
 
 
 # -- pinned sequences ---------------------------------------------------------------------

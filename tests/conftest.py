@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import socket
@@ -84,15 +85,33 @@ def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int]) -> bytes:
 
 
 async def on_virtual_clock(
-    app: Starlette, request: Coroutine[Any, Any, httpx.Response], step: float = 1000.0
+    app: Starlette,
+    request: Coroutine[Any, Any, httpx.Response],
+    step: float = 1000.0,
+    max_steps: int = 10_000,
+    wall_seconds: float = 30.0,
 ) -> httpx.Response:
-    """Run ``request`` while moving the virtual clock each time something waits on it."""
+    """Run ``request`` while moving the virtual clock each time something waits on it.
+
+    Bounded: a request still unfinished after ``max_steps`` moves of the clock or ``wall_seconds``
+    seconds of wall time is cancelled and the call fails saying so, rather than hanging."""
     task = asyncio.ensure_future(request)
     clock = clock_of(app)
+    deadline = time.monotonic() + wall_seconds
+    steps = 0
     while not task.done():
         await asyncio.sleep(0)
         if clock.sleepers:
             clock.advance(step)
+            steps += 1
+        if steps >= max_steps or time.monotonic() > deadline:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise AssertionError(
+                f"the request did not finish on the virtual clock: {steps} step(s) of {step} s, "
+                f"bounds {max_steps} steps and {wall_seconds} s of wall time"
+            )
     return task.result()
 
 

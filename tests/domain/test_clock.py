@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 import uvloop
 
 from emulator.domain.clock import RealClock, VirtualClock
+from tests.conftest import clock_of, make_app, on_virtual_clock
 
 
 def test_a_real_sleep_never_returns_before_its_instant() -> None:
@@ -53,3 +55,28 @@ async def test_a_virtual_sleep_returns_once_the_clock_passes_its_instant() -> No
     await clock.sleep_until(50.0)  # the past: no wait
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1.0)
+
+
+@pytest.mark.anyio
+async def test_the_virtual_clock_driver_fails_instead_of_hanging() -> None:
+    """``on_virtual_clock`` gives up on a request that never finishes: one that keeps waiting on
+    the clock hits the step bound, one that waits on nothing the clock moves hits the wall-time
+    bound; both are cancelled and the failure says why."""
+    app = make_app()
+    clock = clock_of(app)
+
+    async def forever_on_the_clock() -> httpx.Response:
+        while True:
+            await clock.sleep_until(clock.now() + 1)
+
+    async def forever_off_the_clock() -> httpx.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    with pytest.raises(AssertionError, match="did not finish on the virtual clock: 50 step"):
+        await on_virtual_clock(app, forever_on_the_clock(), max_steps=50)
+    assert clock.sleepers == 0
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match=r"0 step.*0.2 s of wall time"):
+        await on_virtual_clock(app, forever_off_the_clock(), wall_seconds=0.2)
+    assert time.monotonic() - started < 5

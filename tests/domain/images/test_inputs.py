@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from emulator.domain.images import ImageInfo, InvalidImage, decode_inline, probe
+from tests.helpers import examples
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -114,7 +115,7 @@ def test_probe_rejects_decompression_bombs(warnings_are: Literal["error", "ignor
             probe(_png_with_size(10_000, 10_000))
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=examples(10 / 3), deadline=None, database=None)
 @given(
     prefix=st.sampled_from(
         [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF\x10\x00\x00\x00WEBP"]
@@ -184,7 +185,7 @@ def test_decode_inline_rejects_the_rest(ref: str, message: str) -> None:
         decode_inline(ref)
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=examples(5 / 3), deadline=None, database=None)
 @given(
     data=st.binary(min_size=1, max_size=300),
     urlsafe=st.booleans(),

@@ -25,6 +25,7 @@ from emulator.domain.images import (
     read_provenance,
     render,
 )
+from tests.helpers import examples
 
 Format = Literal["png", "jpeg", "webp"]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
@@ -314,7 +315,7 @@ def test_long_and_odd_prompts_render() -> None:
         assert decode(render(spec(prompt=prompt))).size == (256, 256)
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=examples(25 / 60), deadline=None, database=None)
 @given(
     width=st.integers(min_value=1, max_value=32).map(lambda n: n * 16),
     height=st.integers(min_value=1, max_value=32).map(lambda n: n * 16),
@@ -330,7 +331,7 @@ def test_any_size_in_multiples_of_16_decodes_to_that_size(
     assert (image.format, image.size) == (PILLOW_FORMAT[fmt], (width, height))
 
 
-@settings(max_examples=25, deadline=None, database=None)
+@settings(max_examples=examples(25 / 60), deadline=None, database=None)
 @given(prompt=st.text(max_size=200), labels=st.lists(st.tuples(st.text(), st.text()), max_size=4))
 def test_any_text_renders(prompt: str, labels: list[tuple[str, str]]) -> None:
     data = render(spec(prompt=prompt, labels=tuple(labels), width=96, height=64))

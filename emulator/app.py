@@ -31,16 +31,6 @@ from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import build
 
-# Headers a browser's script may read: request ids, rate limits, retry hints.
-EXPOSED_HEADERS = (
-    "x-request-id",
-    "retry-after",
-    "retry-after-ms",
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-reset-requests",
-)
-
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
@@ -95,15 +85,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *file_routes(),
     ]
     routes.append(Route("/", index, methods=["GET"]))
+    emulator = build(settings)
+    # A browser's script may read every header the documents say an answer carries.
+    exposed = sorted(set().union(*(d.response_headers for d in emulator.documents.values())))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error},
-        middleware=_middleware(settings),
+        middleware=_middleware(settings, exposed),
     )
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.
     app.router.default = _unrouted
-    app.state.emulator = build(settings)
+    app.state.emulator = emulator
     app.state.drain = Drain()
     return app
 
@@ -124,7 +117,7 @@ def from_environment() -> Starlette:
     return app
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middleware]:
     """Cross-cutting work, outermost first: request logging, then CORS."""
     stack = []
     if settings.log_requests != "off":
@@ -136,7 +129,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=list(EXPOSED_HEADERS),
+                expose_headers=exposed_headers,
                 max_age=600,
             )
         )

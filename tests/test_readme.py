@@ -107,18 +107,19 @@ def test_the_readme_has_examples_of_every_kind() -> None:
     assert len(blocks("python")) == 2
 
 
+def _run(argv: list[str], server: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """An example run as a user runs it, in ``workdir``; it must exit 0."""
+    result = subprocess.run(
+        argv, cwd=workdir, env=_env(server), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result
+
+
 @pytest.mark.parametrize("command", SHELL, ids=lambda c: c.split("\n")[0][:60])
 def test_shell_example(command: str, server: str, workdir: Path) -> None:
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", command.replace("127.0.0.1:8000", server)],
-        cwd=workdir,
-        env=_env(server),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    script = command.replace("127.0.0.1:8000", server)
+    result = _run(["bash", "-euo", "pipefail", "-c", script], server, workdir)
     if command.startswith("curl"):
         body = json.loads(result.stdout)
         assert "error" not in body, body
@@ -129,14 +130,5 @@ def test_shell_example(command: str, server: str, workdir: Path) -> None:
 @pytest.mark.parametrize("index", range(len(blocks("python"))))
 def test_python_example(index: int, server: str, workdir: Path) -> None:
     code = blocks("python")[index].replace("127.0.0.1:8000", server)
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=workdir,
-        env=_env(server),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    result = _run([sys.executable, "-c", code], server, workdir)
     assert "Traceback" not in result.stderr

@@ -99,6 +99,25 @@ class Document:
     def operation(self, kind: str, model: str) -> Operation | None:
         return self.operations.get((kind, model))
 
+    @property
+    def response_headers(self) -> frozenset[str]:
+        """Every header the document says an answer carries (lower case)."""
+        found: set[str] = set()
+        todo: list[Any] = [
+            self.raw.get("paths"),
+            (self.raw.get("components") or {}).get("responses"),
+        ]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, dict):
+                headers = node.get("headers")
+                if isinstance(headers, dict):
+                    found.update(name.lower() for name in headers)
+                todo.extend(node.values())
+            elif isinstance(node, list):
+                todo.extend(node)
+        return frozenset(found)
+
     def as_json(self, server_url: str | None = None) -> bytes:
         """The document as JSON, with ``servers`` pointed at ``server_url`` when given."""
         doc = dict(self.raw)

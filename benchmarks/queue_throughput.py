@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from emulator.domain.drawing import render
 from emulator.domain.files import render_spec
-from emulator.domain.images import render
 from emulator.domain.records import Job, OutputFile
 
 ROOT = Path(__file__).resolve().parents[1]

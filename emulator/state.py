@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
-from emulator.domain.generation import ImagesService
+from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.queue import QueueService
 from emulator.domain.rules import RuleBook
-from emulator.domain.tasks import TaskService, is_task_id
 from emulator.providers import PROVIDERS
 from emulator.settings import Settings
 from emulator.spec import Document

@@ -10,8 +10,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from emulator.domain.catalog import QUEUE_MODELS, resolve_quality
+from emulator.domain.drawing import RenderSpec, render
 from emulator.domain.errors import LinkExpired, RequestNotFound
-from emulator.domain.images import RenderSpec, render
 from emulator.domain.records import Job, OutputFile
 
 FILES_PREFIX = "_files"

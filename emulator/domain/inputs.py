@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from emulator.domain.drawing import InvalidImage, decode_inline, placeholder, probe
 from emulator.domain.errors import Violation
-from emulator.domain.images import InvalidImage, decode_inline, placeholder, probe
 from emulator.domain.rules import ResolvedImage
 
 _OWN_FILE = re.compile(

@@ -13,8 +13,8 @@ from itertools import chain
 from typing import Any
 
 from emulator.domain.catalog import STANDARD_SIZES, ImageModel, parse_size
+from emulator.domain.drawing import ImageInfo
 from emulator.domain.errors import Violation, WebhookNotSupported
-from emulator.domain.images import ImageInfo
 
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400

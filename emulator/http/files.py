@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from emulator.domain.aa import is_task_id
 from emulator.domain.errors import DomainError, RequestNotFound
-from emulator.domain.tasks import is_task_id
 from emulator.http.common import json_response
 from emulator.state import Emulator
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulator.domain.drawing import ImageInfo
 from emulator.domain.errors import WebhookNotSupported
-from emulator.domain.images import ImageInfo
 from emulator.domain.rules import (
     MAX_PIXELS,
     MIN_PIXELS,

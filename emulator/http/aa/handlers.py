@@ -6,6 +6,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from emulator.domain.aa import PROVIDER
 from emulator.domain.errors import (
     DomainError,
     InvalidBody,
@@ -14,7 +15,6 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.records import TaskStatus
-from emulator.domain.tasks import PROVIDER
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.shutdown import Drain

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from emulator.domain.aa import TaskSnapshot
 from emulator.domain.errors import (
     ContentBlocked,
     DomainError,
@@ -28,7 +29,6 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.records import ErrorType, Generation, TaskStatus
-from emulator.domain.tasks import TaskSnapshot
 from emulator.http.common import json_response
 
 SUCCESS = "success"

@@ -17,7 +17,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.generation import Upload
+from emulator.domain.images import Upload
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render

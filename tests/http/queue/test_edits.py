@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from emulator.domain.images import read_provenance
+from emulator.domain.drawing import read_provenance
 from tests.conftest import make_app
 from tests.http.queue.conftest import finish, submit
 

@@ -9,11 +9,11 @@ from typing import Literal
 
 from PIL import Image, ImageOps
 
-from emulator.domain.images._pattern import picture_key, synthesize
-from emulator.domain.images._png import encode_png
-from emulator.domain.images._text import draw_caption
-from emulator.domain.images.inputs import InvalidImage, open_image
-from emulator.domain.images.metadata import check_provenance, png_text, save_options
+from emulator.domain.drawing._pattern import picture_key, synthesize
+from emulator.domain.drawing._png import encode_png
+from emulator.domain.drawing._text import draw_caption
+from emulator.domain.drawing.inputs import InvalidImage, open_image
+from emulator.domain.drawing.metadata import check_provenance, png_text, save_options
 
 FORMATS = ("png", "jpeg", "webp")
 MAX_EDGE = 8192  # twice the APIs' largest edge; WebP itself stops at 16383

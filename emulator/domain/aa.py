@@ -15,12 +15,12 @@ import random
 from dataclasses import dataclass
 
 from emulator.domain.clock import Clock
+from emulator.domain.drawing import InvalidImage, probe
 from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
-from emulator.domain.generation import ImagesService
 from emulator.domain.ids import IdFactory
-from emulator.domain.images import InvalidImage, probe
+from emulator.domain.images import ImagesService
 from emulator.domain.records import Generation, Task, TaskStatus
 from emulator.settings import Settings
 from emulator.store.base import Store

@@ -5,9 +5,9 @@ Plain Pillow, no HTTP. ``render`` draws a deterministic picture for a ``RenderSp
 metadata ``render`` writes.
 """
 
-from emulator.domain.images.inputs import ImageInfo, InvalidImage, decode_inline, probe
-from emulator.domain.images.metadata import read_provenance
-from emulator.domain.images.render import RenderSpec, placeholder, render
+from emulator.domain.drawing.inputs import ImageInfo, InvalidImage, decode_inline, probe
+from emulator.domain.drawing.metadata import read_provenance
+from emulator.domain.drawing.render import RenderSpec, placeholder, render
 
 __all__ = [
     "ImageInfo",

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageStat
 
-import emulator.domain.images as images
-from emulator.domain.images import (
+import emulator.domain.drawing as images
+from emulator.domain.drawing import (
     InvalidImage,
     RenderSpec,
     placeholder,
@@ -134,7 +134,7 @@ def test_same_spec_gives_the_same_bytes() -> None:
 def test_same_spec_gives_the_same_bytes_in_another_process() -> None:
     code = (
         "import hashlib, sys; sys.path.insert(0, sys.argv[1]);"
-        "from emulator.domain.images import RenderSpec, render;"
+        "from emulator.domain.drawing import RenderSpec, render;"
         "spec = RenderSpec(seed=42, prompt='a red fox', index=1, width=200, height=120,"
         " output_format='png', compression=90, transparent=True, labels=(('size', '200x120'),),"
         " provenance=(('request_id', 'r1'),));"

@@ -9,7 +9,7 @@ from typing import Literal
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from emulator.domain.images.inputs import open_image
+from emulator.domain.drawing.inputs import open_image
 
 PNG_PREFIX = "imgemu:"
 SOFTWARE = "imgemu"

@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.domain.catalog import IMAGE_MODELS, ImageModel, resolve_quality, resolve_size
 from emulator.domain.clock import Clock
+from emulator.domain.drawing import InvalidImage, RenderSpec, probe, render
 from emulator.domain.errors import (
     ContentBlocked,
     InsufficientBalance,
@@ -30,7 +31,6 @@ from emulator.domain.errors import (
 )
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
-from emulator.domain.images import InvalidImage, RenderSpec, probe, render
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds

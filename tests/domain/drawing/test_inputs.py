@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from emulator.domain.images import ImageInfo, InvalidImage, decode_inline, probe
+from emulator.domain.drawing import ImageInfo, InvalidImage, decode_inline, probe
 from tests.helpers import examples
 
 

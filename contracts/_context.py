@@ -11,6 +11,7 @@ import httpx
 from PIL import Image
 
 from contracts.report import Outcome, Status
+from emulator.domain.catalog import STANDARD_SIZES, ImageModel, ModelInfo, model_of
 from emulator.domain.pricing import image_cost_usd
 
 Protocol = Literal["queue", "images", "aa"]
@@ -23,45 +24,40 @@ class Profile:
     name: str
     protocol: Protocol
     model: str  # as the provider names it (queue: the model id of the path)
-    family: str  # the pricing family of ``model``
     cheapest_size: tuple[int, int]
     auto_sizes: frozenset[tuple[int, int]]
-    transparency: bool  # whether ``model`` honours background=transparent
     # The tail of the base URL that the document's paths repeat: OpenAI's base URL is
     # ``https://api.openai.com/v1`` and its document's paths are ``/v1/images/...`` under
     # ``https://api.openai.com``. The queue documents' servers include ``/model``, as the base URL.
     document_prefix: str = ""
 
+    @property
+    def family(self) -> str:
+        """The pricing family of ``model``, from the emulator's catalog."""
+        return self._catalog_entry().family
 
-_LEGACY = frozenset({(1024, 1024), (1536, 1024), (1024, 1536)})
+    @property
+    def transparency(self) -> bool:
+        """Whether ``model`` honours ``background=transparent``, from the emulator's catalog."""
+        return self._catalog_entry().transparency
+
+    def _catalog_entry(self) -> ModelInfo | ImageModel:
+        info = model_of(self.model)
+        if info is None:
+            raise LookupError(f"{self.model} is not in emulator/domain/catalog.py")
+        return info
+
+
+_LEGACY = frozenset(STANDARD_SIZES)
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("seacloud", "queue", "gpt_image_1_5", "gpt-image-1.5", (1024, 1024), _LEGACY, True),
-        Profile(
-            "odirouter", "queue", "gpt_image_1_5", "gpt-image-1.5", (1024, 1024), _LEGACY, True
-        ),
-        Profile(
-            "openai",
-            "images",
-            "gpt-image-1-mini",
-            "gpt-image-1-mini",
-            (1024, 1024),
-            _LEGACY,
-            True,
-            "/v1",
-        ),
-        Profile(
-            "agcloud", "images", "gpt-image-1", "gpt-image-1", (1024, 1024), _LEGACY, True, "/v1"
-        ),
-        Profile("aa", "aa", "gpt-image-1.5", "gpt-image-1.5", (1024, 1024), _LEGACY, True),
+        Profile("seacloud", "queue", "gpt_image_1_5", (1024, 1024), _LEGACY),
+        Profile("odirouter", "queue", "gpt_image_1_5", (1024, 1024), _LEGACY),
+        Profile("openai", "images", "gpt-image-1-mini", (1024, 1024), _LEGACY, "/v1"),
+        Profile("agcloud", "images", "gpt-image-1", (1024, 1024), _LEGACY, "/v1"),
+        Profile("aa", "aa", "gpt-image-1.5", (1024, 1024), _LEGACY),
     )
-}
-
-QUEUE_FAMILIES = {
-    "gpt_image_1": "gpt-image-1",
-    "gpt_image_1_5": "gpt-image-1.5",
-    "gpt_image_2": "gpt-image-2",
 }
 
 

@@ -22,28 +22,18 @@ from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
 
-from contracts._context import QUEUE_FAMILIES, BudgetExceeded, Context, price
+from contracts._context import BudgetExceeded, Context, price
 from contracts.report import Status
+from emulator.domain.catalog import family_of
 
 PAID_KINDS = {"submit", "images.generate", "images.edit", "aa.generate"}
-FAMILIES = {
-    "gpt-image-1": "gpt-image-1",
-    "gpt-image-1-mini": "gpt-image-1-mini",
-    "gpt-image-1.5": "gpt-image-1.5",
-    "gpt-image-2": "gpt-image-2",
-    "gpt-image-1-plus": "gpt-image-1",
-    "gpt-image-2-plus": "gpt-image-2",
-}
 
 
 def case_cost(case: Case[Any], kind: str, queue_model: str | None) -> float:
     """The documented price of a paid case, from its body; unknowns price high."""
     body = case.body if isinstance(case.body, dict) else {}
-    if queue_model is not None:
-        base = queue_model.removesuffix("_edit")
-        family = QUEUE_FAMILIES.get(base, "gpt-image-1")
-    else:
-        family = FAMILIES.get(str(body.get("model", "")), "gpt-image-1")
+    model = queue_model if queue_model is not None else str(body.get("model", ""))
+    family = family_of(model) or "gpt-image-1"  # an unknown model prices as the dearest per token
     size = str(body.get("size", ""))
     try:
         w, h = (int(x) for x in size.split("x"))

@@ -1,10 +1,48 @@
-"""What each queue model is: its family (for latency and price) and what it supports."""
+"""The one catalog of models: each family's price and service time, each model's family and
+what it supports. The emulator's services, the control plane and the contract suite read it.
+A new model is one entry here (and its id in the documents' enums); a new family one ``Family``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 STANDARD_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024), (1536, 1024), (1024, 1536))
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """A model family: its output price, how it counts output tokens, how long it takes."""
+
+    name: str
+    usd_per_million_output: float  # USD per one million image-output tokens
+    usd_per_million_text_input: float
+    usd_per_million_image_input: float
+    # "table": the documented quality x size token table; "formula": gpt-image-2's formula.
+    tokens: Literal["table", "formula"]
+    # Seconds for one 1024x1024 image per quality, before size, n, jitter and time scale.
+    base_seconds: Mapping[str, float]
+
+
+def _by_quality(low: float, medium: float, high: float) -> dict[str, float]:
+    return {"low": low, "medium": medium, "high": high}
+
+
+# name, USD per million tokens (output, text input, image input), token rule, service seconds.
+# Service times near the published third-party figures (gpt-image-2 medium ~80 s, high ~195 s;
+# gpt-image-1.5 1536x1024 ~26 s). gpt-image-1-mini has no published figure: a smaller model,
+# taken as twice as fast as gpt-image-1.
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("gpt-image-1", 40.0, 5.0, 10.0, "table", _by_quality(15.0, 35.0, 70.0)),
+        Family("gpt-image-1.5", 32.0, 5.0, 10.0, "table", _by_quality(8.0, 20.0, 45.0)),
+        Family("gpt-image-1-mini", 8.0, 5.0, 10.0, "table", _by_quality(7.5, 17.5, 35.0)),
+        Family("gpt-image-2", 30.0, 5.0, 10.0, "formula", _by_quality(30.0, 80.0, 195.0)),
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,7 +50,7 @@ class ModelInfo:
     """A model as the emulator serves it."""
 
     model_id: str
-    family: str  # "gpt-image-1" | "gpt-image-1.5" | "gpt-image-2"
+    family: str  # a key of ``FAMILIES``
     edit: bool
     transparency: bool  # False: a transparent background is accepted and rendered opaque
 
@@ -35,7 +73,7 @@ class ImageModel:
     """A model of the synchronous Images protocols (OpenAI, AGCloud, 典名词元)."""
 
     model_id: str
-    family: str  # latency and price
+    family: str  # a key of ``FAMILIES``
     custom_sizes: bool  # gpt-image-2: any WIDTHxHEIGHT within its limits
     transparency: bool  # a transparent background is rendered (others: refused or opaque)
     input_fidelity: bool  # takes ``input_fidelity``
@@ -53,6 +91,17 @@ IMAGE_MODELS: dict[str, ImageModel] = {
         ImageModel("gpt-image-2-plus", "gpt-image-2", True, False, True, quality=False),
     )
 }
+
+
+def model_of(model_id: str) -> ModelInfo | ImageModel | None:
+    """A model id of any protocol (``gpt_image_1_5_edit``, ``gpt-image-2-plus``), or None."""
+    return QUEUE_MODELS.get(model_id) or IMAGE_MODELS.get(model_id)
+
+
+def family_of(model_id: str) -> str | None:
+    """The family of a model id of any protocol, None for an unknown id."""
+    info = model_of(model_id)
+    return info.family if info is not None else None
 
 
 def resolve_quality(quality: str) -> str:

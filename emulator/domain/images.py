@@ -34,7 +34,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
-from emulator.domain.pricing import OUTPUT_PRICE_PER_MILLION, output_tokens
+from emulator.domain.pricing import output_tokens, usage_cost_usd
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.settings import Settings
@@ -44,7 +44,6 @@ from emulator.store.base import Store
 # Each partial image costs 100 more image-output tokens (AGCloud's and 典名词元's pages).
 PARTIAL_IMAGE_TOKENS = 100
 # USD per million input tokens (text, image), used for the balance only.
-INPUT_PRICE_PER_MILLION = {"text": 5.0, "image": 10.0}
 _FIDELITY_FLOOR = 0.125
 
 
@@ -210,7 +209,7 @@ class ImagesService:
         stream = stream and kind != "aa.generate"
         partials = int(params.get("partial_images") or 0) if stream else 0
         usage = self._usage(model, quality, width, height, n, partials, params, images)
-        cost = _cost(model.family, usage)
+        cost = usage_cost_usd(model.family, usage)
         default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
         if not await self.store.charge(owner_of(key), cost, default_balance):
             raise InsufficientBalance("insufficient_quota")
@@ -342,11 +341,3 @@ def _input_image_tokens(width: int, height: int) -> int:
     scale = min(1.0, 768 / min(w, h))
     w, h = w * scale, h * scale
     return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
-
-
-def _cost(family: str, usage: Usage) -> float:
-    return (
-        usage.output_tokens * OUTPUT_PRICE_PER_MILLION[family]
-        + usage.text_tokens * INPUT_PRICE_PER_MILLION["text"]
-        + usage.image_tokens * INPUT_PRICE_PER_MILLION["image"]
-    ) / 1_000_000

@@ -7,14 +7,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Seconds for one 1024x1024 image, near the published third-party figures
-# (gpt-image-2 medium ~80 s, high ~195 s; gpt-image-1.5 1536x1024 ~26 s).
+from emulator.domain.catalog import FAMILIES
+
+# Each family's seconds for one 1024x1024 image per quality, from the catalog.
 DEFAULT_BASE_SECONDS: dict[str, dict[str, float]] = {
-    "gpt-image-1": {"low": 15.0, "medium": 35.0, "high": 70.0},
-    "gpt-image-1.5": {"low": 8.0, "medium": 20.0, "high": 45.0},
-    # No published figure: a smaller model, taken as twice as fast as gpt-image-1.
-    "gpt-image-1-mini": {"low": 7.5, "medium": 17.5, "high": 35.0},
-    "gpt-image-2": {"low": 30.0, "medium": 80.0, "high": 195.0},
+    name: dict(family.base_seconds) for name, family in FAMILIES.items()
 }
 
 

@@ -1,8 +1,12 @@
-"""Output tokens and price per image: the documented token tables and the gpt-image-2 formula."""
+"""Output tokens and price per image: the documented token tables, the gpt-image-2 formula and
+each family's price from the catalog."""
 
 from __future__ import annotations
 
 import math
+
+from emulator.domain.catalog import FAMILIES
+from emulator.domain.records import Usage
 
 # gpt-image-1, gpt-image-1.5 and gpt-image-1-mini share one table (quality -> size -> tokens).
 _LEGACY_TOKENS: dict[str, dict[tuple[int, int], int]] = {
@@ -12,18 +16,10 @@ _LEGACY_TOKENS: dict[str, dict[tuple[int, int], int]] = {
 }
 _GPT2_QUALITY_FACTOR = {"low": 16, "medium": 48, "high": 96}
 
-# USD per one million image-output tokens.
-OUTPUT_PRICE_PER_MILLION: dict[str, float] = {
-    "gpt-image-1": 40.0,
-    "gpt-image-1.5": 32.0,
-    "gpt-image-1-mini": 8.0,
-    "gpt-image-2": 30.0,
-}
-
 
 def output_tokens(family: str, quality: str, width: int, height: int) -> int:
     """Image-output tokens for one image of ``width`` x ``height`` at a resolved quality."""
-    if family == "gpt-image-2":
+    if FAMILIES[family].tokens == "formula":
         q = _GPT2_QUALITY_FACTOR[quality]
         long_edge, short_edge = max(width, height), min(width, height)
         f = (2 * q * short_edge + long_edge) // (2 * long_edge)
@@ -37,5 +33,19 @@ def output_tokens(family: str, quality: str, width: int, height: int) -> int:
 
 def image_cost_usd(family: str, quality: str, width: int, height: int) -> float:
     """The output price of one image in US dollars."""
-    tokens = output_tokens(family, quality, width, height)
-    return tokens * OUTPUT_PRICE_PER_MILLION[family] / 1_000_000
+    return output_cost_usd(family, output_tokens(family, quality, width, height))
+
+
+def output_cost_usd(family: str, tokens: int) -> float:
+    """What ``tokens`` image-output tokens of ``family`` cost in US dollars."""
+    return tokens * FAMILIES[family].usd_per_million_output / 1_000_000
+
+
+def usage_cost_usd(family: str, usage: Usage) -> float:
+    """What a generation's tokens cost in US dollars: output, text input and image input."""
+    prices = FAMILIES[family]
+    return (
+        usage.output_tokens * prices.usd_per_million_output
+        + usage.text_tokens * prices.usd_per_million_text_input
+        + usage.image_tokens * prices.usd_per_million_image_input
+    ) / 1_000_000

@@ -36,6 +36,7 @@ LEFT_OUT = {
     "pip ": "installing: tests/packaging builds and installs the wheel",
     "docker ": "the container: tests/container builds and runs it with podman",
     "imgemu --version": "covered by tests/packaging",
+    "locust ": "a load run: tests/load runs the scenarios against imgemu serve",
 }
 
 

@@ -29,7 +29,7 @@ def encode_png(image: Image.Image, text: Iterable[tuple[str, str]] = ()) -> byte
     width, height = image.size
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     chunks = [_chunk(b"IHDR", header)]
-    chunks.extend(_text_chunk(keyword, value) for keyword, value in text)
+    chunks.extend(text_chunk(keyword, value) for keyword, value in text)
     chunks.append(_chunk(b"IDAT", _image_data(image)))
     chunks.append(_chunk(b"IEND", b""))
     return SIGNATURE + b"".join(chunks)
@@ -55,7 +55,8 @@ def _image_data(image: Image.Image) -> bytes:
     return b"".join(parts)
 
 
-def _text_chunk(keyword: str, value: str) -> bytes:
+def text_chunk(keyword: str, value: str) -> bytes:
+    """One PNG text chunk: tEXt when Latin-1 holds ``value``, else an uncompressed iTXt."""
     key = keyword.encode("latin-1")
     try:
         return _chunk(b"tEXt", key + b"\x00" + value.encode("latin-1"))

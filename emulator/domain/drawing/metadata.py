@@ -37,7 +37,7 @@ def check_provenance(provenance: Provenance) -> None:
         seen.add(key)
         if _FORBIDDEN.search(value):
             raise ValueError(f"provenance value of {key!r} holds a control character or surrogate")
-    if len(_comment(provenance)) > MAX_COMMENT:
+    if len(jpeg_comment(provenance)) > MAX_COMMENT:
         raise ValueError(f"provenance is longer than {MAX_COMMENT} bytes")
 
 
@@ -49,15 +49,17 @@ def png_text(provenance: Provenance) -> list[tuple[str, str]]:
 def save_options(fmt: Literal["jpeg", "webp"], provenance: Provenance) -> dict[str, bytes]:
     """The Pillow ``save`` keyword arguments that write ``provenance`` into a jpeg/webp file."""
     if fmt == "jpeg":
-        return {"comment": _comment(provenance)}
-    return {"xmp": _xmp(provenance)}
+        return {"comment": jpeg_comment(provenance)}
+    return {"xmp": xmp_packet(provenance)}
 
 
-def _comment(provenance: Iterable[tuple[str, str]]) -> bytes:
+def jpeg_comment(provenance: Iterable[tuple[str, str]]) -> bytes:
+    """``provenance`` as a JPEG comment: a JSON object of strings."""
     return json.dumps(dict(provenance), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _xmp(provenance: Provenance) -> bytes:
+def xmp_packet(provenance: Provenance) -> bytes:
+    """``provenance`` as an XMP packet (WebP's ``XMP `` chunk)."""
     fields = "".join(
         f"<imgemu:{key}>{escape(value, _XML_EXTRA_ESCAPES)}</imgemu:{key}>"
         for key, value in provenance

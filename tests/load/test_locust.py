@@ -40,7 +40,7 @@ def _serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, base_url
 
 
-def _locust(tmp_path: Path, host: str, seconds: int, *options: str) -> dict[str, dict[str, str]]:
+def run_locust(tmp_path: Path, host: str, seconds: int, *options: str) -> dict[str, dict[str, str]]:
     """Run the scenarios headless; the CSV statistics row of each request name."""
     prefix = tmp_path / "load"
     run = subprocess.run(
@@ -92,7 +92,7 @@ def test_every_scenario_runs_without_a_failure_and_no_accepted_job_is_lost(
     tmp_path: Path, emulator: tuple[subprocess.Popen[bytes], str]
 ) -> None:
     _, base_url = emulator
-    stats = _locust(tmp_path, base_url, 12)
+    stats = run_locust(tmp_path, base_url, 12)
     assert set(stats) == QUEUE | IMAGES | STREAM | AA
     for name, row in stats.items():
         assert int(row["Request Count"]) > 0, name
@@ -106,5 +106,5 @@ def test_a_user_kind_of_weight_zero_is_left_out(
     tmp_path: Path, emulator: tuple[subprocess.Popen[bytes], str]
 ) -> None:
     _, base_url = emulator
-    stats = _locust(tmp_path, base_url, 4, "--stream-weight", "0", "--aa-weight", "0")
+    stats = run_locust(tmp_path, base_url, 4, "--stream-weight", "0", "--aa-weight", "0")
     assert set(stats) == QUEUE | IMAGES

@@ -44,6 +44,7 @@ class Gateway:
     def __init__(self, api_keys: Mapping[str, tuple[str, ...]], rate_limit: RateLimit) -> None:
         self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
         self.rate_limit = rate_limit
+        self.limiting = rate_limit.limit > 0  # whether ``admit`` can refuse anything
 
     def authenticate(self, provider: str, authorization: str | None) -> str:
         """The API key from an ``Authorization`` header, or ``Unauthorized``."""

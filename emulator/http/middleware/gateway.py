@@ -52,7 +52,7 @@ class GatewayMiddleware:
         gateway = emulator.gateway
         try:
             key = gateway.authenticate(self.provider, authorization)
-            if self.limited:
+            if self.limited and gateway.limiting:
                 await gateway.admit(emulator.store, self.provider, key, emulator.clock)
         except DomainError as exc:
             await self.refuse(exc, scope)(scope, receive, send)

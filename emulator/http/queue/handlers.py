@@ -64,7 +64,7 @@ class QueueHandlers:
             snap = await self._snapshot(request, emulator)
         except DomainError as exc:
             return self._refuse(exc, "status")
-        with_logs = request.query_params.get("logs", "").lower() in _TRUE
+        with_logs = _logs_asked(request)
         urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
         return json_response(render.status_body(snap, urls, emulator.clock.now(), with_logs))
 
@@ -108,6 +108,13 @@ async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     """What the queue answers for a path none of its routes takes (an ASGI app)."""
     request = Request(scope, receive)
     await render.unrouted(request.method, request.url.path)(scope, receive, send)
+
+
+def _logs_asked(request: Request) -> bool:
+    """``?logs=1`` or ``?logs=true``; a read without a query (the usual poll) parses none."""
+    if not request.scope.get("query_string"):
+        return False
+    return request.query_params.get("logs", "").lower() in _TRUE
 
 
 def _query_keys(request: Request) -> frozenset[str]:

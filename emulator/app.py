@@ -8,67 +8,40 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
 
 from emulator.http.aa import aa_routes
-from emulator.http.aa import render as aa_render
-from emulator.http.common import json_response
 from emulator.http.control import control_routes
+from emulator.http.dialects import http_error, refusal, unrouted
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
-from emulator.http.images import render as images_render
 from emulator.http.index import index
+from emulator.http.middleware.endpoint import Endpoint
+from emulator.http.middleware.gateway import GatewayMiddleware
+from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
+from emulator.http.middleware.request_log import RequestLog
+from emulator.http.middleware.steering import SteeringMiddleware
 from emulator.http.queue import queue_routes
-from emulator.http.queue.handlers import unrouted
-from emulator.http.request_log import RequestLog
 from emulator.http.shutdown import Drain
-from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider, dialect_of
+from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import build
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    headers = dict(exc.headers or {})
-    dialect = dialect_of(request.url.path)
-    if dialect == "aa":
-        request_id = request.app.state.emulator.tasks.new_request_id()
-        return aa_render.error(exc.status_code, str(exc.detail), request_id, headers)
-    if dialect == "images":
-        request_id = request.app.state.emulator.images.new_id("req_")
-        body = images_render.error_body(str(exc.detail), "invalid_request_error", None, None)
-        return json_response(body, exc.status_code, {**headers, "x-request-id": request_id})
-    return json_response({"detail": exc.detail}, exc.status_code, headers)
+def _provider_routes(provider: Provider, mount: str, settings: Settings) -> list[BaseRoute]:
+    """One provider's routes at one of its mounts, as its protocol has them, each operation
+    wrapped in the middleware its endpoint asks for."""
 
+    def stack(kind: str) -> list[Middleware]:
+        return _operation_middleware(settings, Endpoint.of(provider.name, kind))
 
-async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
-    """A path no route takes gets a not-found answer in the dialect its prefix belongs to."""
-    path: str = scope.get("path", "")
-    dialect = dialect_of(path) if scope["type"] == "http" else "queue"
-    if dialect == "aa":
-        request_id = scope["app"].state.emulator.tasks.new_request_id()
-        await aa_render.unrouted(scope["method"], path, request_id)(scope, receive, send)
-        return
-    if dialect == "images":
-        request_id = scope["app"].state.emulator.images.new_id("req_")
-        response = images_render.unrouted(scope["method"], path, request_id)
-        await response(scope, receive, send)
-        return
-    await unrouted(scope, receive, send)
-
-
-def _provider_routes(provider: Provider, mount: str) -> list[BaseRoute]:
-    """One provider's routes at one of its mounts, as its protocol has them."""
     if provider.protocol == "queue":
-        return queue_routes(provider.name, mount)
+        return queue_routes(provider.name, mount, stack)
     if provider.protocol == "images":
-        return images_routes(provider.name)
-    return aa_routes()
+        return images_routes(provider.name, stack)
+    return aa_routes(stack)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -79,7 +52,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
     mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
     routes = [
-        *(route for provider, mount in mounted for route in _provider_routes(provider, mount)),
+        *(
+            route
+            for provider, mount in mounted
+            for route in _provider_routes(provider, mount, settings)
+        ),
         *control_routes(),
         *doc_routes(),
         *file_routes(),
@@ -90,12 +67,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     exposed = sorted(set().union(*(d.response_headers for d in emulator.documents.values())))
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: http_error},
         middleware=_middleware(settings, exposed),
     )
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.
-    app.router.default = _unrouted
+    app.router.default = unrouted
     app.state.emulator = emulator
     app.state.drain = Drain()
     return app
@@ -118,7 +95,7 @@ def from_environment() -> Starlette:
 
 
 def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middleware]:
-    """Cross-cutting work, outermost first: request logging, then CORS."""
+    """Cross-cutting work around the whole app, outermost first: request logging, then CORS."""
     stack = []
     if settings.log_requests != "off":
         stack.append(Middleware(RequestLog, everything=settings.log_requests == "all"))
@@ -133,4 +110,17 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
                 max_age=600,
             )
         )
+    return stack
+
+
+def _operation_middleware(settings: Settings, endpoint: Endpoint) -> list[Middleware]:
+    """Cross-cutting work around one provider operation, outermost first: the request's id
+    (where the dialect sends it), the gateway (key, then rate limit), the steering headers."""
+    stack = []
+    if endpoint.dialect in SENT_BY:
+        stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
+    if endpoint.guarded:
+        stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
+    if endpoint.steered and settings.steering:
+        stack.append(Middleware(SteeringMiddleware))
     return stack

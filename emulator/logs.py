@@ -2,7 +2,8 @@
 
 ``log_config(settings)`` is handed to uvicorn (``logging.config.dictConfig`` form), so the
 server's own lines and the emulator's share one format. uvicorn's access log stays off: the
-emulator logs requests itself (``emulator.http.request_log``), refused ones with the reason.
+emulator logs requests itself (``emulator.http.middleware.request_log``), refused ones with the
+reason.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
+from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
@@ -29,6 +30,7 @@ class Emulator:
     settings: Settings
     clock: Clock
     store: Store
+    ids: Ids
     documents: dict[str, Document]
     files: FileService
     gateway: Gateway
@@ -56,6 +58,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
     store = MemoryStore()
+    ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     files = FileService(
         secret=hashlib.sha256(secret.encode()).digest(),
@@ -77,13 +80,14 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         return await owner.own_file(request_id, index, fmt)
 
     inputs = InputResolver(own_file, fetch)
-    queue = QueueService(settings, clock, store, documents, files, rules, latency, inputs)
+    queue = QueueService(settings, clock, store, documents, files, rules, latency, inputs, ids)
     images = ImagesService(settings, clock, store, documents, rules, latency, inputs)
-    tasks = TaskService(settings, clock, store, images, files)
+    tasks = TaskService(clock, store, images, files, ids)
     return Emulator(
         settings=settings,
         clock=clock,
         store=store,
+        ids=ids,
         documents=documents,
         files=files,
         gateway=Gateway(settings.api_keys, settings.rate_limit),

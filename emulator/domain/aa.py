@@ -10,8 +10,6 @@ rendered on first download and cached; another key's task is not found.
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
 from emulator.domain.clock import Clock
@@ -19,15 +17,12 @@ from emulator.domain.drawing import InvalidImage, probe
 from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
-from emulator.domain.ids import IdFactory
+from emulator.domain.ids import TASK_PREFIX, Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.records import Generation, Task, TaskStatus
-from emulator.settings import Settings
 from emulator.store.base import Store
 
 PROVIDER = "aa"
-TASK_PREFIX = "task_"
-FILE_PREFIX = "file-"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for edit inputs (the document's choice)
 
 
@@ -51,28 +46,21 @@ class TaskService:
 
     def __init__(
         self,
-        settings: Settings,
         clock: Clock,
         store: Store,
         images: ImagesService,
         files: FileService,
+        ids: Ids,
     ) -> None:
         self.clock = clock
         self.store = store
         self.images = images
         self.files = files
-        # Ids of their own, so that reading tasks never shifts the ids of later generations.
-        digest = hashlib.sha256(f"{settings.seed}:{PROVIDER}".encode()).digest()
-        self._ids = IdFactory(int.from_bytes(digest[:8], "big"))
-        self._request_ids = random.Random(f"{settings.seed}:{PROVIDER}:requests")
-
-    def new_request_id(self) -> str:
-        """The id of an HTTP request that accepts no generation (reads, uploads, errors)."""
-        return "req_" + f"{self._request_ids.getrandbits(128):032x}"
+        self.ids = ids
 
     async def create(self, key: str, generation: Generation) -> Task:
         """Keep an accepted generation as a task of ``key``'s."""
-        task_id = TASK_PREFIX + self._ids.ulid(generation.started_at)
+        task_id = self.ids.task(generation.started_at)
         task = Task(task_id=task_id, owner=owner_of(key), generation=generation)
         await self.store.put_task(task)
         return task
@@ -81,7 +69,7 @@ class TaskService:
         """The caller's task; an unknown one or another key's is ``NotFound``."""
         task = await self.store.get_task(task_id)
         if task is None or task.owner != owner_of(key):
-            raise NotFound(f"Task not found: {task_id}")
+            raise NotFound("task", task_id)
         return task
 
     @staticmethod
@@ -134,6 +122,6 @@ class TaskService:
             raise ValidationFailed(
                 (Violation(("file",), str(exc), "invalid_image_format"),)
             ) from None
-        file_id = FILE_PREFIX + self._ids.ulid(self.clock.now())
+        file_id = self.ids.file(self.clock.now())
         await self.store.put_upload(file_id, data)
         return file_id

@@ -1,27 +1,35 @@
-"""Typed domain errors, each with a neutral code; one renderer per dialect turns them into bytes.
+"""Typed domain errors: facts only. One renderer per dialect writes them in a provider's words.
+
+An error holds what happened (the model asked for, why a key was refused, how long to wait...)
+and never a sentence: the texts, statuses and headers are in ``emulator/http/queue/render.py``,
+``emulator/http/images/render.py`` and ``emulator/http/aa/render.py``.
 
 DomainError
-├── Unauthorized            no key, or a key that is not configured
-├── RateLimited             the key's window is full (carries retry_after)
+├── Unauthorized            no key (reason "missing"), or one that is refused ("invalid")
+├── RateLimited             the key's window is full (retry_after, limit)
 ├── InsufficientBalance     the key's balance cannot pay for the request
-├── ModelNotFound           the model id is not served
+├── ModelNotFound           the model id is not served (model)
 ├── RequestNotFound         unknown job, another key's job, or a model id that does not match
-├── InvalidBody             the body is not a JSON object
+├── InvalidBody             the body cannot be read as the operation takes it (problem, detail)
+├── BadSteering             an ``X-Imgemu-*`` header with a value it cannot take (header, value)
 ├── WebhookNotSupported     webhook fields were sent
-├── ValidationFailed        schema or rule violations (carries the violations)
+├── ValidationFailed        schema or rule violations (violations)
 ├── AlreadyCompleted        cancel of a terminal job
 ├── NotReady                result asked before the job is terminal
 ├── LinkExpired             a result file URL past its expiry or with a bad signature
 ├── ContentBlocked          the prompt trips the block list (synchronous protocols)
-├── UpstreamFailure         a generation failed or timed out (synchronous protocols)
-└── NotFound                an unknown task or file id (synchronous protocols)
+├── UpstreamFailure         a generation failed or timed out (outcome; synchronous protocols)
+├── ServerStopping          the server began to stop while the request waited
+└── NotFound                an unknown task or file id (what, ident; synchronous protocols)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from emulator.domain.records import ErrorType
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,25 +54,29 @@ class Violation:
 
 
 class DomainError(Exception):
-    """Base of every error the domain raises; ``code`` is dialect-neutral."""
+    """Base of every error the domain raises; ``code`` is dialect-neutral.
+
+    The constructor's arguments are the error's facts, kept as attributes (and as ``args``, so
+    ``repr`` shows them); there is no message.
+    """
 
     code = "error"
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Unauthorized(DomainError):
     code = "unauthorized"
+
+    def __init__(self, reason: Literal["missing", "invalid"]) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "missing": no key in a scheme the provider takes
 
 
 class RateLimited(DomainError):
     code = "rate_limited"
 
     def __init__(self, retry_after: float, limit: int = 0) -> None:
-        super().__init__("Rate limit exceeded, please try again later")
-        self.retry_after = retry_after
+        super().__init__(retry_after, limit)
+        self.retry_after = retry_after  # seconds until the window has room again
         self.limit = limit  # requests allowed per window, 0 when unknown
 
 
@@ -76,33 +88,49 @@ class ModelNotFound(DomainError):
     code = "model_not_found"
 
     def __init__(self, model: str) -> None:
-        super().__init__(f"App not found: {model}")
+        super().__init__(model)
         self.model = model
 
 
 class RequestNotFound(DomainError):
     code = "request_not_found"
 
-    def __init__(self) -> None:
-        super().__init__("Request not found")
+
+# Why a body cannot be read: not JSON; JSON but not an object; a form sent to an operation that
+# takes JSON only; a form that cannot be parsed (``detail``: the parser's own words); a file
+# upload that is not a form.
+BodyProblem = Literal["not_json", "not_object", "form_not_taken", "bad_form", "not_form"]
 
 
 class InvalidBody(DomainError):
     code = "invalid_body"
 
+    def __init__(self, problem: BodyProblem, detail: str = "") -> None:
+        super().__init__(problem, detail)
+        self.problem = problem
+        self.detail = detail
+
+
+class BadSteering(DomainError):
+    """An ``X-Imgemu-Outcome`` or ``X-Imgemu-Latency`` value the emulator cannot follow."""
+
+    code = "bad_steering"
+
+    def __init__(self, header: str, value: str) -> None:
+        super().__init__(header, value)
+        self.header = header  # lower-case name
+        self.value = value
+
 
 class WebhookNotSupported(DomainError):
     code = "webhook_not_supported"
-
-    def __init__(self) -> None:
-        super().__init__("webhook not supported")
 
 
 class ValidationFailed(DomainError):
     code = "validation_failed"
 
     def __init__(self, violations: tuple[Violation, ...]) -> None:
-        super().__init__("; ".join(v.describe() for v in violations))
+        super().__init__(violations)
         self.violations = violations
 
 
@@ -123,13 +151,17 @@ class ContentBlocked(DomainError):
 
 
 class UpstreamFailure(DomainError):
-    """A generation that failed (``timeout`` False) or ran out of time (``timeout`` True)."""
+    """A generation that ended in ``outcome`` (a drawn or steered failure, or a timeout)."""
 
     code = "upstream_failure"
 
-    def __init__(self, message: str, *, timeout: bool = False) -> None:
-        super().__init__(message)
-        self.timeout = timeout
+    def __init__(self, outcome: ErrorType) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+    @property
+    def timeout(self) -> bool:
+        return self.outcome is ErrorType.INFERENCE_TIMEOUT
 
 
 class ServerStopping(DomainError):
@@ -140,3 +172,8 @@ class ServerStopping(DomainError):
 
 class NotFound(DomainError):
     code = "not_found"
+
+    def __init__(self, what: Literal["task", "file"], ident: str) -> None:
+        super().__init__(what, ident)
+        self.what = what
+        self.ident = ident

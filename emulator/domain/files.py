@@ -99,10 +99,10 @@ class FileService:
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
         """Raise ``LinkExpired`` unless the signature is right and the link has not expired."""
         if expires is None or sig is None or not expires.isdigit():
-            raise LinkExpired("Request has expired or the signature is invalid")
+            raise LinkExpired()
         good = self._signature(name, int(expires))
         if not hmac.compare_digest(good, sig) or now > int(expires):
-            raise LinkExpired("Request has expired or the signature is invalid")
+            raise LinkExpired()
 
     @staticmethod
     def find_output(job: Job, index: int, output_format: str) -> OutputFile:

@@ -14,13 +14,6 @@ from emulator.store.base import Store
 
 # The Authorization schemes each provider accepts, as its document declares them.
 _SCHEMES_LOWER = {p.name: {s.lower() for s in p.auth} for p in PROVIDERS.values()}
-_MISSING = {
-    "seacloud": "Authorization Bearer or Key token is required",
-    "odirouter": "Authorization Bearer token is required",
-    "openai": "missing",
-    "agcloud": "missing",
-    "aa": "missing",
-}
 
 
 @lru_cache(maxsize=4096)
@@ -44,23 +37,25 @@ class Gateway:
     """Authentication and rate limiting per provider.
 
     Without configured keys any key works, except one containing ``invalid`` (any case); with
-    keys configured for a provider, only those work. Either refusal is ``Invalid API key``.
+    keys configured for a provider, only those work. A refusal says which: no key in a scheme the
+    provider takes (``missing``), or a key that is refused (``invalid``).
     """
 
     def __init__(self, api_keys: Mapping[str, tuple[str, ...]], rate_limit: RateLimit) -> None:
         self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
         self.rate_limit = rate_limit
+        self.limiting = rate_limit.limit > 0  # whether ``admit`` can refuse anything
 
     def authenticate(self, provider: str, authorization: str | None) -> str:
         """The API key from an ``Authorization`` header, or ``Unauthorized``."""
         scheme, _, key = (authorization or "").strip().partition(" ")
         key = key.strip()
         if scheme.lower() not in _SCHEMES_LOWER[provider] or not key:
-            raise Unauthorized(_MISSING[provider])
+            raise Unauthorized("missing")
         allowed = self._keys.get(provider)
         refused = is_invalid_key(key) if allowed is None else key not in allowed
         if refused:
-            raise Unauthorized("Invalid API key")
+            raise Unauthorized("invalid")
         return key
 
     async def admit(self, store: Store, provider: str, key: str, clock: Clock) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,17 +111,12 @@ class ImagesService:
         self.rules = rules
         self.latency = latency
         self.inputs = inputs
-        self._ids = random.Random(f"{settings.seed}:images")
 
     def operation(self, provider: str, kind: str) -> Operation:
         op = self.documents[provider].operation(kind, "*")
         if op is None:
             raise ModelNotFound(kind)
         return op
-
-    def new_id(self, prefix: str) -> str:
-        """A seeded id such as ``req_`` + 32 hex digits."""
-        return prefix + f"{self._ids.getrandbits(128):032x}"
 
     async def prepare(
         self,
@@ -131,6 +125,7 @@ class ImagesService:
         key: str,
         body: Any,
         *,
+        request_id: str,
         upload: Upload | None = None,
         outcome: ErrorType | None = None,
         latency: float | None = None,
@@ -138,19 +133,21 @@ class ImagesService:
         """Validate, resolve, price and time one request; raise the error to answer instead.
 
         ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
-        ``aa.generate``); ``upload`` carries a form's parts when the body came as multipart.
+        ``aa.generate``); ``request_id`` the HTTP request's id, which the generation keeps (it
+        seeds the drawn outcome and service time); ``upload`` carries a form's parts when the
+        body came as multipart.
         """
         op = self.operation(provider, kind)
         if upload is not None:
             if op.form is None:
-                raise InvalidBody("This endpoint does not take multipart/form-data.")
+                raise InvalidBody("form_not_taken")
             fields = op.form.coerce(upload.fields)
             violations = op.form.validate(fields)
             defaults = op.form.defaults
             body = fields
         else:
             if not isinstance(body, dict):
-                raise InvalidBody("The request body must be a JSON object.")
+                raise InvalidBody("not_object")
             violations = op.validate(body) if op.validate else ()
             defaults = op.defaults
         if violations:
@@ -178,9 +175,9 @@ class ImagesService:
             raise ValidationFailed(violations)
         prompt = str(params.get("prompt", ""))
         if blocked(prompt, self.settings):
-            raise ContentBlocked(prompt)
+            raise ContentBlocked()
         return await self._accept(
-            provider, kind, key, model, params, images, mask, outcome, latency
+            provider, kind, key, request_id, model, params, images, mask, outcome, latency
         )
 
     async def _accept(
@@ -188,6 +185,7 @@ class ImagesService:
         provider: str,
         kind: str,
         key: str,
+        request_id: str,
         model: ImageModel,
         params: dict[str, Any],
         images: tuple[ResolvedImage | None, ...],
@@ -212,8 +210,7 @@ class ImagesService:
         cost = usage_cost_usd(model.family, usage)
         default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
         if not await self.store.charge(owner_of(key), cost, default_balance):
-            raise InsufficientBalance("insufficient_quota")
-        request_id = self.new_id("req_")
+            raise InsufficientBalance()
         now = self.clock.now()
         if outcome is None:
             outcome = drawn_outcome(request_id, self.settings)

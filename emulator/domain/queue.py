@@ -19,7 +19,7 @@ from emulator.domain.errors import (
 )
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
-from emulator.domain.ids import IdFactory
+from emulator.domain.ids import Ids
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import ERROR_TEXT, JobState, state_at
 from emulator.domain.latency import LatencyModel
@@ -66,6 +66,7 @@ class QueueService:
         rules: RuleBook,
         latency: LatencyModel,
         inputs: InputResolver,
+        ids: Ids,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -74,7 +75,7 @@ class QueueService:
         self.files = files
         self.rules = rules
         self.latency = latency
-        self.ids = IdFactory(settings.seed)
+        self.ids = ids
         self.inputs = inputs
 
     # -- submit -------------------------------------------------------------------------
@@ -100,7 +101,7 @@ class QueueService:
         op = self.operation(provider, "submit", model)
         info = QUEUE_MODELS[model]
         if not isinstance(body, dict):
-            raise InvalidBody("Request body must be a JSON object")
+            raise InvalidBody("not_object")
         gateway_ctx = RuleContext(query_keys=query_keys, header_names=header_names)
         self.rules.check(op.rules, body, gateway_ctx, gateway=True)
         params = {**op.defaults, **body}
@@ -114,7 +115,7 @@ class QueueService:
         if violations and self.settings.validation == "sync":
             raise ValidationFailed(violations)
         now = self.clock.now()
-        request_id = self.ids.request_id(now)
+        request_id = self.ids.job(now)
         filed: dict[str, Any] = {
             "request_id": request_id,
             "provider": provider,
@@ -161,7 +162,7 @@ class QueueService:
         cost = n * image_cost_usd(info.family, quality, width, height)
         default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
         if not await self.store.charge(filed["owner"], cost, default_balance):
-            raise InsufficientBalance("Insufficient credits")
+            raise InsufficientBalance()
         outcome = self._outcome(request_id, steering)
         seconds = service_seconds(
             self.latency,
@@ -244,7 +245,7 @@ class QueueService:
         job = await self.find(provider, key, model, request_id)
         now = self.clock.now()
         if state_at(job, now).terminal:
-            raise AlreadyCompleted("ALREADY_COMPLETED")
+            raise AlreadyCompleted()
         return await self.store.cancel(request_id, now, self.settings.slots_for(job.model))
 
     # -- files -------------------------------------------------------------------------

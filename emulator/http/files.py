@@ -7,9 +7,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from emulator.domain.aa import is_task_id
-from emulator.domain.errors import DomainError, RequestNotFound
+from emulator.domain.errors import LinkExpired, RequestNotFound
 from emulator.http.common import json_response
 from emulator.state import Emulator
+
+# The words of a refused link (the queue's CDN answers so, and 典名词元's links share the form).
+LINK_EXPIRED = "Request has expired or the signature is invalid"
 
 
 async def get_file(request: Request) -> Response:
@@ -34,8 +37,8 @@ async def get_file(request: Request) -> Response:
             file_name, content_type = output.file_name, output.content_type
     except RequestNotFound:
         return json_response({"detail": "Not Found"}, 404)
-    except DomainError as exc:
-        return json_response({"detail": exc.message}, 403)
+    except LinkExpired:
+        return json_response({"detail": LINK_EXPIRED}, 403)
     headers = {
         "Content-Disposition": f'inline; filename="{file_name}"',
         "Cache-Control": "private, max-age=3600",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from emulator.http.request_log import reason_of
+from emulator.http.middleware.request_log import reason_of
 from tests.conftest import fast_app
 
 pytestmark = pytest.mark.anyio

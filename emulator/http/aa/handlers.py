@@ -1,4 +1,7 @@
-"""典名词元 handlers: parse the request, call the images and task services, render the envelope."""
+"""典名词元 handlers: parse the request, call the images and task services, render the envelope.
+
+The gateway has taken the key already; every answer's envelope carries the request's id.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from emulator.domain.errors import (
 from emulator.domain.records import TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
+from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.request_id import request_id
+from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
-from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
 KIND = "aa.generate"
@@ -31,83 +36,78 @@ def _emulator(request: Request) -> Emulator:
     return emulator
 
 
-def _key(request: Request, emulator: Emulator) -> str:
-    return emulator.gateway.authenticate(PROVIDER, request.headers.get("authorization"))
-
-
 async def generate(request: Request) -> Response:
     """``POST /api/v1/image/generation``: wait for the images, or with ``async`` answer at once."""
     emulator = _emulator(request)
+    scope = request.scope
+    rid = request_id(scope, "aa")
     try:
-        key = _key(request, emulator)
-        await emulator.gateway.admit(emulator.store, PROVIDER, key, emulator.clock)
-        steering = steering_of(request, emulator.settings.steering)
+        steering = steering_of(scope)
         try:
             body = load_json(await request.body())
         except NotJson:
-            raise InvalidBody("The request body must be valid JSON.") from None
+            raise InvalidBody("not_json") from None
+        key = key_of(scope)
         generation = await emulator.images.prepare(
             PROVIDER,
             KIND,
             key,
             body,
+            request_id=rid,
             outcome=steering.outcome if steering else None,
             latency=steering.latency if steering else None,
         )
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:
-        return render.error_response(exc, emulator.tasks.new_request_id())
+        return render.error_response(exc, rid)
     base = app_base(request)
     if generation.params.get("async"):
-        return render.task_response(emulator.tasks.accepted(task), generation.request_id, base)
+        return render.task_response(emulator.tasks.accepted(task), rid, base)
     drain: Drain = request.app.state.drain
     try:
         await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
     except ServerStopping as exc:
-        return render.error_response(exc, generation.request_id)
+        return render.error_response(exc, rid)
     # Judged at its finish at the earliest: a wall clock stepped back by a hair must not
     # answer a waiting call "processing".
     snap = emulator.tasks.snapshot(task, max(emulator.clock.now(), generation.finishes_at))
     if snap.status is TaskStatus.FAILED:
-        return render.failed_response(generation, generation.request_id)
-    return render.task_response(snap, generation.request_id, base)
+        return render.failed_response(generation, rid)
+    return render.task_response(snap, rid, base)
 
 
 async def get_task(request: Request) -> Response:
     """``GET /api/v1/image/generation/{task_id}``: the caller's task as the clock has it now."""
     emulator = _emulator(request)
-    request_id = emulator.tasks.new_request_id()
+    rid = request_id(request.scope, "aa")
     try:
-        key = _key(request, emulator)
-        task = await emulator.tasks.find(key, request.path_params["task_id"])
+        task = await emulator.tasks.find(key_of(request.scope), request.path_params["task_id"])
     except DomainError as exc:
-        return render.error_response(exc, request_id)
+        return render.error_response(exc, rid)
     snap = emulator.tasks.snapshot(task, emulator.clock.now())
-    return render.task_response(snap, request_id, app_base(request))
+    return render.task_response(snap, rid, app_base(request))
 
 
 async def upload(request: Request) -> Response:
     """``POST /api/v1/files``: keep the image in the ``file`` part and answer its id."""
     emulator = _emulator(request)
-    request_id = emulator.tasks.new_request_id()
+    rid = request_id(request.scope, "aa")
     try:
-        key = _key(request, emulator)
-        await emulator.gateway.admit(emulator.store, PROVIDER, key, emulator.clock)
         file_id = await emulator.tasks.upload(await _read_file(request))
     except DomainError as exc:
-        return render.error_response(exc, request_id)
-    return render.upload_response(file_id, request_id)
+        return render.error_response(exc, rid)
+    return render.upload_response(file_id, rid)
 
 
 async def _read_file(request: Request) -> bytes:
     """The bytes of the form's ``file`` part; other parts are ignored."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
-        raise InvalidBody("Send the file as multipart/form-data in a part named 'file'.")
+        raise InvalidBody("not_form")
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
-        raise InvalidBody(f"Could not parse the multipart form: {exc}") from None
+        raise InvalidBody("bad_form", str(exc)) from None
     try:
         part = form.get("file")
         if part is None:

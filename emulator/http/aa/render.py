@@ -3,7 +3,8 @@
 Every answer is the envelope ``{code, message, request_id, data}``: ``code`` 0 and
 ``message: "success"`` on success, otherwise ``code`` repeats the HTTP status and ``data`` is
 null. The provider documents only the success envelope; the error texts are the emulator's
-(the document marks them as assumed), each naming the field it is about.
+(the document marks them as assumed), each naming the field it is about. Every answer carries
+the request's id in ``x-request-id`` too: the request-id middleware adds it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from emulator.domain.aa import TaskSnapshot
 from emulator.domain.errors import (
+    BadSteering,
     ContentBlocked,
     DomainError,
     InsufficientBalance,
@@ -30,6 +32,7 @@ from emulator.domain.errors import (
 )
 from emulator.domain.records import ErrorType, Generation, TaskStatus
 from emulator.http.common import json_response
+from emulator.http.middleware.steering import steering_text
 
 SUCCESS = "success"
 INSUFFICIENT_CREDIT = "insufficient_credit: the account balance is too low for this request."
@@ -47,17 +50,11 @@ def envelope(code: int, message: str, request_id: str, data: Any) -> dict[str, A
     return {"code": code, "message": message, "request_id": request_id, "data": data}
 
 
-def _respond(
-    body: dict[str, Any], status: int, request_id: str, headers: dict[str, str] | None = None
-) -> Response:
-    return json_response(body, status, {**(headers or {}), "x-request-id": request_id})
-
-
 def error(
     status: int, message: str, request_id: str, headers: dict[str, str] | None = None
 ) -> Response:
     """An error envelope: ``code`` repeats the HTTP status, ``data`` is null."""
-    return _respond(envelope(status, message, request_id, None), status, request_id, headers)
+    return json_response(envelope(status, message, request_id, None), status, headers)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -96,34 +93,51 @@ def validation_message(violations: tuple[Violation, ...]) -> str:
     return "; ".join(texts)
 
 
+_BODY_TEXT: dict[str, str] = {
+    "not_json": "The request body must be valid JSON.",
+    "not_object": "The request body must be a JSON object.",
+    "form_not_taken": "This endpoint does not take multipart/form-data.",
+    "not_form": "Send the file as multipart/form-data in a part named 'file'.",
+}
+
+
+def body_text(exc: InvalidBody) -> str:
+    """Why a body could not be read."""
+    if exc.problem == "bad_form":
+        return f"Could not parse the multipart form: {exc.detail}"
+    return _BODY_TEXT[exc.problem]
+
+
 def error_parts(exc: DomainError) -> tuple[int, str, dict[str, str]]:
     """(HTTP status, message, extra headers) of a domain error in this dialect."""
     if isinstance(exc, ValidationFailed):
         return 400, validation_message(exc.violations), {}
     if isinstance(exc, InvalidBody):
-        return 400, exc.message, {}
+        return 400, body_text(exc), {}
+    if isinstance(exc, BadSteering):
+        return 400, steering_text(exc), {}
     if isinstance(exc, InsufficientBalance):
         return 400, INSUFFICIENT_CREDIT, {}
     if isinstance(exc, ContentBlocked):
         return 400, "prompt: The request was rejected by the safety system.", {}
     if isinstance(exc, Unauthorized):
-        if exc.message == "missing":
+        if exc.reason == "missing":
             return 401, "Missing API key: send it as 'Authorization: Bearer <key>'.", {}
         return 401, "Invalid API key.", {}
     if isinstance(exc, RateLimited):
         retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return 429, "Rate limit exceeded, please try again later.", retry
     if isinstance(exc, NotFound):
-        return 404, exc.message, {}
+        return 404, f"{exc.what.capitalize()} not found: {exc.ident}", {}
     if isinstance(exc, UpstreamFailure):
-        return 500, exc.message, {}
+        return 500, failure_message(exc.outcome), {}
     if isinstance(exc, ServerStopping):
         return 503, "Service is shutting down, please retry.", {}
     return 500, "Internal server error.", {}
 
 
 def error_response(exc: DomainError, request_id: str) -> Response:
-    """The envelope of a domain error."""
+    """The envelope of a domain error (the request-id middleware adds ``x-request-id``)."""
     status, message, headers = error_parts(exc)
     return error(status, message, request_id, headers)
 
@@ -181,10 +195,9 @@ def task_response(snap: TaskSnapshot, request_id: str, base: str) -> Response:
     message = SUCCESS
     if snap.status is TaskStatus.FAILED and outcome is not None:
         message = failure_message(outcome)
-    body = envelope(0, message, request_id, task_data(snap, base))
-    return _respond(body, 200, request_id)
+    return json_response(envelope(0, message, request_id, task_data(snap, base)))
 
 
 def upload_response(file_id: str, request_id: str) -> Response:
     """An uploaded file's id."""
-    return _respond(envelope(0, SUCCESS, request_id, {"file_id": file_id}), 200, request_id)
+    return json_response(envelope(0, SUCCESS, request_id, {"file_id": file_id}))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from emulator.domain.errors import (
     DomainError,
@@ -18,11 +18,13 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.images import Upload
-from emulator.domain.records import ErrorType, Generation, Usage
+from emulator.domain.records import Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
+from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.request_id import request_id
+from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
-from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
 MAX_FORM_FILES = 64
@@ -36,7 +38,8 @@ def _emulator(request: Request) -> Emulator:
 
 
 class ImagesHandlers:
-    """One provider's generation and edit endpoints in the OpenAI dialect."""
+    """One provider's generation and edit endpoints in the OpenAI dialect (the gateway has
+    taken the key already)."""
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
@@ -50,47 +53,33 @@ class ImagesHandlers:
     async def _serve(self, request: Request, kind: str) -> Response:
         emulator = _emulator(request)
         images = emulator.images
+        scope = request.scope
         try:
-            key = emulator.gateway.authenticate(self.provider, request.headers.get("authorization"))
-            await emulator.gateway.admit(emulator.store, self.provider, key, emulator.clock)
-            steering = steering_of(request, emulator.settings.steering)
+            steering = steering_of(scope)
             body, upload = await _read_body(request)
             generation = await images.prepare(
                 self.provider,
                 kind,
-                key,
+                key_of(scope),
                 body,
+                request_id=request_id(scope, "images"),
                 upload=upload,
                 outcome=steering.outcome if steering else None,
                 latency=steering.latency if steering else None,
             )
         except DomainError as exc:
-            return render.error_response(exc, images.new_id("req_"))
+            return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
-            return StreamingResponse(
-                _stream(emulator, generation, drain),
-                media_type="text/event-stream",
-                headers={"x-request-id": generation.request_id, "cache-control": "no-cache"},
-            )
+            return render.stream_response(_stream(emulator, generation, drain))
         try:
             await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
         except ServerStopping as exc:
-            return render.error_response(exc, generation.request_id)
+            return render.error_response(exc)
         if generation.outcome is not None:
-            return render.error_response(_failure(generation.outcome), generation.request_id)
+            return render.error_response(UpstreamFailure(generation.outcome))
         data = await asyncio.gather(*(images.render(generation, i) for i in range(generation.n)))
         return render.images_response(generation, list(data))
-
-
-def _failure(outcome: ErrorType) -> UpstreamFailure:
-    if outcome is ErrorType.INFERENCE_TIMEOUT:
-        return UpstreamFailure("Request timed out.", timeout=True)
-    if outcome is ErrorType.CONTENT_BLOCKED:
-        return UpstreamFailure("Your request was rejected by the safety system.")
-    return UpstreamFailure(
-        "The server had an error while processing your request. Sorry about that!"
-    )
 
 
 async def _read_body(request: Request) -> tuple[object, Upload | None]:
@@ -101,10 +90,7 @@ async def _read_body(request: Request) -> tuple[object, Upload | None]:
     try:
         return load_json(raw), None
     except NotJson:
-        raise InvalidBody(
-            "We could not parse the JSON body of your request. The OpenAI API expects a JSON "
-            "payload (or multipart/form-data for image edits)."
-        ) from None
+        raise InvalidBody("not_json") from None
 
 
 async def _read_form(request: Request) -> Upload:
@@ -113,7 +99,7 @@ async def _read_form(request: Request) -> Upload:
             max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
         )
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
-        raise InvalidBody(f"Could not parse the multipart form: {exc}") from None
+        raise InvalidBody("bad_form", str(exc)) from None
     fields: dict[str, str] = {}
     files: dict[str, list[bytes]] = {}
     try:
@@ -179,7 +165,7 @@ async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> A
             yield render.partial_event(generation, index, data, int(clock.now()))
         async for beat in _wait(drain.wait(clock.sleep_until(generation.finishes_at)), keepalive):
             yield beat
-        yield render.error_event(_failure(generation.outcome))
+        yield render.error_event(UpstreamFailure(generation.outcome))
         return
     for image in range(generation.n):
         times = generation.event_times(image)

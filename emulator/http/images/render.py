@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from emulator.domain.errors import (
+    BadSteering,
     ContentBlocked,
     DomainError,
     InsufficientBalance,
@@ -28,9 +29,10 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.records import Generation, Usage
+from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import quote_list
 from emulator.http.common import dump_json, json_response
+from emulator.http.middleware.steering import steering_text
 from emulator.spec.messages import TYPE_NAMES
 
 
@@ -115,21 +117,50 @@ def error_body(message: str, type_: str, param: str | None, code: str | None) ->
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+_BODY_TEXT: dict[str, str] = {
+    "not_json": (
+        "We could not parse the JSON body of your request. The OpenAI API expects a JSON "
+        "payload (or multipart/form-data for image edits)."
+    ),
+    "not_object": "The request body must be a JSON object.",
+    "form_not_taken": "This endpoint does not take multipart/form-data.",
+    "not_form": "This endpoint expects multipart/form-data.",
+}
+_MISSING_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+_INVALID_KEY = "Incorrect API key provided. You can find your API key in your dashboard."
+_SERVER_ERROR = "The server had an error while processing your request."
+_UPSTREAM_TEXT: dict[ErrorType, str] = {
+    ErrorType.INFERENCE_TIMEOUT: "Request timed out.",
+    ErrorType.CONTENT_BLOCKED: "Your request was rejected by the safety system.",
+}
+
+
+def body_text(exc: InvalidBody) -> str:
+    """Why a body could not be read, in OpenAI's words."""
+    if exc.problem == "bad_form":
+        return f"Could not parse the multipart form: {exc.detail}"
+    return _BODY_TEXT[exc.problem]
+
+
+def upstream_text(outcome: ErrorType) -> str:
+    """A failed generation's message: a timeout, a blocked result, or a server error."""
+    return _UPSTREAM_TEXT.get(outcome, _SERVER_ERROR + " Sorry about that!")
+
+
 def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) of a domain error in this dialect."""
     if isinstance(exc, ValidationFailed):
         message, param, code = violation_error(exc.violations[0])
         return 400, error_body(message, "invalid_request_error", param, code), {}
     if isinstance(exc, InvalidBody):
-        return 400, error_body(exc.message, "invalid_request_error", None, None), {}
+        return 400, error_body(body_text(exc), "invalid_request_error", None, None), {}
+    if isinstance(exc, BadSteering):
+        return 400, error_body(steering_text(exc), "invalid_request_error", None, None), {}
     if isinstance(exc, Unauthorized):
-        if exc.message == "missing":
-            message = (
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            )
-        else:
-            message = "Incorrect API key provided. You can find your API key in your dashboard."
+        message = _MISSING_KEY if exc.reason == "missing" else _INVALID_KEY
         return 401, error_body(message, "invalid_request_error", None, "invalid_api_key"), {}
     if isinstance(exc, RateLimited):
         wait = max(0.001, exc.retry_after)
@@ -154,25 +185,27 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         body = error_body(message, "image_generation_user_error", None, "moderation_blocked")
         return 400, body, {}
     if isinstance(exc, UpstreamFailure):
-        return 500, error_body(exc.message, "server_error", None, "server_error"), {}
+        message = upstream_text(exc.outcome)
+        return 500, error_body(message, "server_error", None, "server_error"), {}
     if isinstance(exc, NotFound):
-        return 404, error_body(exc.message, "invalid_request_error", None, None), {}
+        message = f"No such {exc.what}: '{exc.ident}'."
+        return 404, error_body(message, "invalid_request_error", None, None), {}
     if isinstance(exc, ServerStopping):
         message = "The server is shutting down. Please retry your request."
         return 503, error_body(message, "server_error", None, "server_error"), {}
-    message = exc.message or "The server had an error while processing your request."
-    return 500, error_body(message, "server_error", None, "server_error"), {}
+    return 500, error_body(_SERVER_ERROR, "server_error", None, "server_error"), {}
 
 
-def error_response(exc: DomainError, request_id: str) -> Response:
+def error_response(exc: DomainError) -> Response:
+    """A domain error's answer (the request-id middleware adds ``x-request-id``)."""
     status, body, headers = error_parts(exc)
-    return json_response(body, status, {**headers, "x-request-id": request_id})
+    return json_response(body, status, headers)
 
 
-def unrouted(method: str, path: str, request_id: str) -> Response:
-    """OpenAI's answer to a path it does not serve."""
+def unrouted(method: str, path: str) -> Response:
+    """OpenAI's answer to a path it does not serve (the caller adds ``x-request-id``)."""
     body = error_body(f"Invalid URL ({method} {path})", "invalid_request_error", None, None)
-    return json_response(body, 404, {"x-request-id": request_id})
+    return json_response(body, 404)
 
 
 def usage_body(usage: Usage) -> dict[str, Any]:
@@ -199,12 +232,19 @@ def images_response(generation: Generation, images: list[bytes]) -> Response:
         "size": generation.size,
         "usage": usage_body(generation.usage),
     }
-    return json_response(body, 200, {"x-request-id": generation.request_id})
+    return json_response(body, 200)
 
 
 # -- streams -------------------------------------------------------------------------------
 
 KEEPALIVE = b": keep-alive\n\n"
+
+
+def stream_response(events: AsyncIterator[bytes]) -> Response:
+    """A stream of server-sent events (the request-id middleware adds ``x-request-id``)."""
+    return StreamingResponse(
+        events, media_type="text/event-stream", headers={"cache-control": "no-cache"}
+    )
 
 
 def _event_prefix(generation: Generation) -> str:

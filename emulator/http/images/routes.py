@@ -9,12 +9,14 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from emulator.http.images.handlers import ImagesHandlers
+from emulator.http.middleware.endpoint import Stack
 from emulator.providers import document
 
 
-def images_routes(provider: str) -> list[BaseRoute]:
+def images_routes(provider: str, middleware: Stack) -> list[BaseRoute]:
     """A route for each operation ``provider``'s document binds (``images.generate``,
-    ``images.edit``), at the path and method the document gives it."""
+    ``images.edit``), at the path and method the document gives it, wrapped in
+    ``middleware(kind)``."""
     handlers = ImagesHandlers(provider)
     endpoints = {"images.generate": handlers.generate, "images.edit": handlers.edit}
     routes: list[BaseRoute] = []
@@ -22,5 +24,8 @@ def images_routes(provider: str) -> list[BaseRoute]:
         for method, op in item.items():
             if isinstance(op, dict) and "x-imgemu-operation" in op:
                 kind = op["x-imgemu-operation"]["kind"]
-                routes.append(Route(path, endpoints[kind], methods=[method.upper()]))
+                route = Route(
+                    path, endpoints[kind], methods=[method.upper()], middleware=middleware(kind)
+                )
+                routes.append(route)
     return routes

@@ -9,9 +9,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from emulator.domain.errors import DomainError, InvalidBody
+from emulator.domain.queue import Snapshot
 from emulator.http.common import NotJson, app_base, json_response, load_json
+from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.steering import steering_of
 from emulator.http.queue import render
-from emulator.http.steering import steering_of
 from emulator.state import Emulator
 
 _TRUE = ("1", "true")
@@ -23,7 +25,7 @@ def _emulator(request: Request) -> Emulator:
 
 
 class QueueHandlers:
-    """The four operations of one queue provider."""
+    """The four operations of one queue provider (the gateway has taken the key already)."""
 
     def __init__(self, provider: str, prefix: str) -> None:
         self.provider = provider
@@ -32,28 +34,27 @@ class QueueHandlers:
     def _base(self, request: Request) -> str:
         return app_base(request) + self.prefix
 
-    def _key(self, request: Request, emulator: Emulator) -> str:
-        return emulator.gateway.authenticate(self.provider, request.headers.get("authorization"))
+    def _refuse(self, exc: DomainError, operation: str) -> Response:
+        return render.error_response(exc, provider=self.provider, operation=operation)
 
     async def submit(self, request: Request) -> Response:
         emulator = _emulator(request)
+        scope = request.scope
         try:
-            key = self._key(request, emulator)
-            await emulator.gateway.admit(emulator.store, self.provider, key, emulator.clock)
             model = request.path_params["model_id"]
             emulator.queue.operation(self.provider, "submit", model)
             body = _parse_json(await request.body())
             submitted = await emulator.queue.submit(
                 self.provider,
-                key,
+                key_of(scope),
                 model,
                 body,
                 query_keys=_query_keys(request),
                 header_names=frozenset(request.headers.keys()),
-                steering=steering_of(request, emulator.settings.steering),
+                steering=steering_of(scope),
             )
         except DomainError as exc:
-            return render.error_response(exc, operation="submit")
+            return self._refuse(exc, "submit")
         urls = render.Urls(self._base(request), model, submitted.job.request_id)
         return json_response(render.submit_body(submitted.job, urls, submitted.queue_position))
 
@@ -62,8 +63,8 @@ class QueueHandlers:
         try:
             snap = await self._snapshot(request, emulator)
         except DomainError as exc:
-            return render.error_response(exc, operation="status")
-        with_logs = request.query_params.get("logs", "").lower() in _TRUE
+            return self._refuse(exc, "status")
+        with_logs = _logs_asked(request)
         urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
         return json_response(render.status_body(snap, urls, emulator.clock.now(), with_logs))
 
@@ -72,7 +73,7 @@ class QueueHandlers:
         try:
             snap = await self._snapshot(request, emulator)
         except DomainError as exc:
-            return render.error_response(exc, operation="result")
+            return self._refuse(exc, "result")
         if not snap.state.terminal:
             urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
             return json_response(render.status_body(snap, urls, emulator.clock.now(), False), 202)
@@ -84,22 +85,19 @@ class QueueHandlers:
 
     async def cancel(self, request: Request) -> Response:
         emulator = _emulator(request)
+        params = request.path_params
         try:
-            key = self._key(request, emulator)
             await emulator.queue.cancel(
-                self.provider,
-                key,
-                request.path_params["model_id"],
-                request.path_params["request_id"],
+                self.provider, key_of(request.scope), params["model_id"], params["request_id"]
             )
         except DomainError as exc:
-            return render.error_response(exc, operation="cancel")
+            return self._refuse(exc, "cancel")
         return render.cancel_accepted()
 
-    async def _snapshot(self, request: Request, emulator: Emulator) -> Any:
-        key = self._key(request, emulator)
+    async def _snapshot(self, request: Request, emulator: Emulator) -> Snapshot:
+        params = request.path_params
         return await emulator.queue.snapshot(
-            self.provider, key, request.path_params["model_id"], request.path_params["request_id"]
+            self.provider, key_of(request.scope), params["model_id"], params["request_id"]
         )
 
     async def status_stream(self, request: Request) -> Response:
@@ -112,6 +110,13 @@ async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     await render.unrouted(request.method, request.url.path)(scope, receive, send)
 
 
+def _logs_asked(request: Request) -> bool:
+    """``?logs=1`` or ``?logs=true``; a read without a query (the usual poll) parses none."""
+    if not request.scope.get("query_string"):
+        return False
+    return request.query_params.get("logs", "").lower() in _TRUE
+
+
 def _query_keys(request: Request) -> frozenset[str]:
     if not request.scope.get("query_string"):
         return frozenset()
@@ -122,4 +127,4 @@ def _parse_json(raw: bytes) -> Any:
     try:
         return load_json(raw)
     except NotJson:
-        raise InvalidBody("Request body is not valid JSON") from None
+        raise InvalidBody("not_json") from None

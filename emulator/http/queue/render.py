@@ -1,9 +1,12 @@
-"""The queue dialect: every body this protocol sends, and every error, written here only."""
+"""The queue dialect: every body this protocol sends, and every error's words, written here only.
+
+SeaCloud and OdiRouter share it; where their words differ (the refusal of a request without a
+key names the ``Authorization`` schemes each takes) they are read from the provider table.
+"""
 
 from __future__ import annotations
 
 import math
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +14,7 @@ from starlette.responses import Response
 
 from emulator.domain.errors import (
     AlreadyCompleted,
+    BadSteering,
     DomainError,
     InsufficientBalance,
     InvalidBody,
@@ -26,6 +30,8 @@ from emulator.domain.jobs import events_until
 from emulator.domain.queue import Snapshot
 from emulator.domain.records import ErrorType, Job, Status
 from emulator.http.common import json_response
+from emulator.http.middleware.steering import steering_text
+from emulator.providers import PROVIDERS
 
 # HTTP status of ``.../response`` for a job that ended in failure, per error type.
 RESULT_FAILURE_STATUS: dict[ErrorType, int] = {
@@ -130,22 +136,42 @@ def unrouted(method: str, path: str) -> Response:
     return json_response({"detail": "Not Found"}, 404)
 
 
-def error_response(exc: DomainError, *, operation: str) -> Response:
-    """The provider's answer to a domain error raised while serving ``operation``."""
+def missing_key_text(provider: str) -> str:
+    """The refusal of a request without a key, naming the schemes ``provider`` takes."""
+    schemes = " or ".join(sorted(PROVIDERS[provider].auth))
+    return f"Authorization {schemes} token is required"
+
+
+_INVALID_KEY = "Invalid API key"
+_RATE_LIMITED = "Rate limit exceeded, please try again later"
+_INSUFFICIENT = "Insufficient credits"
+_BODY_TEXT: dict[str, str] = {
+    "not_json": "Request body is not valid JSON",
+    "not_object": "Request body must be a JSON object",
+}
+_LINK_EXPIRED = "Request has expired or the signature is invalid"
+
+
+def error_response(
+    exc: DomainError, *, provider: str, operation: str, request_id: str = ""
+) -> Response:
+    """The answer of ``provider`` (its words) to a domain error raised while serving
+    ``operation``; ``request_id`` is the request's id, which the gateway's refusals carry."""
     if isinstance(exc, Unauthorized | RateLimited):
-        code = "UNAUTHORIZED" if isinstance(exc, Unauthorized) else "RATE_LIMIT_EXCEEDED"
-        body = {"error": {"code": code, "message": exc.message}, "request_id": str(uuid.uuid4())}
         if isinstance(exc, RateLimited):
+            error = {"code": "RATE_LIMIT_EXCEEDED", "message": _RATE_LIMITED}
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-            return json_response(body, 429, headers)
-        return json_response(body, 401)
+            return json_response({"error": error, "request_id": request_id}, 429, headers)
+        message = missing_key_text(provider) if exc.reason == "missing" else _INVALID_KEY
+        error = {"code": "UNAUTHORIZED", "message": message}
+        return json_response({"error": error, "request_id": request_id}, 401)
     if isinstance(exc, InsufficientBalance):
-        status = {"code": 402, "message": exc.message, "error_code": 40201}
+        status = {"code": 402, "message": _INSUFFICIENT, "error_code": 40201}
         return json_response({"status": status, "data": None}, 402)
     if isinstance(exc, RequestNotFound):
         if operation == "cancel":
             return json_response({"status": "NOT_FOUND"}, 404)
-        return json_response({"detail": exc.message}, 404)
+        return json_response({"detail": "Request not found"}, 404)
     if isinstance(exc, AlreadyCompleted):
         return json_response({"status": "ALREADY_COMPLETED"}, 400)
     if isinstance(exc, ValidationFailed):
@@ -154,9 +180,14 @@ def error_response(exc: DomainError, *, operation: str) -> Response:
         ]
         return json_response({"detail": detail}, 422)
     if isinstance(exc, ModelNotFound):
-        return json_response({"detail": exc.message}, 404)
-    if isinstance(exc, InvalidBody | WebhookNotSupported):
-        return json_response({"detail": exc.message}, 400)
+        return json_response({"detail": f"App not found: {exc.model}"}, 404)
+    if isinstance(exc, InvalidBody):
+        text = _BODY_TEXT.get(exc.problem, "Request body could not be read")
+        return json_response({"detail": text}, 400)
+    if isinstance(exc, BadSteering):
+        return json_response({"detail": steering_text(exc)}, 400)
+    if isinstance(exc, WebhookNotSupported):
+        return json_response({"detail": "webhook not supported"}, 400)
     if isinstance(exc, LinkExpired):
-        return json_response({"detail": exc.message}, 403)
-    return json_response({"detail": exc.message or "Internal server error"}, 500)
+        return json_response({"detail": _LINK_EXPIRED}, 403)
+    return json_response({"detail": "Internal server error"}, 500)

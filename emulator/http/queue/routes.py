@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from emulator.http.middleware.endpoint import Stack
 from emulator.http.queue.handlers import QueueHandlers
 
 
-def queue_routes(provider: str, prefix: str) -> list[BaseRoute]:
+def queue_routes(provider: str, prefix: str, middleware: Stack) -> list[BaseRoute]:
     """Routes of the queue operations under ``prefix`` (``/model``, ``/seacloud/model``...).
 
     The model id is a path parameter: the document's operations are looked up by
     ``(kind, model)`` per request, and a model the document lacks is ``App not found``.
     The routes carry their whole path rather than sitting under a ``Mount``: one routing
-    level less on every request.
+    level less on every request. ``middleware(kind)`` is what wraps each operation.
     """
     handlers = QueueHandlers(provider, prefix)
     request = prefix + "/v1/queue/{model_id:path}/requests/{request_id}"
+    operations = (
+        ("submit", prefix + "/v1/queue/{model_id}", handlers.submit, "POST"),
+        ("status.stream", request + "/status/stream", handlers.status_stream, "GET"),
+        ("status", request + "/status", handlers.status, "GET"),
+        ("result", request + "/response", handlers.result, "GET"),
+        ("cancel", request + "/cancel", handlers.cancel, "PUT"),
+    )
     return [
-        Route(prefix + "/v1/queue/{model_id}", handlers.submit, methods=["POST"]),
-        Route(request + "/status/stream", handlers.status_stream, methods=["GET"]),
-        Route(request + "/status", handlers.status, methods=["GET"]),
-        Route(request + "/response", handlers.result, methods=["GET"]),
-        Route(request + "/cancel", handlers.cancel, methods=["PUT"]),
+        Route(path, endpoint, methods=[method], middleware=middleware(kind))
+        for kind, path, endpoint, method in operations
     ]

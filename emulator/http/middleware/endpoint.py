@@ -1,0 +1,53 @@
+"""What the route middleware knows of one provider operation, worked out once at start-up.
+
+Each provider route is made with the middleware its ``Endpoint`` asks for: the provider and its
+dialect (whose words a refusal is in), the operation kind, and whether the operation is behind
+the gateway, counts against the rate limit, and takes steering headers. Requests pay for no
+lookup: the route that matched already carries the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.middleware import Middleware
+
+from emulator.providers import PROVIDERS, Dialect
+
+# Operation kind -> (needs a key, counts against the rate limit, takes X-Imgemu-* headers).
+# The operations that create work (a job, a generation, an upload) count; reads and cancels
+# do not. The queue's ``status.stream`` answers "not supported" to anyone.
+POLICY: dict[str, tuple[bool, bool, bool]] = {
+    "submit": (True, True, True),
+    "status": (True, False, False),
+    "result": (True, False, False),
+    "cancel": (True, False, False),
+    "status.stream": (False, False, False),
+    "images.generate": (True, True, True),
+    "images.edit": (True, True, True),
+    "aa.generate": (True, True, True),
+    "aa.task": (True, False, False),
+    "aa.upload": (True, True, False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One provider operation as the middleware sees it."""
+
+    provider: str
+    dialect: Dialect
+    kind: str
+    guarded: bool  # behind the gateway: a key is required
+    limited: bool  # counts against the key's rate limit
+    steered: bool  # takes X-Imgemu-Outcome / X-Imgemu-Latency
+
+    @classmethod
+    def of(cls, provider: str, kind: str) -> Endpoint:
+        guarded, limited, steered = POLICY[kind]
+        return cls(provider, PROVIDERS[provider].dialect, kind, guarded, limited, steered)
+
+
+# The middleware of one of a provider's operation kinds: what a route builder asks for.
+Stack = Callable[[str], Sequence[Middleware]]

@@ -6,17 +6,10 @@ so every worker or replica that shares the store computes the same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 
 from emulator.domain.records import ErrorType, Job, Status
-
-ERROR_TEXT: dict[ErrorType, str] = {
-    ErrorType.INFERENCE_FAILURE: "Task execution failed",
-    ErrorType.INFERENCE_TIMEOUT: "Task execution timed out",
-    ErrorType.CONTENT_BLOCKED: "Input or output was blocked by the content safety policy",
-    ErrorType.CANCELED: "Request was canceled",
-    ErrorType.INTERNAL_SERVER_ERROR: "Internal server error",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +18,9 @@ class JobState:
 
     status: Status
     error_type: ErrorType | None = None
+    # What was wrong with a REQUEST_INVALID job's parameters; the dialect words the other errors.
     error: str | None = None
     inference_time: float | None = None
-    events: tuple[tuple[float, str, str], ...] = field(default=())  # (time, level, message)
 
     @property
     def terminal(self) -> bool:
@@ -41,7 +34,7 @@ class JobState:
 def state_at(job: Job, now: float) -> JobState:
     """The job's state at ``now``: a pure function of its timestamps."""
     if job.canceled_at is not None and now >= job.canceled_at:
-        return JobState(Status.COMPLETED, ErrorType.CANCELED, ERROR_TEXT[ErrorType.CANCELED])
+        return JobState(Status.COMPLETED, ErrorType.CANCELED)
     if now >= job.finished_at:
         if job.error_type is not None:
             return JobState(Status.COMPLETED, job.error_type, job.error)
@@ -52,19 +45,25 @@ def state_at(job: Job, now: float) -> JobState:
     return JobState(Status.IN_QUEUE)
 
 
-def events_until(job: Job, now: float) -> list[tuple[float, str, str]]:
-    """The job's log lines that have happened by ``now``: (time, level, message)."""
-    lines = [(job.submitted_at, "INFO", "Request received and queued")]
+class Event(StrEnum):
+    """What a job's log records; the queue dialect writes each as a line of text."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    GENERATED = "generated"
+    FAILED = "failed"
+
+
+def events_until(job: Job, now: float) -> list[tuple[float, Event]]:
+    """What has happened to the job by ``now``, in order: (time, event)."""
+    events = [(job.submitted_at, Event.QUEUED)]
     end = job.finished_at
     if job.canceled_at is not None and job.canceled_at < end:
         end = job.canceled_at
     # A job canceled at the very instant it started was shown IN_PROGRESS: it keeps that line.
     if job.started_at is not None and job.started_at <= now and job.started_at <= end:
-        lines.append((job.started_at, "INFO", f"Worker started on {job.model}"))
+        events.append((job.started_at, Event.STARTED))
     if now >= end:
-        state = state_at(job, now)
-        if state.error_type is None:
-            lines.append((end, "INFO", f"Generated {job.n_outputs} image(s)"))
-        else:
-            lines.append((end, "ERROR", f"{state.error_type}: {state.error}"))
-    return lines
+        failed = state_at(job, now).error_type is not None
+        events.append((end, Event.FAILED if failed else Event.GENERATED))
+    return events

@@ -21,7 +21,7 @@ from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
 from emulator.domain.inputs import InputResolver
-from emulator.domain.jobs import ERROR_TEXT, JobState, state_at
+from emulator.domain.jobs import JobState, state_at
 from emulator.domain.latency import LatencyModel
 from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
 from emulator.domain.pricing import image_cost_usd
@@ -125,13 +125,14 @@ class QueueService:
             "params": params,
             "submitted_at": now,
         }
+        error: str | None
         if violations:
             error_type, error = (
                 ErrorType.REQUEST_INVALID,
                 "; ".join(v.describe() for v in violations),
             )
         elif blocked(str(params["prompt"]), self.settings):
-            error_type, error = ErrorType.CONTENT_BLOCKED, ERROR_TEXT[ErrorType.CONTENT_BLOCKED]
+            error_type, error = ErrorType.CONTENT_BLOCKED, None
         else:
             return await self._accept(filed, info, key, images, mask, steering)
         # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
@@ -177,7 +178,7 @@ class QueueService:
             started_at=now,
             finished_at=now,
             error_type=outcome,
-            error=ERROR_TEXT[outcome] if outcome else None,
+            error=None,
             n_outputs=0 if outcome else n,
             width=width,
             height=height,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from emulator.domain.jobs import events_until, state_at
+from emulator.domain.jobs import Event, JobState, events_until, state_at
+from emulator.domain.queue import Snapshot
 from emulator.domain.records import ErrorType, Job, OutputFile, Status
+from emulator.http.queue.render import error_text, log_lines
 
 
 def _job(**changes: object) -> Job:
@@ -56,14 +58,23 @@ def test_state_moves_with_the_clock_only() -> None:
 
 def test_a_job_canceled_the_instant_it_started_keeps_its_started_line() -> None:
     job = _job(canceled_at=110.0)
-    messages = [message for _, _, message in events_until(job, 200.0)]
-    assert messages == [
+    assert [event for _, event in events_until(job, 200.0)] == [
+        Event.QUEUED,
+        Event.STARTED,
+        Event.FAILED,
+    ]
+    queued = _job(started_at=150.0, canceled_at=120.0)  # canceled while it waited
+    assert events_until(queued, 200.0) == [(100.0, Event.QUEUED), (120.0, Event.FAILED)]
+
+
+def test_the_queue_dialect_words_each_log_line_and_error() -> None:
+    job = _job(canceled_at=110.0)
+    snap = Snapshot(job, state_at(job, 200.0), 0)
+    assert [message for _, _, message in log_lines(snap, 200.0)] == [
         "Request received and queued",
         "Worker started on gpt_image_1",
         "CANCELED: Request was canceled",
     ]
-    queued = _job(started_at=150.0, canceled_at=120.0)  # canceled while it waited
-    assert [m for _, _, m in events_until(queued, 200.0)] == [
-        "Request received and queued",
-        "CANCELED: Request was canceled",
-    ]
+    assert error_text(snap.state) == "Request was canceled"
+    invalid = JobState(Status.COMPLETED, ErrorType.REQUEST_INVALID, "size: not a size")
+    assert error_text(invalid) == "size: not a size"

@@ -26,7 +26,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     WebhookNotSupported,
 )
-from emulator.domain.jobs import events_until
+from emulator.domain.jobs import Event, JobState, events_until, state_at
 from emulator.domain.queue import Snapshot
 from emulator.domain.records import ErrorType, Job, Status
 from emulator.http.common import json_response
@@ -77,6 +77,41 @@ def submit_body(job: Job, urls: Urls, queue_position: int) -> dict[str, Any]:
     }
 
 
+# A failed job's ``error`` (status) and ``detail`` (result), by its error type; a REQUEST_INVALID
+# job says what was wrong with its parameters instead.
+ERROR_TEXT: dict[ErrorType, str] = {
+    ErrorType.INFERENCE_FAILURE: "Task execution failed",
+    ErrorType.INFERENCE_TIMEOUT: "Task execution timed out",
+    ErrorType.CONTENT_BLOCKED: "Input or output was blocked by the content safety policy",
+    ErrorType.CANCELED: "Request was canceled",
+    ErrorType.INTERNAL_SERVER_ERROR: "Internal server error",
+}
+
+
+def error_text(state: JobState) -> str | None:
+    """What a terminal job's error says: the parameters' faults, or its error type's words."""
+    if state.error is not None or state.error_type is None:
+        return state.error
+    return ERROR_TEXT.get(state.error_type)
+
+
+def log_lines(snap: Snapshot, now: float) -> list[tuple[float, str, str]]:
+    """The job's log by ``now``: (time, level, message)."""
+    job = snap.job
+    lines: list[tuple[float, str, str]] = []
+    for ts, event in events_until(job, now):
+        if event is Event.QUEUED:
+            lines.append((ts, "INFO", "Request received and queued"))
+        elif event is Event.STARTED:
+            lines.append((ts, "INFO", f"Worker started on {job.model}"))
+        elif event is Event.GENERATED:
+            lines.append((ts, "INFO", f"Generated {job.n_outputs} image(s)"))
+        else:
+            state = state_at(job, now)
+            lines.append((ts, "ERROR", f"{state.error_type}: {error_text(state)}"))
+    return lines
+
+
 def status_body(snap: Snapshot, urls: Urls, now: float, with_logs: bool) -> dict[str, Any]:
     state = snap.state
     body: dict[str, Any] = {"status": state.status.value, "request_id": snap.job.request_id}
@@ -86,7 +121,7 @@ def status_body(snap: Snapshot, urls: Urls, now: float, with_logs: bool) -> dict
     body["logs"] = (
         [
             {"message": message, "level": level, "source": "imgemu", "timestamp": _iso(ts)}
-            for ts, level, message in events_until(snap.job, now)
+            for ts, level, message in log_lines(snap, now)
         ]
         if with_logs
         else None
@@ -95,7 +130,7 @@ def status_body(snap: Snapshot, urls: Urls, now: float, with_logs: bool) -> dict
         if state.error_type is None:
             body["metrics"] = {"inference_time": state.inference_time}
         else:
-            body["error"] = state.error
+            body["error"] = error_text(state)
             body["error_type"] = state.error_type.value
     return body
 
@@ -121,7 +156,7 @@ def result_body(job: Job, links: list[str]) -> dict[str, Any]:
 def result_failure(snap: Snapshot) -> Response:
     error_type = snap.state.error_type
     assert error_type is not None
-    body = {"detail": snap.state.error, "error_type": error_type.value}
+    body = {"detail": error_text(snap.state), "error_type": error_type.value}
     return json_response(body, RESULT_FAILURE_STATUS[error_type])
 
 

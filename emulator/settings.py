@@ -200,10 +200,6 @@ class Settings(BaseModel):
             raise ValueError("terms must not be empty")
         return value
 
-    def slots_for(self, model: str) -> int:
-        """Worker slots of one model's pool."""
-        return self.model_slots.get(model, self.slots)
-
 
 def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:
     """One line for every bad value: ``where(name): what is wrong (got ...)``."""

@@ -13,7 +13,9 @@ from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
-from emulator.domain.queue import QueueService
+from emulator.domain.outcomes import Outcomes
+from emulator.domain.pricing import Balances
+from emulator.domain.queue import QueuePolicy, QueueService
 from emulator.domain.rules import RuleBook
 from emulator.providers import PROVIDERS
 from emulator.settings import Settings
@@ -80,8 +82,25 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
         return await owner.own_file(request_id, index, fmt)
 
     inputs = InputResolver(own_file, fetch)
-    queue = QueueService(settings, clock, store, documents, files, rules, latency, inputs, ids)
-    images = ImagesService(settings, clock, store, documents, rules, latency, inputs)
+    # Each service gets its slice of the settings, not all of them.
+    outcomes = Outcomes(
+        seed=settings.seed,
+        blocked_terms=tuple(settings.blocked_terms),
+        failure_rate=settings.failure_rate,
+        time_scale=settings.time_scale,
+        latency=latency,
+    )
+    balances = Balances(dict(settings.balances), settings.default_balance_usd)
+    policy = QueuePolicy(
+        validation=settings.validation,
+        invalid_delay=settings.invalid_delay,
+        slots=settings.slots,
+        model_slots=dict(settings.model_slots),
+    )
+    queue = QueueService(
+        policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids
+    )
+    images = ImagesService(outcomes, balances, clock, store, documents, rules, inputs)
     tasks = TaskService(clock, store, images, files, ids)
     return Emulator(
         settings=settings,

@@ -43,8 +43,8 @@ def test_yaml_file_and_config_variable(tmp_path: Path) -> None:
     config.write_text("validation: sync\nmodel_slots: {gpt_image_2: 2}\n")
     settings = load(environ={"IMGEMU_CONFIG": str(config)})
     assert settings.validation == "sync"
-    assert settings.slots_for("gpt_image_2") == 2
-    assert settings.slots_for("gpt_image_1") == 16
+    assert settings.model_slots == {"gpt_image_2": 2}
+    assert settings.slots == 16
 
 
 @pytest.mark.parametrize(

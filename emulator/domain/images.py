@@ -31,12 +31,10 @@ from emulator.domain.errors import (
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
 from emulator.domain.inputs import InputResolver
-from emulator.domain.latency import LatencyModel
-from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
-from emulator.domain.pricing import output_tokens, usage_cost_usd
+from emulator.domain.outcomes import Outcomes
+from emulator.domain.pricing import Balances, output_tokens, usage_cost_usd
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
-from emulator.settings import Settings
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
@@ -96,20 +94,20 @@ class ImagesService:
 
     def __init__(
         self,
-        settings: Settings,
+        outcomes: Outcomes,
+        balances: Balances,
         clock: Clock,
         store: Store,
         documents: Mapping[str, Document],
         rules: RuleBook,
-        latency: LatencyModel,
         inputs: InputResolver,
     ) -> None:
-        self.settings = settings
+        self.outcomes = outcomes
+        self.balances = balances
         self.clock = clock
         self.store = store
         self.documents = documents
         self.rules = rules
-        self.latency = latency
         self.inputs = inputs
 
     def operation(self, provider: str, kind: str) -> Operation:
@@ -174,7 +172,7 @@ class ImagesService:
         if violations:
             raise ValidationFailed(violations)
         prompt = str(params.get("prompt", ""))
-        if blocked(prompt, self.settings):
+        if self.outcomes.blocked(prompt):
             raise ContentBlocked()
         return await self._accept(
             provider, kind, key, request_id, model, params, images, mask, outcome, latency
@@ -208,15 +206,12 @@ class ImagesService:
         partials = int(params.get("partial_images") or 0) if stream else 0
         usage = self._usage(model, quality, width, height, n, partials, params, images)
         cost = usage_cost_usd(model.family, usage)
-        default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
-        if not await self.store.charge(owner_of(key), cost, default_balance):
+        if not await self.store.charge(owner_of(key), cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
         now = self.clock.now()
         if outcome is None:
-            outcome = drawn_outcome(request_id, self.settings)
-        seconds = service_seconds(
-            self.latency,
-            self.settings,
+            outcome = self.outcomes.drawn(request_id)
+        seconds = self.outcomes.service_seconds(
             (model.family, quality, width, height, n),
             request_id,
             latency,
@@ -240,7 +235,7 @@ class ImagesService:
             stream=stream,
             partial_images=partials,
             usage=usage,
-            seed=self.settings.seed,
+            seed=self.outcomes.seed,
             outcome=outcome,
             base=images[0].data if images and images[0] is not None else None,
             mask=mask.data if mask is not None else None,

@@ -4,6 +4,8 @@ each family's price from the catalog."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from emulator.domain.catalog import FAMILIES
 from emulator.domain.records import Usage
@@ -49,3 +51,15 @@ def usage_cost_usd(family: str, usage: Usage) -> float:
         + usage.text_tokens * prices.usd_per_million_text_input
         + usage.image_tokens * prices.usd_per_million_image_input
     ) / 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """Each key's opening balance in USD: its own, else the default (None: unlimited)."""
+
+    opening: Mapping[str, float] = field(default_factory=dict)
+    default: float | None = None
+
+    def opening_for(self, key: str) -> float | None:
+        """The balance ``key`` starts with."""
+        return self.opening.get(key, self.default)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, resolve_size
 from emulator.domain.clock import Clock
@@ -22,12 +22,10 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import JobState, state_at
-from emulator.domain.latency import LatencyModel
-from emulator.domain.outcomes import blocked, drawn_outcome, service_seconds
-from emulator.domain.pricing import image_cost_usd
+from emulator.domain.outcomes import Outcomes
+from emulator.domain.pricing import Balances, image_cost_usd
 from emulator.domain.records import ErrorType, Job, OutputFile
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
-from emulator.settings import Settings
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
@@ -53,28 +51,44 @@ class Snapshot:
     queue_position: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """The queue protocol's own settings."""
+
+    validation: Literal["async", "sync"]  # invalid jobs end REQUEST_INVALID, or 422 at submit
+    invalid_delay: float  # seconds (before the time scale) a refused job takes to end
+    slots: int  # worker slots of a model's pool
+    model_slots: Mapping[str, int] = field(default_factory=dict)  # per model, over ``slots``
+
+    def slots_for(self, model: str) -> int:
+        """Worker slots of one model's pool."""
+        return self.model_slots.get(model, self.slots)
+
+
 class QueueService:
     """Jobs of the queue providers (seacloud, odirouter), each under its own document."""
 
     def __init__(
         self,
-        settings: Settings,
+        policy: QueuePolicy,
+        outcomes: Outcomes,
+        balances: Balances,
         clock: Clock,
         store: Store,
         documents: Mapping[str, Document],
         files: FileService,
         rules: RuleBook,
-        latency: LatencyModel,
         inputs: InputResolver,
         ids: Ids,
     ) -> None:
-        self.settings = settings
+        self.policy = policy
+        self.outcomes = outcomes
+        self.balances = balances
         self.clock = clock
         self.store = store
         self.documents = documents
         self.files = files
         self.rules = rules
-        self.latency = latency
         self.ids = ids
         self.inputs = inputs
 
@@ -112,7 +126,7 @@ class QueueService:
             ctx = await self._resolve_inputs(params, info)
             images, mask = ctx.images, ctx.mask
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
-        if violations and self.settings.validation == "sync":
+        if violations and self.policy.validation == "sync":
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
@@ -131,12 +145,12 @@ class QueueService:
                 ErrorType.REQUEST_INVALID,
                 "; ".join(v.describe() for v in violations),
             )
-        elif blocked(str(params["prompt"]), self.settings):
+        elif self.outcomes.blocked(str(params["prompt"])):
             error_type, error = ErrorType.CONTENT_BLOCKED, None
         else:
             return await self._accept(filed, info, key, images, mask, steering)
         # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
-        refused_at = now + self.settings.invalid_delay * self.settings.time_scale
+        refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
         job = Job(
             **filed, started_at=None, finished_at=refused_at, error_type=error_type, error=error
         )
@@ -161,13 +175,10 @@ class QueueService:
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
-        default_balance = self.settings.balances.get(key, self.settings.default_balance_usd)
-        if not await self.store.charge(filed["owner"], cost, default_balance):
+        if not await self.store.charge(filed["owner"], cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
         outcome = self._outcome(request_id, steering)
-        seconds = service_seconds(
-            self.latency,
-            self.settings,
+        seconds = self.outcomes.service_seconds(
             (info.family, quality, width, height, n),
             request_id,
             steering.latency if steering is not None else None,
@@ -187,7 +198,7 @@ class QueueService:
             mask=mask.data if mask else None,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.settings.slots_for(job.model), now)
+        job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
         return Submitted(job, await self.store.queue_position(job, now))
 
     async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
@@ -217,7 +228,7 @@ class QueueService:
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
             return steering.outcome
-        return drawn_outcome(request_id, self.settings)
+        return self.outcomes.drawn(request_id)
 
     # -- reads and cancel ------------------------------------------------------------------
 
@@ -247,7 +258,7 @@ class QueueService:
         now = self.clock.now()
         if state_at(job, now).terminal:
             raise AlreadyCompleted()
-        return await self.store.cancel(request_id, now, self.settings.slots_for(job.model))
+        return await self.store.cancel(request_id, now, self.policy.slots_for(job.model))
 
     # -- files -------------------------------------------------------------------------
 

@@ -138,6 +138,11 @@ class Settings(BaseModel):
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
+    load_mode: bool = Field(
+        False,
+        description="reuse renders: pixels depend only on size, format, quality, background and "
+        "compression; each file gets its own provenance (for load tests)",
+    )
     invalid_delay: float = Field(
         0.5, ge=0, description="seconds before a REQUEST_INVALID or CONTENT_BLOCKED job completes"
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
+from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
@@ -62,11 +63,13 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     store = MemoryStore()
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
+    renderer = Renderer(load_mode=settings.load_mode)
     files = FileService(
         secret=hashlib.sha256(secret.encode()).digest(),
         ttl=settings.result_ttl,
         seed=settings.seed,
         cache_bytes=settings.image_cache_mb * 1024 * 1024,
+        renderer=renderer,
     )
     base = {**DEFAULT_BASE_SECONDS}
     for family, table in settings.base_seconds.items():
@@ -100,7 +103,7 @@ def build(settings: Settings, clock: Clock | None = None) -> Emulator:
     queue = QueueService(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids
     )
-    images = ImagesService(outcomes, balances, clock, store, documents, rules, inputs)
+    images = ImagesService(outcomes, balances, clock, store, documents, rules, inputs, renderer)
     tasks = TaskService(clock, store, images, files, ids)
     return Emulator(
         settings=settings,

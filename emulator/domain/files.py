@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -10,7 +9,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from emulator.domain.catalog import QUEUE_MODELS, resolve_quality
-from emulator.domain.drawing import RenderSpec, render
+from emulator.domain.drawing import RenderSpec
+from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import LinkExpired, RequestNotFound
 from emulator.domain.records import Job, OutputFile
 
@@ -68,8 +68,16 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
 class FileService:
     """Signs result links, checks them, and renders the files behind them."""
 
-    def __init__(self, secret: bytes, ttl: float, seed: int, cache_bytes: int) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        ttl: float,
+        seed: int,
+        cache_bytes: int,
+        renderer: Renderer | None = None,
+    ) -> None:
         self._secret = secret
+        self.renderer = renderer or Renderer()
         self.ttl = ttl
         self.seed = seed
         self._budget = cache_bytes
@@ -112,10 +120,10 @@ class FileService:
         raise RequestNotFound()
 
     async def render(self, job: Job, output: OutputFile) -> bytes:
-        """The file's bytes: from the cache, or rendered in a worker thread."""
+        """The file's bytes: from the cache, or made by the renderer."""
         return await self.cached(
             (job.request_id, output.index),
-            lambda: asyncio.to_thread(render, render_spec(job, output, self.seed)),
+            lambda: self.renderer.render(render_spec(job, output, self.seed)),
         )
 
     async def cached(self, key: tuple[str, int], make: Callable[[], Awaitable[bytes]]) -> bytes:

@@ -10,7 +10,6 @@ prices, latency and rules are the same modules.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,8 @@ from typing import Any
 
 from emulator.domain.catalog import IMAGE_MODELS, ImageModel, resolve_quality, resolve_size
 from emulator.domain.clock import Clock
-from emulator.domain.drawing import InvalidImage, RenderSpec, probe, render
+from emulator.domain.drawing import InvalidImage, RenderSpec, probe
+from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import (
     ContentBlocked,
     InsufficientBalance,
@@ -101,7 +101,9 @@ class ImagesService:
         documents: Mapping[str, Document],
         rules: RuleBook,
         inputs: InputResolver,
+        renderer: Renderer,
     ) -> None:
+        self.renderer = renderer
         self.outcomes = outcomes
         self.balances = balances
         self.clock = clock
@@ -309,7 +311,7 @@ class ImagesService:
 
     async def render(self, generation: Generation, index: int, fidelity: float = 1.0) -> bytes:
         """Image ``index`` of a generation (off the event loop: encoding releases the GIL)."""
-        return await asyncio.to_thread(render, render_spec(generation, index, fidelity))
+        return await self.renderer.render(render_spec(generation, index, fidelity))
 
 
 def _probe(

@@ -18,8 +18,7 @@ from emulator.providers import PROVIDERS
 from emulator.settings import Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached
-from emulator.store import MemoryStore
-from emulator.store.base import Store
+from emulator.store import Store, open_store
 
 
 @dataclass(slots=True)
@@ -50,12 +49,17 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
     return RealClock()
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Emulator:
-    """A fresh emulator: empty store, new clock (unless one is handed over)."""
+def build(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Emulator:
+    """A fresh emulator: new clock and store (unless handed over; a reset hands over a Redis
+    store it emptied, since the same Redis may serve other processes).
+
+    A new store is the one ``settings.store`` names; an unreachable Redis raises
+    ``emulator.store.StoreUnavailable``.
+    """
     rules = RuleBook()
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
-    store = MemoryStore()
+    store = store or open_store(settings.store, settings.result_ttl)
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     files = FileService(
         secret=hashlib.sha256(secret.encode()).digest(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -62,6 +64,13 @@ async def _unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     await unrouted(scope, receive, send)
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Nothing to start; on shutdown the store lets its connections go (Redis)."""
+    yield
+    await app.state.emulator.store.close()
+
+
 def _provider_routes(provider: Provider, mount: str) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them."""
     if provider.protocol == "queue":
@@ -92,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: _http_error},
         middleware=_middleware(settings, exposed),
+        lifespan=_lifespan,
     )
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.

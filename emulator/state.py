@@ -50,10 +50,11 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
 
 
 def build(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Emulator:
-    """A fresh emulator: new clock and store (unless handed over; a reset hands over a Redis
-    store it emptied, since the same Redis may serve other processes).
+    """A fresh emulator: new clock and store, unless handed over (a reset may hand over the
+    store it emptied rather than open another connection pool).
 
-    A new store is the one ``settings.store`` names; an unreachable Redis raises
+    A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
+    the other processes that share it left it. An unreachable Redis raises
     ``emulator.store.StoreUnavailable``.
     """
     rules = RuleBook()

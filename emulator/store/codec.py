@@ -43,13 +43,17 @@ def _dump(header: list[Any]) -> bytes:
     return _STDLIB + text.encode("ascii")
 
 
-def _load(data: bytes) -> tuple[list[Any], memoryview]:
+def _load(data: bytes, fields: int) -> tuple[list[Any], memoryview]:
+    """The header (``fields`` long, version first) and the bytes after it."""
     end = data.find(b"\n")
-    if end < 1:
-        raise CodecError("no record header")
     tag, raw = data[:1], data[1:end]
-    header = orjson.loads(raw) if tag == _ORJSON else json.loads(raw) if tag == _STDLIB else None
-    if not isinstance(header, list) or not header or header[0] != VERSION:
+    try:
+        header = (
+            orjson.loads(raw) if tag == _ORJSON else json.loads(raw) if tag == _STDLIB else None
+        )
+    except ValueError:
+        header = None
+    if end < 1 or not isinstance(header, list) or len(header) != fields or header[0] != VERSION:
         raise CodecError(f"not a version {VERSION} record")
     return header, memoryview(data)[end + 1 :]
 
@@ -98,7 +102,7 @@ def encode_job(job: Job) -> bytes:
 
 def decode_job(data: bytes, times: tuple[float | None, float, float | None] | None = None) -> Job:
     """The job ``data`` holds; ``times`` (started, finished, canceled) replace its own."""
-    h, rest = _load(data)
+    h, rest = _load(data, 20)
     blobs = _Blobs(rest)
     inputs = tuple(blobs.take(n) or b"" for n in h[18])
     mask = blobs.take(h[19])
@@ -128,7 +132,7 @@ def encode_task(task: Task) -> bytes:
 
 
 def decode_task(data: bytes) -> Task:
-    h, rest = _load(data)
+    h, rest = _load(data, 25)
     blobs = _Blobs(rest)
     base = blobs.take(h[22])
     mask = blobs.take(h[23])

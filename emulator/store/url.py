@@ -51,5 +51,8 @@ def parse(value: str) -> RedisTarget | None:
         raise ValueError(
             f"namespace must be 1 to 64 letters, digits, '_', '.' or '-' (got {namespace!r})"
         )
+    if not names:
+        return RedisTarget(value, namespace)
     rest = urlencode([(k, v) for k, v in query if k != "namespace"])
-    return RedisTarget(urlunsplit(parts._replace(query=rest)), namespace)
+    base = value.partition("?")[0]
+    return RedisTarget(f"{base}?{rest}" if rest else base, namespace)

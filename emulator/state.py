@@ -60,7 +60,7 @@ def build(settings: Settings, clock: Clock | None = None, store: Store | None = 
     rules = RuleBook()
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
-    store = store or open_store(settings.store, settings.result_ttl)
+    store = open_store(settings.store, settings.result_ttl) if store is None else store
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     files = FileService(
         secret=hashlib.sha256(secret.encode()).digest(),

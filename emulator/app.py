@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,6 +30,13 @@ from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import build
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Nothing to start; on shutdown the store lets its connections go (Redis)."""
+    yield
+    await app.state.emulator.store.close()
 
 
 def _provider_routes(provider: Provider, mount: str, settings: Settings) -> list[BaseRoute]:
@@ -69,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         exception_handlers={HTTPException: http_error},
         middleware=_middleware(settings, exposed),
+        lifespan=_lifespan,
     )
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.

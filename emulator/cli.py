@@ -81,10 +81,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``imgemu serve`` until it is stopped: 0, or 2 for bad settings."""
+    """Run ``imgemu serve`` until it is stopped: 0, 2 for bad settings, 1 when the store
+    cannot be reached."""
     from emulator.app import create_app
     from emulator.runtime import tune_garbage_collector
     from emulator.server import make_server
+    from emulator.store import StoreUnavailable
 
     flags = {name: getattr(args, name) for name in settings_module.Settings.model_fields}
 
@@ -96,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
     except settings_module.SettingsError as exc:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except StoreUnavailable as exc:
+        print(f"imgemu: {exc}", file=sys.stderr)
+        return 1
     tune_garbage_collector()
     make_server(app, settings).run()
     return 0

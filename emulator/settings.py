@@ -33,6 +33,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from emulator.providers import NAMES as PROVIDERS
+from emulator.store.url import parse as parse_store
 
 ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
@@ -72,6 +73,13 @@ class Settings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address to bind ('0.0.0.0' for every interface)")
     port: int = Field(8000, ge=1, le=65535, description="port to bind")
+    store: str = Field(
+        "memory",
+        description=(
+            "where state lives: 'memory' (this process) or redis://host:port/db[?namespace=NAME]"
+            " (shared by every process given the same URL)"
+        ),
+    )
     queue_provider: QueueProvider = Field(
         "seacloud", description="which queue provider owns the bare /model/... path"
     )
@@ -189,6 +197,12 @@ class Settings(BaseModel):
         except json.JSONDecodeError:
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return decoded
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        parse_store(value)  # a ValueError names what is wrong
+        return value
 
     @field_validator("api_keys")
     @classmethod

@@ -22,8 +22,7 @@ from emulator.providers import PROVIDERS
 from emulator.settings import Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached
-from emulator.store import MemoryStore
-from emulator.store.base import Store
+from emulator.store import Store, open_store
 
 
 @dataclass(slots=True)
@@ -55,12 +54,18 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
     return RealClock()
 
 
-def build(settings: Settings, clock: Clock | None = None) -> Emulator:
-    """A fresh emulator: empty store, new clock (unless one is handed over)."""
+def build(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Emulator:
+    """A fresh emulator: new clock and store, unless handed over (a reset may hand over the
+    store it emptied rather than open another connection pool).
+
+    A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
+    the other processes that share it left it. An unreachable Redis raises
+    ``emulator.store.StoreUnavailable``.
+    """
     rules = RuleBook()
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
-    store = MemoryStore()
+    store = open_store(settings.store, settings.result_ttl) if store is None else store
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode)

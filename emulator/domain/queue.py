@@ -65,6 +65,18 @@ class QueuePolicy:
         return self.model_slots.get(model, self.slots)
 
 
+def _owned(job: Job | None, provider: str, key: str, model: str) -> Job:
+    """``job`` if it is the caller's, under this provider and model id; else not found."""
+    if (
+        job is None
+        or job.provider != provider
+        or job.owner != owner_of(key)
+        or not (job.model == model or job.model.startswith(model + "/"))
+    ):
+        raise RequestNotFound()
+    return job
+
+
 class QueueService:
     """Jobs of the queue providers (seacloud, odirouter), each under its own document."""
 
@@ -234,22 +246,15 @@ class QueueService:
 
     async def find(self, provider: str, key: str, model: str, request_id: str) -> Job:
         """The caller's job; another key's job, or one under another model id, is not found."""
-        job = await self.store.get_job(request_id)
-        if (
-            job is None
-            or job.provider != provider
-            or job.owner != owner_of(key)
-            or not (job.model == model or job.model.startswith(model + "/"))
-        ):
-            raise RequestNotFound()
-        return job
+        return _owned(await self.store.get_job(request_id), provider, key, model)
 
     async def snapshot(self, provider: str, key: str, model: str, request_id: str) -> Snapshot:
-        """The job's state now; reading never changes anything."""
-        job = await self.find(provider, key, model, request_id)
+        """The job's state now, read in one store call; reading never changes anything."""
         now = self.clock.now()
+        found = await self.store.job_status(request_id, now)
+        job = _owned(found[0] if found else None, provider, key, model)
         state = state_at(job, now)
-        position = await self.store.queue_position(job, now) if state.status == "IN_QUEUE" else 0
+        position = found[1] if found and state.status == "IN_QUEUE" else 0
         return Snapshot(job, state, position)
 
     async def cancel(self, provider: str, key: str, model: str, request_id: str) -> Job:

@@ -44,7 +44,9 @@ async def reset(request: Request) -> Response:
     """Forget every job, balance and cached file; a virtual clock keeps its time."""
     old = _emulator(request)
     clock = old.clock if isinstance(old.clock, VirtualClock) else None
-    request.app.state.emulator = build(old.settings, clock=clock)
+    # The store is emptied and kept: a shared one (Redis) forgets for every process at once.
+    await old.store.reset()
+    request.app.state.emulator = build(old.settings, clock=clock, store=old.store)
     return json_response({"status": "reset"})
 
 

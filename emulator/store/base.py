@@ -29,6 +29,9 @@ class Store(Protocol):
     async def queue_position(self, job: Job, now: float) -> int:
         """How many jobs of the same pool are ahead of ``job`` and still waiting at ``now``."""
 
+    async def job_status(self, request_id: str, now: float) -> tuple[Job, int] | None:
+        """The job and its ``queue_position`` at ``now`` (a status read in one call), or None."""
+
     async def cancel(self, request_id: str, now: float, slots: int) -> Job:
         """Mark the job canceled at ``now`` and move the waiting jobs of its pool up."""
 
@@ -64,3 +67,10 @@ class Store(Protocol):
 
     async def reset(self) -> None:
         """Forget everything."""
+
+    async def close(self) -> None:
+        """Let go of connections (the store is not used afterwards)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached; the message says where and why, in one line."""

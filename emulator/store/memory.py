@@ -65,8 +65,17 @@ class MemoryStore:
         return self._jobs.get(request_id)
 
     async def queue_position(self, job: Job, now: float) -> int:
+        return self._position(job, now)
+
+    async def job_status(self, request_id: str, now: float) -> tuple[Job, int] | None:
+        job = self._jobs.get(request_id)
+        return None if job is None else (job, self._position(job, now))
+
+    def _position(self, job: Job, now: float) -> int:
+        if job.started_at is None or job.started_at <= now:
+            return 0
         pool = self._pools.get(job.pool)
-        if pool is None or job.started_at is None or job.started_at <= now:
+        if pool is None:
             return 0
         ahead = bisect_left(pool.starts, (job.started_at, job.seq))
         started = bisect_right(pool.starts, (now, math.inf))
@@ -156,3 +165,6 @@ class MemoryStore:
 
     async def reset(self) -> None:
         self._init()
+
+    async def close(self) -> None:
+        pass

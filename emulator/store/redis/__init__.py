@@ -1,0 +1,307 @@
+"""The Redis store: the emulator's state shared by every worker and replica on one Redis.
+
+**Keys.** Every key starts with ``imgemu:{NAMESPACE}:`` (the ``namespace`` query parameter
+of the store URL, ``default`` when absent): emulators that share a Redis database without
+sharing state take different namespaces; workers and replicas of one emulator take the same.
+The braces are a Redis Cluster hash tag, so every key of a namespace lives in one slot and
+the scripts may touch any of them. Under the prefix:
+
+- ``seq``: the counter of ``next_seq``;
+- ``jobs``: sorted set, request id by seq (the control plane's listing and count);
+- ``job:<id>``: hash; ``r`` the record (``emulator.store.codec``), and beside it what the
+  scripts read and move: ``s`` started (empty: never takes a slot), ``f`` finished, ``c``
+  canceled (absent: not canceled), ``q`` seq (zero-padded), ``d`` service seconds, ``p`` pool.
+  The times in ``s f c`` win over those inside ``r``;
+- per pool (``provider:model``): ``free:<pool>`` sorted set, slot by the instant it frees
+  (the memory store's heap); ``starts:<pool>`` sorted set, padded seq by the start of a job
+  still waiting when it was scheduled (equal starts order by seq, as the memory store's
+  tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
+- ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
+- ``upload:<file id>``: the bytes; ``task:<task id>``: the record.
+
+**Atomic.** Every read-modify-write is one Lua script (``*.lua`` beside this module, each
+prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
+Reads of one key are single commands. One round trip per operation.
+
+**Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``) and,
+for a job or a pool, the seconds until the job finishes; writes renew it. Redis counts real
+seconds: on a virtual clock that runs ahead, records live by the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from importlib import resources
+from typing import Any, cast
+
+import redis
+import redis.asyncio
+import redis.exceptions
+
+from emulator.domain.records import Job, Task
+from emulator.store.base import StoreUnavailable
+from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
+from emulator.store.url import RedisTarget
+
+# Seconds a record outlives its result URL: a client fetching at the edge of ``result_ttl``
+# still finds the record that answers it.
+GRACE = 600.0
+KEY_PREFIX = "imgemu:"
+SCRIPTS = (
+    "next_seq",
+    "put_job",
+    "schedule",
+    "job_status",
+    "queue_position",
+    "cancel",
+    "take_rate_slot",
+    "charge",
+    "jobs",
+)
+CONNECT_TIMEOUT = 5.0
+
+
+def script_text(name: str) -> str:
+    """A script as Redis runs it: the shared functions, then its own body."""
+    here = resources.files(__name__)
+    return here.joinpath("common.lua").read_text() + here.joinpath(f"{name}.lua").read_text()
+
+
+def _num(value: float) -> str:
+    """A float as text that reads back as the same double (here and in Lua)."""
+    return repr(float(value))
+
+
+def _seq(seq: int) -> str:
+    """A seq as a member of a sorted set: zero-padded, so text order is number order."""
+    return f"{seq:020d}"
+
+
+Times = tuple[float | None, float, float | None]
+
+
+def _times(started: bytes, finished: bytes, canceled: bytes) -> Times:
+    return (
+        float(started) if started else None,
+        float(finished),
+        float(canceled) if canceled else None,
+    )
+
+
+class RedisStore:
+    """The ``Store`` on a Redis server; one connection pool per store.
+
+    ``ttl`` is the store's time to live of a record in seconds (``result_ttl`` plus ``GRACE``).
+    Connections open on first use, in the event loop that uses them; ``close`` lets them go.
+    """
+
+    def __init__(self, target: RedisTarget, ttl: float) -> None:
+        self.target = target
+        self.ttl = ttl
+        self.prefix = f"{KEY_PREFIX}{{{target.namespace}}}:"
+        self._pool = redis.asyncio.ConnectionPool.from_url(target.url)
+        self._redis = redis.asyncio.Redis(connection_pool=self._pool)
+        self._scripts = {name: self._redis.register_script(script_text(name)) for name in SCRIPTS}
+        self._seq_key = self.prefix + "seq"
+        self._index = self.prefix + "jobs"
+
+    def check(self) -> None:
+        """Reach the server now (blocking) and load the scripts, or raise ``StoreUnavailable``."""
+        try:
+            client = redis.Redis.from_url(
+                self.target.url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=CONNECT_TIMEOUT,
+            )
+            try:
+                client.ping()
+                for name in SCRIPTS:
+                    client.script_load(script_text(name))
+            finally:
+                client.close()
+        except (redis.exceptions.RedisError, OSError, TypeError, ValueError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            where = self.target.shown
+            raise StoreUnavailable(f"cannot reach the store {where}: {reason}") from None
+
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Any:
+        return await self._scripts[name](keys=keys, args=args)
+
+    def _job_key(self, request_id: str) -> str:
+        return f"{self.prefix}job:{request_id}"
+
+    # -- jobs and pools ---------------------------------------------------------------------
+
+    async def next_seq(self) -> int:
+        return int(await self._run("next_seq", (self._seq_key, self._index), (_num(self.ttl),)))
+
+    async def put_job(self, job: Job) -> None:
+        await self._run(
+            "put_job",
+            (self._job_key(job.request_id), self._index),
+            (
+                job.request_id,
+                encode_job(job),
+                "" if job.started_at is None else _num(job.started_at),
+                _num(job.finished_at),
+                "" if job.canceled_at is None else _num(job.canceled_at),
+                _seq(job.seq),
+                str(job.seq),
+                _num(job.service_seconds),
+                job.pool,
+                _num(self.ttl),
+                _num(job.finished_at - job.submitted_at),
+                self.prefix,
+            ),
+        )
+
+    async def schedule(self, job: Job, slots: int, now: float) -> Job:
+        pool = job.pool
+        start, finish = await self._run(
+            "schedule",
+            (
+                self._job_key(job.request_id),
+                self._index,
+                f"{self.prefix}free:{pool}",
+                f"{self.prefix}starts:{pool}",
+                f"{self.prefix}active:{pool}",
+            ),
+            (
+                _num(now),
+                str(slots),
+                _num(job.service_seconds),
+                _seq(job.seq),
+                str(job.seq),
+                # The record as scheduled is written with the times the script chooses; the
+                # hash's own fields carry them, so the record's copy may be the unscheduled one.
+                encode_job(job),
+                pool,
+                "" if job.canceled_at is None else _num(job.canceled_at),
+                _num(self.ttl),
+                self.prefix,
+                job.request_id,
+            ),
+        )
+        return job.scheduled(float(start), float(finish))
+
+    async def get_job(self, request_id: str) -> Job | None:
+        record, started, finished, canceled = await cast(
+            Awaitable[list[bytes | None]],
+            self._redis.hmget(self._job_key(request_id), ["r", "s", "f", "c"]),
+        )
+        if record is None or finished is None:
+            return None
+        return decode_job(record, _times(started or b"", finished, canceled or b""))
+
+    async def queue_position(self, job: Job, now: float) -> int:
+        if job.started_at is None or job.started_at <= now:
+            return 0
+        position = await self._run(
+            "queue_position",
+            (f"{self.prefix}starts:{job.pool}",),
+            (_num(now), _num(job.started_at), _seq(job.seq)),
+        )
+        return int(position)
+
+    async def job_status(self, request_id: str, now: float) -> tuple[Job, int] | None:
+        found = await self._run(
+            "job_status", (self._job_key(request_id),), (_num(now), self.prefix)
+        )
+        if found is None:
+            return None
+        record, started, finished, canceled, position = found
+        return decode_job(record, _times(started, finished, canceled)), int(position)
+
+    async def cancel(self, request_id: str, now: float, slots: int) -> Job:
+        found = await self._run(
+            "cancel",
+            (self._job_key(request_id),),
+            (_num(now), str(slots), _num(self.ttl), self.prefix),
+        )
+        if found is None:
+            raise KeyError(request_id)
+        record, started, finished, canceled = found
+        return decode_job(record, _times(started, finished, canceled))
+
+    async def jobs(self, offset: int = 0, limit: int | None = None) -> list[Job]:
+        fields = await self._run(
+            "jobs", (self._index,), (str(offset), str(-1 if limit is None else limit), self.prefix)
+        )
+        return [
+            decode_job(fields[i], _times(fields[i + 1], fields[i + 2], fields[i + 3]))
+            for i in range(0, len(fields), 4)
+        ]
+
+    async def job_count(self) -> int:
+        return int(await self._redis.zcard(self._index))
+
+    # -- limits and balances ------------------------------------------------------------------
+
+    async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
+        wait = await self._run(
+            "take_rate_slot",
+            (f"{self.prefix}rate:{key}",),
+            (_num(now), str(limit), _num(window), _num(self.ttl)),
+        )
+        return None if wait is None else float(wait)
+
+    async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
+        taken = await self._run(
+            "charge",
+            (f"{self.prefix}bal:{key}",),
+            (
+                _num(amount),
+                "" if default_balance is None else _num(default_balance),
+                _num(self.ttl),
+            ),
+        )
+        return bool(taken)
+
+    async def set_balance(self, key: str, amount: float) -> None:
+        await self._redis.set(f"{self.prefix}bal:{key}", _num(amount), px=self._ms(0.0))
+
+    async def balance(self, key: str) -> float | None:
+        value = await cast(Awaitable[bytes | None], self._redis.get(f"{self.prefix}bal:{key}"))
+        return None if value is None else float(value)
+
+    # -- uploads and tasks --------------------------------------------------------------------
+
+    async def put_upload(self, file_id: str, data: bytes) -> None:
+        await self._redis.set(f"{self.prefix}upload:{file_id}", data, px=self._ms(0.0))
+
+    async def get_upload(self, file_id: str) -> bytes | None:
+        return await cast(
+            Awaitable[bytes | None], self._redis.get(f"{self.prefix}upload:{file_id}")
+        )
+
+    async def put_task(self, task: Task) -> None:
+        g = task.generation
+        await self._redis.set(
+            f"{self.prefix}task:{task.task_id}",
+            encode_task(task),
+            px=self._ms(g.finishes_at - g.started_at),
+        )
+
+    async def get_task(self, task_id: str) -> Task | None:
+        data = await cast(Awaitable[bytes | None], self._redis.get(f"{self.prefix}task:{task_id}"))
+        return None if data is None else decode_task(data)
+
+    # -- the whole store ----------------------------------------------------------------------
+
+    async def reset(self) -> None:
+        """Delete every key of the namespace (other namespaces keep theirs)."""
+        batch: list[bytes] = []
+        async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                await self._redis.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self._redis.unlink(*batch)
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+    def _ms(self, extra: float) -> int:
+        """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""
+        return int((self.ttl + max(0.0, extra)) * 1000) + 1

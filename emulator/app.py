@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
+from emulator.domain.metrics import Meter, Metrics
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
 from emulator.http.dialects import http_error, refusal, unrouted
@@ -19,8 +20,10 @@ from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
+from emulator.http.metrics import metrics_routes
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import GatewayMiddleware
+from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
 from emulator.http.middleware.request_log import RequestLog
 from emulator.http.middleware.steering import SteeringMiddleware
@@ -29,22 +32,30 @@ from emulator.http.shutdown import Drain
 from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
-from emulator.state import build
+from emulator.state import Emulator, build
 
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Nothing to start; on shutdown the store lets its connections go (Redis)."""
+    """Nothing to start; on shutdown the last counts go to the store, which then lets its
+    connections go (Redis)."""
     yield
-    await app.state.emulator.store.close()
+    emulator: Emulator = app.state.emulator
+    try:
+        await emulator.metrics.close()
+    finally:
+        await emulator.store.close()
 
 
-def _provider_routes(provider: Provider, mount: str, settings: Settings) -> list[BaseRoute]:
+def _provider_routes(
+    provider: Provider, mount: str, settings: Settings, metrics: Metrics
+) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
-        return _operation_middleware(settings, Endpoint.of(provider.name, kind))
+        endpoint = Endpoint.of(provider.name, kind)
+        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind))
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -56,6 +67,7 @@ def _provider_routes(provider: Provider, mount: str, settings: Settings) -> list
 def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
+    emulator = build(settings)
     # Every provider at each of its mounts, by its protocol. Routes are tried in order: the
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
@@ -64,14 +76,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings)
+            for route in _provider_routes(provider, mount, settings, emulator.metrics)
         ),
         *control_routes(),
+        *metrics_routes(),
         *doc_routes(),
         *file_routes(),
     ]
     routes.append(Route("/", index, methods=["GET"]))
-    emulator = build(settings)
     # A browser's script may read every header the documents say an answer carries.
     exposed = sorted(set().union(*(d.response_headers for d in emulator.documents.values())))
     app = Starlette(
@@ -123,10 +135,11 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
     return stack
 
 
-def _operation_middleware(settings: Settings, endpoint: Endpoint) -> list[Middleware]:
-    """Cross-cutting work around one provider operation, outermost first: the request's id
-    (where the dialect sends it), the gateway (key, then rate limit), the steering headers."""
-    stack = []
+def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
+    """Cross-cutting work around one provider operation, outermost first: its metrics (status
+    and latency), the request's id (where the dialect sends it), the gateway (key, then rate
+    limit), the steering headers."""
+    stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
     if endpoint.guarded:

@@ -14,6 +14,7 @@ from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances
 from emulator.domain.queue import QueuePolicy, QueueService
@@ -39,6 +40,7 @@ class Emulator:
     queue: QueueService
     images: ImagesService
     tasks: TaskService
+    metrics: Metrics
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -54,9 +56,15 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
     return RealClock()
 
 
-def build(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Emulator:
-    """A fresh emulator: new clock and store, unless handed over (a reset may hand over the
-    store it emptied rather than open another connection pool).
+def build(
+    settings: Settings,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> Emulator:
+    """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
+    over the store it emptied rather than open another connection pool, and hands over the
+    metrics the routes' middleware counts into).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -66,9 +74,10 @@ def build(settings: Settings, clock: Clock | None = None, store: Store | None = 
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
     store = open_store(settings.store, settings.result_ttl) if store is None else store
+    metrics = Metrics(store) if metrics is None else metrics
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
-    renderer = Renderer(load_mode=settings.load_mode)
+    renderer = Renderer(load_mode=settings.load_mode, metrics=metrics)
     files = FileService(
         secret=hashlib.sha256(secret.encode()).digest(),
         ttl=settings.result_ttl,
@@ -106,9 +115,11 @@ def build(settings: Settings, clock: Clock | None = None, store: Store | None = 
         model_slots=dict(settings.model_slots),
     )
     queue = QueueService(
-        policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids
+        policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
     )
-    images = ImagesService(outcomes, balances, clock, store, documents, rules, inputs, renderer)
+    images = ImagesService(
+        outcomes, balances, clock, store, documents, rules, inputs, renderer, metrics
+    )
     tasks = TaskService(clock, store, images, files, ids)
     return Emulator(
         settings=settings,
@@ -121,4 +132,5 @@ def build(settings: Settings, clock: Clock | None = None, store: Store | None = 
         queue=queue,
         images=images,
         tasks=tasks,
+        metrics=metrics,
     )

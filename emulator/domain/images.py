@@ -31,6 +31,7 @@ from emulator.domain.errors import (
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
 from emulator.domain.inputs import InputResolver
+from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, output_tokens, usage_cost_usd
 from emulator.domain.records import ErrorType, Generation, Usage
@@ -102,8 +103,10 @@ class ImagesService:
         rules: RuleBook,
         inputs: InputResolver,
         renderer: Renderer,
+        metrics: Metrics | None = None,
     ) -> None:
         self.renderer = renderer
+        self.metrics = Metrics(store) if metrics is None else metrics
         self.outcomes = outcomes
         self.balances = balances
         self.clock = clock
@@ -210,6 +213,7 @@ class ImagesService:
         cost = usage_cost_usd(model.family, usage)
         if not await self.store.charge(owner_of(key), cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
+        self.metrics.charged(provider, cost)
         now = self.clock.now()
         if outcome is None:
             outcome = self.outcomes.drawn(request_id)

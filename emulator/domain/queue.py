@@ -22,6 +22,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
 from emulator.domain.inputs import InputResolver
 from emulator.domain.jobs import JobState, state_at
+from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
 from emulator.domain.records import ErrorType, Job, OutputFile
@@ -92,8 +93,10 @@ class QueueService:
         rules: RuleBook,
         inputs: InputResolver,
         ids: Ids,
+        metrics: Metrics | None = None,
     ) -> None:
         self.policy = policy
+        self.metrics = Metrics(store) if metrics is None else metrics
         self.outcomes = outcomes
         self.balances = balances
         self.clock = clock
@@ -167,6 +170,7 @@ class QueueService:
             **filed, started_at=None, finished_at=refused_at, error_type=error_type, error=error
         )
         await self.store.put_job(job)
+        self.metrics.submitted(provider)
         return Submitted(job, 0)
 
     async def _accept(
@@ -189,6 +193,7 @@ class QueueService:
         cost = n * image_cost_usd(info.family, quality, width, height)
         if not await self.store.charge(filed["owner"], cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
+        self.metrics.charged(filed["provider"], cost)
         outcome = self._outcome(request_id, steering)
         seconds = self.outcomes.service_seconds(
             (info.family, quality, width, height, n),
@@ -211,6 +216,7 @@ class QueueService:
             service_seconds=seconds,
         )
         job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
+        self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 
     async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:

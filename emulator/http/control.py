@@ -41,12 +41,16 @@ async def health(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """Forget every job, balance and cached file; a virtual clock keeps its time."""
+    """Forget every job, balance, cached file and metric; a virtual clock keeps its time."""
     old = _emulator(request)
     clock = old.clock if isinstance(old.clock, VirtualClock) else None
     # The store is emptied and kept: a shared one (Redis) forgets for every process at once.
+    # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
+    old.metrics.clear()
     await old.store.reset()
-    request.app.state.emulator = build(old.settings, clock=clock, store=old.store)
+    request.app.state.emulator = build(
+        old.settings, clock=clock, store=old.store, metrics=old.metrics
+    )
     return json_response({"status": "reset"})
 
 

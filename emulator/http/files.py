@@ -39,6 +39,7 @@ async def get_file(request: Request) -> Response:
         return json_response({"detail": "Not Found"}, 404)
     except LinkExpired:
         return json_response({"detail": LINK_EXPIRED}, 403)
+    emulator.metrics.served("file", len(data))
     headers = {
         "Content-Disposition": f'inline; filename="{file_name}"',
         "Cache-Control": "private, max-age=3600",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from emulator.domain.records import Job, Task
@@ -71,6 +73,29 @@ class Store(Protocol):
     async def close(self) -> None:
         """Let go of connections (the store is not used afterwards)."""
 
+    # -- metrics (``emulator.domain.metrics``) -------------------------------------------------
+
+    async def add_metrics(self, deltas: Mapping[str, float]) -> None:
+        """Add ``deltas`` to the metric totals every process sharing the store adds to, in one
+        atomic step (a field not there yet starts at zero)."""
+
+    async def metric_totals(self) -> dict[str, float]:
+        """Every metric total, by field."""
+
+    async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
+        """Each of ``pools`` (``provider:model``) the store holds, in that order: its slots,
+        how many run a job at ``now`` and how many jobs wait for one, read at one instant."""
+
 
 class StoreUnavailable(Exception):
     """The store cannot be reached; the message says where and why, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A worker pool at one instant: its slots, those running a job, the jobs waiting."""
+
+    pool: str  # provider:model
+    slots: int
+    busy: int
+    waiting: int

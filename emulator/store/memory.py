@@ -6,10 +6,12 @@ import heapq
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from emulator.domain.records import Job, Task
+from emulator.store.base import PoolStats
 
 
 @dataclass(slots=True)
@@ -28,6 +30,7 @@ class MemoryStore:
         self._init()
 
     def _init(self) -> None:
+        self._metrics: dict[str, float] = {}  # metric totals (``add_metrics``)
         self._seq = 0
         self._jobs: dict[str, Job] = {}
         self._pools: dict[str, _Pool] = {}
@@ -168,3 +171,27 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    async def add_metrics(self, deltas: Mapping[str, float]) -> None:
+        totals = self._metrics
+        for name, amount in deltas.items():
+            totals[name] = totals.get(name, 0) + amount
+
+    async def metric_totals(self) -> dict[str, float]:
+        return dict(self._metrics)
+
+    async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
+        found = []
+        for name in pools:
+            pool = self._pools.get(name)
+            if pool is None:
+                continue
+            # A slot is busy while its last job runs: no slot idles between jobs it was given
+            # after ``now``, so it runs one at ``now`` exactly when it frees later. Waiting jobs
+            # are those whose start (kept in ``starts``) is still ahead.
+            busy = sum(1 for free_at in pool.free if free_at > now)
+            waiting = len(pool.starts) - bisect_right(pool.starts, (now, math.inf))
+            found.append(PoolStats(name, len(pool.free), busy, waiting))
+        return found

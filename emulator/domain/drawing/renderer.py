@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from emulator.domain.drawing.render import RenderSpec, render
 from emulator.domain.drawing.stamp import stamp
+from emulator.domain.metrics import Metrics
 
 LOAD_MODE_PROMPT = "imgemu load mode"
 # The labels drawn on a load-mode picture: the ones naming what shapes its pixels.
@@ -38,13 +39,22 @@ def pixel_key(spec: RenderSpec) -> RenderSpec:
 class Renderer:
     """Renders specs; in ``load_mode`` reuses encoded pictures from a cache of ``cache_entries``."""
 
-    def __init__(self, load_mode: bool = False, cache_entries: int = 256) -> None:
+    def __init__(
+        self, load_mode: bool = False, cache_entries: int = 256, metrics: Metrics | None = None
+    ) -> None:
         self.load_mode = load_mode
+        self.metrics = metrics  # counts each image made
         self._entries = cache_entries
         self._pictures: OrderedDict[RenderSpec, bytes] = OrderedDict()
 
     async def render(self, spec: RenderSpec) -> bytes:
         """``spec``'s file: rendered in a worker thread, or in load mode stamped from the cache."""
+        data = await self._make(spec)
+        if self.metrics is not None:
+            self.metrics.rendered()
+        return data
+
+    async def _make(self, spec: RenderSpec) -> bytes:
         if not self.load_mode:
             return await asyncio.to_thread(render, spec)
         key = pixel_key(spec)

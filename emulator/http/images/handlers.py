@@ -79,6 +79,8 @@ class ImagesHandlers:
         if generation.outcome is not None:
             return render.error_response(UpstreamFailure(generation.outcome))
         data = await asyncio.gather(*(images.render(generation, i) for i in range(generation.n)))
+        for image in data:
+            emulator.metrics.served("b64", len(image))
         return render.images_response(generation, list(data))
 
 
@@ -151,7 +153,7 @@ async def _stream(emulator: Emulator, generation: Generation, drain: Drain) -> A
 
 
 async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:
-    images, clock = emulator.images, emulator.clock
+    images, clock, metrics = emulator.images, emulator.clock, emulator.metrics
     keepalive = emulator.settings.keepalive_seconds
     if generation.outcome is not None:
         times = generation.event_times(0)
@@ -162,6 +164,7 @@ async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> A
             async for beat in _wait(drain.wait(clock.sleep_until(times[index])), keepalive):
                 yield beat
             data = await images.render(generation, 0, generation.partial_fidelity(index))
+            metrics.served("b64", len(data))
             yield render.partial_event(generation, index, data, int(clock.now()))
         async for beat in _wait(drain.wait(clock.sleep_until(generation.finishes_at)), keepalive):
             yield beat
@@ -174,10 +177,12 @@ async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> A
                 yield beat
             fidelity = generation.partial_fidelity(index)
             data = await images.render(generation, image, fidelity)
+            metrics.served("b64", len(data))
             yield render.partial_event(generation, index, data, int(clock.now()))
         async for beat in _wait(drain.wait(clock.sleep_until(times[-1])), keepalive):
             yield beat
         data = await images.render(generation, image)
+        metrics.served("b64", len(data))
         usage = _image_usage(generation.usage, image, generation.n)
         yield render.completed_event(generation, data, usage, int(clock.now()))
 

@@ -17,7 +17,9 @@ the scripts may touch any of them. Under the prefix:
   still waiting when it was scheduled (equal starts order by seq, as the memory store's
   tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
 - ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
-- ``upload:<file id>``: the bytes; ``task:<task id>``: the record.
+- ``upload:<file id>``: the bytes; ``task:<task id>``: the record;
+- ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
+  ``emulator.domain.metrics``).
 
 **Atomic.** Every read-modify-write is one Lua script (``*.lua`` beside this module, each
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
@@ -30,7 +32,7 @@ seconds: on a virtual clock that runs ahead, records live by the wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -39,7 +41,7 @@ import redis.asyncio
 import redis.exceptions
 
 from emulator.domain.records import Job, Task
-from emulator.store.base import StoreUnavailable
+from emulator.store.base import PoolStats, StoreUnavailable
 from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
 from emulator.store.url import RedisTarget
 
@@ -305,3 +307,41 @@ class RedisStore:
     def _ms(self, extra: float) -> int:
         """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""
         return int((self.ttl + max(0.0, extra)) * 1000) + 1
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    async def _run_metrics(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
+        """Run one of the metrics' scripts (registered on first use, beside ``SCRIPTS``)."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self._redis.register_script(script_text(name))
+        return await script(keys=keys, args=args)
+
+    async def add_metrics(self, deltas: Mapping[str, float]) -> None:
+        if not deltas:
+            return
+        args = [_num(self.ttl)]
+        for name, amount in deltas.items():
+            args.append(name)
+            args.append(str(amount) if isinstance(amount, int) else _num(amount))
+        await self._run_metrics("add_metrics", (self.prefix + "metrics",), args)
+
+    async def metric_totals(self) -> dict[str, float]:
+        found = await cast(
+            Awaitable[dict[bytes, bytes]], self._redis.hgetall(self.prefix + "metrics")
+        )
+        return {name.decode(): float(value) for name, value in found.items()}
+
+    async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
+        if not pools:
+            return []
+        keys = []
+        for pool in pools:
+            keys.append(f"{self.prefix}free:{pool}")
+            keys.append(f"{self.prefix}starts:{pool}")
+        found = await self._run_metrics("pool_stats", keys, (_num(now),))
+        stats = [int(n) for n in found]
+        return [
+            PoolStats(pools[stats[i] - 1], stats[i + 1], stats[i + 2], stats[i + 3])
+            for i in range(0, len(stats), 4)
+        ]

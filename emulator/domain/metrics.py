@@ -25,7 +25,6 @@ The totals are a flat mapping, field -> number (``Totals.parse`` reads it back):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from bisect import bisect_left
@@ -104,9 +103,10 @@ class Metrics:
     def __init__(self, store: Store, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.store = store
         self.flush_seconds = flush_seconds
-        self.flush_due = False  # a flush is scheduled (a task waits on the running loop)
+        self.flush_due = False  # a flush is scheduled (a timer on the running loop)
         self._meters: dict[tuple[str, str], Meter] = {}
         self._counts: dict[str, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -175,19 +175,21 @@ class Metrics:
             raise
 
     def schedule_flush(self) -> None:
-        """Flush in ``flush_seconds`` (once: counts meanwhile go with it)."""
+        """Flush in ``flush_seconds`` (once: counts meanwhile go with it). A timer rather than
+        a sleeping task: a loop closed before it fires drops it without a word."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # counted outside any loop: the next scrape or flush takes it
             return
         self.flush_due = True
-        self._task = loop.create_task(self._flush_later())
+        self._timer = loop.call_later(self.flush_seconds, self._start_flush, loop)
 
-    async def _flush_later(self) -> None:
-        try:
-            await asyncio.sleep(self.flush_seconds)
-        finally:
-            self.flush_due = False  # counts from here on schedule the next flush
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.flush_due = False  # counts from here on schedule the next flush
+        self._timer = None
+        self._task = loop.create_task(self._flush_in_background())
+
+    async def _flush_in_background(self) -> None:
         try:
             await self.flush()
             self._failing = False
@@ -199,13 +201,14 @@ class Metrics:
                 self.schedule_flush()
 
     async def close(self) -> None:
-        """The app stops: no more scheduled flushes; what is left goes to the store now."""
+        """The app stops: the scheduled flush is called off, what is left goes now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flush_due = False
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.flush_due = False
+            await asyncio.wait({task})
         await self.flush()
 
 

@@ -59,6 +59,8 @@ SCRIPTS = (
     "take_rate_slot",
     "charge",
     "jobs",
+    "add_metrics",
+    "pool_stats",
 )
 CONNECT_TIMEOUT = 5.0
 
@@ -310,13 +312,6 @@ class RedisStore:
 
     # -- metrics ------------------------------------------------------------------------------
 
-    async def _run_metrics(self, name: str, keys: Sequence[str], args: Sequence[str]) -> Any:
-        """Run one of the metrics' scripts (registered on first use, beside ``SCRIPTS``)."""
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self._redis.register_script(script_text(name))
-        return await script(keys=keys, args=args)
-
     async def add_metrics(self, deltas: Mapping[str, float]) -> None:
         if not deltas:
             return
@@ -324,7 +319,7 @@ class RedisStore:
         for name, amount in deltas.items():
             args.append(name)
             args.append(str(amount) if isinstance(amount, int) else _num(amount))
-        await self._run_metrics("add_metrics", (self.prefix + "metrics",), args)
+        await self._run("add_metrics", (self.prefix + "metrics",), args)
 
     async def metric_totals(self) -> dict[str, float]:
         found = await cast(
@@ -339,7 +334,7 @@ class RedisStore:
         for pool in pools:
             keys.append(f"{self.prefix}free:{pool}")
             keys.append(f"{self.prefix}starts:{pool}")
-        found = await self._run_metrics("pool_stats", keys, (_num(now),))
+        found = await self._run("pool_stats", keys, (_num(now),))
         stats = [int(n) for n in found]
         return [
             PoolStats(pools[stats[i] - 1], stats[i + 1], stats[i + 2], stats[i + 3])

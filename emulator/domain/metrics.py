@@ -6,9 +6,10 @@ services count what they do (``charged``, ``submitted``, ``rendered``, ``served`
 counts are deltas: ``flush`` takes them (``take``, synchronous, so nothing counted meanwhile
 is lost) and adds them to the store's totals in one atomic step (``Store.add_metrics``), which
 every process sharing the store adds to and reads from. A flush runs a second after the first
-count following the previous one (a task on the running loop, so it needs no lifespan), on
-every scrape before the totals are read, and when the app stops. A failed flush gives its
-deltas back and tries again a second later.
+count following the previous one (a timer on the running loop, so it needs no lifespan; an
+idle process schedules none), on every scrape before the totals are read, and when the app's
+lifespan ends. A failed flush gives its deltas back and tries again a second later. A process
+killed outright loses at most its last second of counts.
 
 The totals are a flat mapping, field -> number (``Totals.parse`` reads it back):
 

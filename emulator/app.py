@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,12 +33,31 @@ from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import build
 
+# Seconds between renewals of this process's node number (a shared store forgets it after 30).
+NODE_RENEW_SECONDS = 10.0
+
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Nothing to start; on shutdown the store lets its connections go (Redis)."""
-    yield
-    await app.state.emulator.store.close()
+    """Take a node number from the store (processes sharing it draw ids apart), hold it while
+    serving; on shutdown let it and the store's connections go."""
+    store = app.state.emulator.store
+    node = await store.claim_node()
+    app.state.emulator.ids.assign(node)
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(NODE_RENEW_SECONDS)
+            await store.renew_node(node)
+
+    renewal = asyncio.create_task(keep())
+    try:
+        yield
+    finally:
+        renewal.cancel()
+        with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
+            await store.renew_node(node, release=True)
+        await store.close()
 
 
 def _provider_routes(provider: Provider, mount: str, settings: Settings) -> list[BaseRoute]:

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -79,6 +86,12 @@ class Settings(BaseModel):
             "where state lives: 'memory' (this process) or redis://host:port/db[?namespace=NAME]"
             " (shared by every process given the same URL)"
         ),
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes serving the port; more than 1 needs a shared store (redis://...)",
     )
     queue_provider: QueueProvider = Field(
         "seacloud", description="which queue provider owns the bare /model/... path"
@@ -202,6 +215,16 @@ class Settings(BaseModel):
     @classmethod
     def _store_url(cls, value: str) -> str:
         parse_store(value)  # a ValueError names what is wrong
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_share_a_store(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("store", "memory") == "memory":
+            raise ValueError(
+                f"{value} workers need a shared store (--store redis://HOST:PORT/DB): with "
+                "the memory store each worker would keep jobs the others cannot see"
+            )
         return value
 
     @field_validator("api_keys")

@@ -37,6 +37,7 @@ LEFT_OUT = {
     "docker ": "the container: tests/container builds and runs it with podman",
     "imgemu --version": "covered by tests/packaging",
     "locust ": "a load run: tests/load runs the scenarios against imgemu serve",
+    "redis-server": "a shared store: tests/server/test_workers.py and tests/load run it",
 }
 
 

@@ -56,6 +56,12 @@ def _options(parser: Any) -> None:
     group.add_argument("--poll-max", type=float, default=2.0, env_var="LOCUST_POLL_MAX")
     group.add_argument("--poll-timeout", type=float, default=120.0, env_var="LOCUST_POLL_TIMEOUT")
     group.add_argument("--api-key", default="sk-imgemu-load", env_var="LOCUST_API_KEY")
+    group.add_argument(
+        "--accepted-file",
+        default="",
+        env_var="LOCUST_ACCEPTED_FILE",
+        help="write the request id of every accepted queue job here at the end (one per line)",
+    )
     group.add_argument("--queue-path", default="/model", env_var="LOCUST_QUEUE_PATH")
     group.add_argument("--queue-model", default="gpt_image_1_5", env_var="LOCUST_QUEUE_MODEL")
     group.add_argument("--images-model", default="gpt-image-1-mini", env_var="LOCUST_IMAGES_MODEL")
@@ -85,6 +91,18 @@ def _configure(environment: Any, **_: Any) -> None:
     # Locust picks among the classes it was given; a class of weight 0 is dropped here.
     if environment.user_classes:
         environment.user_classes[:] = [u for u in environment.user_classes if u.weight > 0]
+
+
+# Every queue job the emulator accepted in this process: checked afterwards that none is lost.
+ACCEPTED: list[str] = []
+
+
+@events.quitting.add_listener
+def _write_accepted(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is not None and options.accepted_file:
+        with open(options.accepted_file, "w", encoding="utf-8") as out:
+            out.writelines(f"{request_id}\n" for request_id in ACCEPTED)
 
 
 class _ImgemuUser(FastHttpUser):
@@ -159,6 +177,7 @@ class QueueUser(_ImgemuUser):
                 r.failure(f"status {r.status_code}: {r.text[:200]}")
                 return
             submitted = r.json()
+        ACCEPTED.append(submitted["request_id"])
         status = self.poll(
             submitted["status_url"], "queue status", lambda b: b["status"] in _TERMINAL_QUEUE
         )

@@ -46,7 +46,9 @@ async def reset(request: Request) -> Response:
     clock = old.clock if isinstance(old.clock, VirtualClock) else None
     # The store is emptied and kept: a shared one (Redis) forgets for every process at once.
     await old.store.reset()
-    request.app.state.emulator = build(old.settings, clock=clock, store=old.store)
+    fresh = build(old.settings, clock=clock, store=old.store)
+    fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
+    request.app.state.emulator = fresh
     return json_response({"status": "reset"})
 
 

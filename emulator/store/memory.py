@@ -168,3 +168,9 @@ class MemoryStore:
 
     async def close(self) -> None:
         pass
+
+    async def claim_node(self) -> int:
+        return 0  # no other process shares this store
+
+    async def renew_node(self, node: int, release: bool = False) -> None:
+        pass

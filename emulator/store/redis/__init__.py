@@ -30,6 +30,7 @@ seconds: on a virtual clock that runs ahead, records live by the wall clock.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Sequence
 from importlib import resources
 from typing import Any, cast
@@ -57,7 +58,13 @@ SCRIPTS = (
     "take_rate_slot",
     "charge",
     "jobs",
+    "claim_node",
+    "renew_node",
 )
+# Node numbers (``Store.claim_node``): held this many seconds unless renewed, and at most this
+# many processes at once on one namespace.
+NODE_SECONDS = 30
+MAX_NODES = 1024
 CONNECT_TIMEOUT = 5.0
 
 
@@ -103,6 +110,7 @@ class RedisStore:
         self._redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._scripts = {name: self._redis.register_script(script_text(name)) for name in SCRIPTS}
         self._seq_key = self.prefix + "seq"
+        self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
 
     def check(self) -> None:
@@ -301,6 +309,27 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._pool.aclose()
+
+    # -- processes --------------------------------------------------------------------------
+
+    async def claim_node(self) -> int:
+        """The lowest node number no live process on this namespace holds (``node:<n>``,
+        held for ``NODE_SECONDS`` and renewed by ``renew_node``)."""
+        node = int(
+            await self._run(
+                "claim_node",
+                [self.prefix + "node:"],
+                [self._node_token, str(NODE_SECONDS), str(MAX_NODES)],
+            )
+        )
+        if node < 0:
+            raise StoreUnavailable(f"{MAX_NODES} processes already share {self.target.shown}")
+        return node
+
+    async def renew_node(self, node: int, release: bool = False) -> None:
+        """Keep holding ``node`` another ``NODE_SECONDS`` (or let it go: ``release``)."""
+        seconds = "0" if release else str(NODE_SECONDS)
+        await self._run("renew_node", [f"{self.prefix}node:{node}"], [self._node_token, seconds])
 
     def _ms(self, extra: float) -> int:
         """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""

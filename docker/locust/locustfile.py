@@ -21,6 +21,7 @@ A request that answers an unexpected status, a job that ends failed or a poll th
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -151,6 +152,18 @@ class _ImgemuUser(FastHttpUser):
         )
         return None
 
+    def post(self, path: str, body: dict[str, Any], name: str, ok: Any) -> str | None:
+        """POST ``body``; the answer's text if it is a 200 that ``ok(text)`` accepts, else
+        None (and a failure in the statistics)."""
+        with self.client.post(
+            path, json=body, headers=self.headers, name=name, catch_response=True
+        ) as r:
+            text = r.text or ""
+            if r.status_code != 200 or not ok(text):
+                r.failure(f"status {r.status_code}: {text[:200]}")
+                return None
+            return text
+
     def download(self, url: str, name: str) -> None:
         with self.client.get(url, name=name, catch_response=True) as r:
             if r.status_code != 200 or not r.content:
@@ -166,17 +179,10 @@ class QueueUser(_ImgemuUser):
     def generate(self) -> None:
         base = self.option("queue_path", "/model").rstrip("/")
         model = self.option("queue_model", "gpt_image_1_5")
-        with self.client.post(
-            f"{base}/v1/queue/{model}",
-            json=self.params(),
-            headers=self.headers,
-            name="queue submit",
-            catch_response=True,
-        ) as r:
-            if r.status_code != 200:
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
-                return
-            submitted = r.json()
+        text = self.post(f"{base}/v1/queue/{model}", self.params(), "queue submit", bool)
+        if text is None:
+            return
+        submitted = json.loads(text)
         ACCEPTED.append(submitted["request_id"])
         status = self.poll(
             submitted["status_url"], "queue status", lambda b: b["status"] in _TERMINAL_QUEUE
@@ -205,15 +211,7 @@ class ImagesUser(_ImgemuUser):
     @task
     def generate(self) -> None:
         body = {**self.params(), "model": self.option("images_model", "gpt-image-1-mini")}
-        with self.client.post(
-            "/v1/images/generations",
-            json=body,
-            headers=self.headers,
-            name="images generate",
-            catch_response=True,
-        ) as r:
-            if r.status_code != 200 or not r.json().get("data", [{}])[0].get("b64_json"):
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
+        self.post("/v1/images/generations", body, "images generate", lambda t: '"b64_json"' in t)
 
 
 class StreamUser(_ImgemuUser):
@@ -229,16 +227,12 @@ class StreamUser(_ImgemuUser):
             "stream": True,
             "partial_images": 1,
         }
-        with self.client.post(
+        self.post(
             "/v1/images/generations",
-            json=body,
-            headers=self.headers,
-            name="images stream",
-            catch_response=True,
-        ) as r:
-            text = r.text or ""
-            if r.status_code != 200 or "image_generation.completed" not in text:
-                r.failure(f"status {r.status_code}: {text[:200]}")
+            body,
+            "images stream",
+            lambda t: "image_generation.completed" in t,
+        )
 
 
 class AAUser(_ImgemuUser):
@@ -254,18 +248,12 @@ class AAUser(_ImgemuUser):
             "images": [{"image_url": self.option("aa_image_url", _AA_IMAGE)}],
             "async": True,
         }
-        with self.client.post(
-            "/api/v1/image/generation",
-            json=body,
-            headers=self.headers,
-            name="aa submit",
-            catch_response=True,
-        ) as r:
-            envelope = r.json() if r.status_code == 200 else {}
-            if r.status_code != 200 or envelope.get("code") != 0:
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
-                return
-        task_id = envelope["data"]["task_id"]
+        text = self.post(
+            "/api/v1/image/generation", body, "aa submit", lambda t: json.loads(t)["code"] == 0
+        )
+        if text is None:
+            return
+        task_id = json.loads(text)["data"]["task_id"]
         done = self.poll(
             f"/api/v1/image/generation/{task_id}",
             "aa task",

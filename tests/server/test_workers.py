@@ -31,6 +31,13 @@ def _nodes(redis_url: str) -> list[bytes]:
         client.close()
 
 
+def _wait_for_workers(served: Process, redis_url: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(_nodes(redis_url)) < count:
+        assert time.monotonic() < deadline, served.output()
+        time.sleep(0.1)
+
+
 def _submit_many(base_url: str, count: int) -> list[str]:
     def submit(_: int) -> str:
         # A new connection each time, so the kernel spreads them over the workers.
@@ -66,10 +73,7 @@ def test_workers_serve_one_emulator_with_ids_apart_and_stop_on_sigterm(
 ) -> None:
     served = start_replica(tmp_path, "workers", "--workers", "2", "--store", redis_url)
     try:
-        deadline = time.monotonic() + 30
-        while len(_nodes(redis_url)) < 2:  # each worker holds its own node number once up
-            assert time.monotonic() < deadline, served.output()
-            time.sleep(0.1)
+        _wait_for_workers(served, redis_url, 2)  # each holds its own node number once up
         ids = _submit_many(served.url, 200)
         assert len(set(ids)) == len(ids), "two workers issued the same id"
         with httpx.Client(base_url=served.url, headers=AUTH) as client:
@@ -92,10 +96,7 @@ def test_a_worker_killed_is_replaced_and_nothing_it_accepted_is_lost(
 ) -> None:
     served = start_replica(tmp_path, "workers", "--workers", "2", "--store", redis_url)
     try:
-        deadline = time.monotonic() + 30
-        while len(_nodes(redis_url)) < 2:
-            assert time.monotonic() < deadline, served.output()
-            time.sleep(0.1)
+        _wait_for_workers(served, redis_url, 2)
         before = _submit_many(served.url, 50)
         children = subprocess.run(
             ["pgrep", "-P", str(served.process.pid)], capture_output=True, text=True, check=True

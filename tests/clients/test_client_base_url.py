@@ -18,9 +18,7 @@ from clients import (
     QueueClient,
 )
 from clients._core import PROVIDERS, emulator_base_url, normalize_base_url
-from tests.clients.conftest import KEY, decode, png
-from tests.conftest import RunningServer
-from tests.http.images.conftest import fast_app
+from tests.helpers import KEY, RunningServer, decode, fast_app, png_bytes
 
 Serve = Callable[[Starlette], RunningServer]
 pytestmark = [pytest.mark.server, pytest.mark.anyio]
@@ -72,12 +70,12 @@ def test_both_forms_reach_the_provider_sync(
     elif provider == "aa":
         with AAClient(base_url=base, api_key=KEY) as aa:
             assert aa.base_url == expected
-            task = aa.generate("on a table", images=[png((1024, 1024))])
+            task = aa.generate("on a table", images=[png_bytes((1024, 1024))])
         assert task.status == "succeeded"
     else:
         with ImagesClient(provider, base_url=base, api_key=KEY) as images:
             assert images.base_url == expected
-            result_images = images.edit("greener", png((1024, 1024)), size="1024x1024")
+            result_images = images.edit("greener", png_bytes((1024, 1024)), size="1024x1024")
             if provider == "openai":
                 generated = images.generate("an apple", size="1024x1536", quality="low")
                 assert decode(generated.images[0]).size == (1024, 1536)
@@ -100,12 +98,12 @@ async def test_both_forms_reach_the_provider_async(
     elif provider == "aa":
         async with AsyncAAClient(base_url=base, api_key=KEY) as aa:
             assert aa.base_url == expected
-            task = await aa.generate("on a table", images=[png((1024, 1024))])
+            task = await aa.generate("on a table", images=[png_bytes((1024, 1024))])
         assert task.status == "succeeded"
     else:
         async with AsyncImagesClient(provider, base_url=base, api_key=KEY) as images:
             assert images.base_url == expected
-            result = await images.edit("greener", png((1024, 1024)), size="1536x1024")
+            result = await images.edit("greener", png_bytes((1024, 1024)), size="1536x1024")
         assert decode(result.images[0]).size == (1536, 1024)
 
 

@@ -21,8 +21,8 @@ from clients._core import emulator_base_url
 from contracts import Unreachable, run_contract
 from contracts import cli as contract_cli
 from imgemu.cli import main
-from tests.conftest import RunningServer, free_port
-from tests.contracts.conftest import KEY, PROVIDERS
+from tests.helpers import RunningServer, free_port
+from tests.support.contracts import KEY, PROVIDERS
 
 HINT = "pip install 'imgemu[contract]'"
 # Run first in a child interpreter: Schemathesis and Hypothesis cannot be imported, as in an

@@ -16,19 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from contracts import REGISTRY, run_contract
 from contracts.report import Report
-from tests.conftest import RunningServer
-from tests.conftest import fast_app as shared_fast_app
-from tests.contracts.conftest import (
+from tests.helpers import RunningServer, decode, fast_app
+from tests.support.contracts import (
     KEY,
     Answer,
     Reshape,
     Scope,
     accepts_every_key,
-    fast_app,
+    contract_app,
     header,
     json_answers,
     result_before_completion,
@@ -120,7 +118,7 @@ def status_without_logs(app: Any) -> Reshape:
 
 
 def _reencode(data: bytes, fmt: str, mode: str | None = None) -> bytes:
-    image: Image.Image = Image.open(io.BytesIO(data))
+    image = decode(data)
     if mode is not None or fmt == "JPEG":
         image = image.convert(mode or "RGB")
     out = io.BytesIO()
@@ -501,7 +499,7 @@ def _failures(report: Report) -> list[tuple[str, str, str]]:
 def test_a_broken_variant_is_caught_by_its_named_check(
     serve: Callable[[Any], RunningServer], variant: Variant
 ) -> None:
-    server = serve(variant.wrap(fast_app()))
+    server = serve(variant.wrap(contract_app()))
     report = _run(server, variant.provider, variant.checks)
     assert variant.caught_by in report.failed_checks(), report.outcomes
     details = [o.detail for o in report.failures() if o.check == variant.caught_by]
@@ -514,7 +512,7 @@ def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
     invalid_size_accepted: Callable[[Any], Any],
     provider: str,
 ) -> None:
-    server = serve(invalid_size_accepted(fast_app()))
+    server = serve(invalid_size_accepted(contract_app()))
     report = _run(server, provider, NEGATIVE)
     assert "spec_negative" in report.failed_checks(), report.outcomes
     details = [o.detail for o in report.failures() if o.check == "spec_negative"]
@@ -586,10 +584,10 @@ def test_a_provider_that_accepts_every_key_fails_and_the_default_emulator_passes
             timeout=10.0,
         )
 
-    default = run(serve(shared_fast_app()))
+    default = run(serve(fast_app()))
     assert default.ok, _failures(default)
     assert {o.check for o in default.outcomes} == {"spec_negative", "auth_enforced"}
-    broken = run(serve(accepts_every_key(shared_fast_app())))
+    broken = run(serve(accepts_every_key(fast_app())))
     assert "auth_enforced" in broken.failed_checks(), broken.outcomes
     (failure,) = broken.by_check("auth_enforced")
     assert "a request with a key the provider never issued was served" in failure.detail

@@ -6,8 +6,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import START, make_app
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1, submit
+from tests.helpers import START, make_app
+from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.queue import submit
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from emulator.http.request_log import reason_of
-from tests.conftest import fast_app
+from tests.helpers import fast_app
 
 pytestmark = pytest.mark.anyio
 BASE = "http://emulator.test"

@@ -11,7 +11,7 @@ import pytest
 from emulator.domain.errors import Unauthorized
 from emulator.domain.gateway import Gateway, is_invalid_key
 from emulator.settings import RateLimit
-from tests.conftest import fast_app, png_bytes
+from tests.helpers import fast_app, png_bytes
 
 PNG = png_bytes((16, 16))
 INVALID_KEYS = ("SCHEMATHESIS-INVALID-VALUE", "invalid", "sk-Invalid-1", "my_INVALID_key")

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import follow_job, free_port, png_bytes, wait_healthy
+from tests.helpers import follow_job, free_port, png_bytes, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = [pytest.mark.package, pytest.mark.slow]

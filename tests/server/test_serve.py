@@ -19,7 +19,7 @@ import pytest
 
 from emulator.settings import Settings, describe, env_name, load
 from imgemu.cli import main
-from tests.conftest import free_port, wait_healthy
+from tests.helpers import free_port, wait_healthy
 
 pytestmark = pytest.mark.server
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from emulator.app import create_app
 from emulator.settings import Settings
-from tests.conftest import RunningServer, follow_job, free_port, wait_healthy
+from tests.helpers import RunningServer, follow_job, free_port, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = pytest.mark.server

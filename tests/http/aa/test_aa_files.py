@@ -8,21 +8,8 @@ import httpx
 import pytest
 from PIL import Image, ImageChops
 
-from tests.http.aa.conftest import (
-    FILES,
-    PROMPT,
-    URL,
-    assert_error,
-    body,
-    client_for,
-    decode,
-    fast_app,
-    jpeg_bytes,
-    mask_bytes,
-    png_bytes,
-    task_of,
-    upload,
-)
+from tests.helpers import decode, fast_app, jpeg_bytes, mask_bytes, png_bytes
+from tests.support.aa import FILES, PROMPT, URL, assert_error, body, client_for, task_of, upload
 
 pytestmark = pytest.mark.anyio
 

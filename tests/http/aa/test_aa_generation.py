@@ -11,21 +11,8 @@ import pytest
 from PIL import Image
 
 from emulator.settings import RateLimit
-from tests.http.aa.conftest import (
-    PROMPT,
-    URL,
-    assert_error,
-    body,
-    client_for,
-    data_url,
-    decode,
-    expires_of,
-    fast_app,
-    iso,
-    mask_bytes,
-    png_bytes,
-    task_of,
-)
+from tests.helpers import data_url, decode, fast_app, mask_bytes, png_bytes
+from tests.support.aa import PROMPT, URL, assert_error, body, client_for, expires_of, iso, task_of
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from PIL import Image, ImageChops
 
-from tests.http.images.conftest import PROMPT, decode, error_of, mask_bytes, png_bytes
+from tests.helpers import decode, mask_bytes, png_bytes
+from tests.support.images import PROMPT, error_of
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/images/edits"

@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 
 from emulator.domain.pricing import output_tokens
 from emulator.settings import RateLimit
-from tests.conftest import clock_of, make_app
-from tests.http.images.conftest import BEARER, PROMPT, decode, error_of, fast_app, on_virtual_clock
+from tests.helpers import clock_of, decode, fast_app, make_app, on_virtual_clock
+from tests.support.images import BEARER, PROMPT, error_of
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/images/generations"

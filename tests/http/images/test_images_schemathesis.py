@@ -52,8 +52,7 @@ from schemathesis.transport.asgi import ASGI_TRANSPORT, ASGITransport
 from schemathesis.transport.serialization import Binary
 
 from emulator.spec.loader import document_text
-from tests.helpers import examples
-from tests.http.images.conftest import events, fast_app
+from tests.helpers import events, examples, fast_app
 
 KEY = "sk-test"
 PROVIDERS = ("openai", "agcloud", "aa")

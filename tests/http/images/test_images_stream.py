@@ -10,15 +10,8 @@ import httpx
 import pytest
 from PIL import ImageChops
 
-from tests.conftest import RunningServer
-from tests.http.images.conftest import (
-    BEARER,
-    PROMPT,
-    decode,
-    events,
-    fast_app,
-    png_bytes,
-)
+from tests.helpers import RunningServer, decode, events, fast_app, png_bytes
+from tests.support.images import BEARER, PROMPT
 
 URL = "/v1/images/generations"
 REQUESTED = ("size", "quality", "background", "output_format")

@@ -26,8 +26,8 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.settings import RateLimit
-from tests.conftest import RunningServer
-from tests.http.images.conftest import PROMPT, decode, fast_app, mask_bytes, png_bytes
+from tests.helpers import RunningServer, decode, fast_app, mask_bytes, png_bytes
+from tests.support.images import PROMPT
 
 pytestmark = pytest.mark.server
 

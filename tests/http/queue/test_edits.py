@@ -13,8 +13,8 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.domain.drawing import read_provenance
-from tests.conftest import make_app
-from tests.http.queue.conftest import finish, submit
+from tests.helpers import make_app
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,9 @@ import pytest
 from starlette.applications import Starlette
 
 from emulator.settings import RateLimit
-from tests.conftest import clock_of, make_app
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1, finish, submit
+from tests.helpers import clock_of, make_app
+from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 

@@ -32,8 +32,7 @@ from hypothesis.stateful import (
 from starlette.applications import Starlette
 
 from emulator.domain.latency import LatencyModel
-from tests.conftest import START, make_app
-from tests.helpers import examples
+from tests.helpers import START, examples, make_app
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@
   ``clock_of``, ``on_virtual_clock`` (the bounded driver of a virtual clock);
 - clients: ``asgi_client`` (httpx in-process against an app), ``RunningServer``;
 - images: ``image_bytes``/``png_bytes``/``jpeg_bytes``/``mask_bytes`` to make them,
-  ``decode`` to read one back, ``data_url`` to inline one;
+  ``encode`` to save one, ``decode`` to read one back, ``data_url`` to inline one;
 - streams: ``events`` reads a ``text/event-stream`` body;
 - processes: ``free_port``, ``wait_healthy``, ``follow_job``;
 - Hypothesis: ``examples`` scales the profile's example count.
@@ -136,13 +136,18 @@ BLUE = (40, 90, 160)
 RED = (200, 30, 30)
 
 
+def encode(image: Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
+    """``image`` saved as ``fmt`` (with Pillow's save ``options``)."""
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
 def image_bytes(
     size: tuple[int, int], mode: str = "RGB", color: Any = BLUE, fmt: str = "PNG"
 ) -> bytes:
     """One flat ``color`` image of ``size`` and ``mode``, encoded as ``fmt``."""
-    out = io.BytesIO()
-    Image.new(mode, size, color).save(out, fmt)
-    return out.getvalue()
+    return encode(Image.new(mode, size, color), fmt)
 
 
 def png_bytes(size: tuple[int, int], mode: str = "RGB", color: Any = BLUE) -> bytes:
@@ -158,9 +163,7 @@ def mask_bytes(size: tuple[int, int], box: tuple[int, int, int, int] | None = No
     top-left quarter)."""
     mask = Image.new("RGBA", size, (0, 0, 0, 255))
     mask.paste((0, 0, 0, 0), box or (0, 0, size[0] // 2, size[1] // 2))
-    out = io.BytesIO()
-    mask.save(out, "PNG")
-    return out.getvalue()
+    return encode(mask)
 
 
 def decode(data: bytes | str) -> Image.Image:

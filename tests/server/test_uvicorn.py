@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -10,12 +9,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.app import create_app
 from emulator.settings import Settings
-from tests.helpers import RunningServer, follow_job, free_port, wait_healthy
+from tests.helpers import RunningServer, decode, follow_job, free_port, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = pytest.mark.server
@@ -47,7 +45,7 @@ def test_seed_requests_complete_over_real_sockets(
         result = client.get(submitted["response_url"]).json()
         (output,) = result["outputs"]
         image = client.get(output["url"], headers={"Authorization": ""})
-        decoded = Image.open(io.BytesIO(image.content))
+        decoded = decode(image.content)
         assert (decoded.format, decoded.size) == ("JPEG", (1024, 1024))
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from PIL import ImageChops
 
-from tests.helpers import RunningServer, decode, events, fast_app, png_bytes
+from tests.helpers import RunningServer, asgi_client, decode, events, fast_app, png_bytes
 from tests.support.images import BEARER, PROMPT
 
 URL = "/v1/images/generations"
@@ -82,9 +82,7 @@ async def test_edits_stream_image_edit_events(client: httpx.AsyncClient) -> None
 @pytest.mark.anyio
 async def test_a_failure_after_the_stream_began_is_an_error_event() -> None:
     app = fast_app(steering=True)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         body: dict[str, Any] = {"model": "gpt-image-1", "prompt": PROMPT, "stream": True}
         response = await client.post(
             URL, json=body, headers={"X-Imgemu-Outcome": "INFERENCE_FAILURE"}
@@ -101,9 +99,7 @@ async def test_a_failure_after_the_stream_began_is_an_error_event() -> None:
 @pytest.mark.anyio
 async def test_a_stream_that_fails_midway_sends_its_early_partials_first() -> None:
     app = fast_app(steering=True)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         body = {"model": "gpt-image-1", "prompt": PROMPT, "stream": True, "partial_images": 3}
         response = await client.post(
             URL, json=body, headers={"X-Imgemu-Outcome": "INFERENCE_TIMEOUT"}

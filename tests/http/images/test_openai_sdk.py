@@ -8,7 +8,6 @@ here. Errors must come out as the SDK's own exception classes with the status, `
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -22,11 +21,10 @@ from openai.types import (
     ImageGenPartialImageEvent,
     ImagesResponse,
 )
-from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.settings import RateLimit
-from tests.helpers import RunningServer, decode, fast_app, mask_bytes, png_bytes
+from tests.helpers import RunningServer, decode, fast_app, jpeg_bytes, mask_bytes, png_bytes
 from tests.support.images import PROMPT
 
 pytestmark = pytest.mark.server
@@ -43,12 +41,6 @@ def client_for(server: RunningServer, api_key: str = "sk-test") -> OpenAI:
         _strict_response_validation=True,
         max_retries=0,
     )
-
-
-def jpeg_bytes(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(out, "JPEG")
-    return out.getvalue()
 
 
 def check_image(b64: str, fmt: str, size: tuple[int, int]) -> None:

@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.plugins.hypothesis_profiles",
     "tests.plugins.apps",
     "tests.plugins.servers",
+    "tests.plugins.markers",
     "tests.plugins.node_ids",
 ]

@@ -1,5 +1,6 @@
-"""The suite's own plugins (tests/plugins): the guard against shared node ids, and the uvicorn
-test server whose shutdown copies uvicorn's."""
+"""The suite's own plugins (tests/plugins): the guard against shared node ids, modules left
+uncollected when their marks rule them out, and the uvicorn test server whose shutdown copies
+uvicorn's."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.helpers import free_port
+from tests.plugins.markers import ruled_out
 from tests.plugins.node_ids import duplicates
 from tests.plugins.servers import COPIED, _Server, fingerprint
 
@@ -100,6 +102,59 @@ def test_schemathesis_items_get_the_operation_in_their_id(pytester: pytest.Pytes
     result.stdout.fnmatch_lines(
         ["test_api.py::test_api[[]GET /a[]]", "test_api.py::test_api[[]GET /b[]]"]
     )
+
+
+@pytest.mark.parametrize(
+    ("markexpr", "marks", "out"),
+    [
+        ("not slow", {"slow"}, True),
+        ("not slow", {"slow", "server"}, True),
+        ("not slow and not container", {"slow", "container"}, True),
+        ("server and not slow", {"slow"}, False),  # a test may be marked server: undecided
+        ("not slow", {"server"}, False),  # a test may be marked slow: undecided
+        ("slow", {"slow"}, False),
+        ("slow or server", set(), False),
+        ("not slow(reason='x')", {"slow"}, False),  # arguments are the items' business
+        ("", {"slow"}, False),
+    ],
+)
+def test_a_module_is_ruled_out_only_by_its_own_marks(
+    markexpr: str, marks: set[str], out: bool
+) -> None:
+    assert ruled_out(markexpr, marks) is out
+
+
+SLOW_MODULE = """
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_slow(n):
+    pass
+"""
+MARKERS = "def pytest_configure(config):\n    config.addinivalue_line('markers', 'slow: slow')\n"
+
+
+@pytest.mark.parametrize(
+    ("markexpr", "collected", "passed"),
+    [
+        ("not slow", ["test_quick"], 1),
+        ("slow", ["test_quick", "test_slow[1]", "test_slow[2]"], 2),
+        ("", ["test_quick", "test_slow[1]", "test_slow[2]"], 3),
+    ],
+)
+def test_a_module_its_marks_rule_out_is_not_collected(
+    pytester: pytest.Pytester, markexpr: str, collected: list[str], passed: int
+) -> None:
+    pytester.makeconftest(MARKERS)
+    pytester.makepyfile(test_slow=SLOW_MODULE, test_quick="def test_quick():\n    pass\n")
+    select = ["-m", markexpr] if markexpr else []
+    reprec = pytester.inline_run("-p", "tests.plugins.markers", "-p", "no:cacheprovider", *select)
+    reprec.assertoutcome(passed=passed)
+    items = [call.item.name for call in reprec.getcalls("pytest_itemcollected")]
+    assert sorted(items) == collected
 
 
 def test_the_uvicorn_steps_the_test_server_copies_are_unchanged() -> None:

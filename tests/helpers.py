@@ -212,15 +212,18 @@ def wait_healthy(
     """Wait until the server ``process`` answers ``/_emulator/health``; fail with its
     ``output`` if it exits or does not answer in time."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{base_url}/_emulator/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, f"the server exited:\n{output()}"
-        assert time.monotonic() < deadline, f"the server did not answer in {timeout}s:\n{output()}"
-        time.sleep(0.1)
+    with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
+        while True:
+            try:
+                if http.get(f"{base_url}/_emulator/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, f"the server exited:\n{output()}"
+            assert time.monotonic() < deadline, (
+                f"the server did not answer in {timeout}s:\n{output()}"
+            )
+            time.sleep(0.05)
 
 
 def follow_job(client: httpx.Client, status_url: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -184,11 +184,9 @@ def test_the_test_server_serves_then_stops_running_the_lifespan_shutdown() -> No
     server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    assert server.ready.wait(10)
+    assert server.started
     deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn exited"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
     answers: list[httpx.Response] = []
     call = threading.Thread(
         target=lambda: answers.append(httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10))

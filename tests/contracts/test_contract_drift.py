@@ -486,14 +486,31 @@ def _failures(report: Report) -> list[tuple[str, str, str]]:
     return [(o.check, o.operation, o.detail[:300]) for o in report.failures()]
 
 
-# Seacloud's negative Schemathesis pass takes seconds: its gateway that takes every key is slow,
-# the same breakage on openai and agcloud (the ``accepts_every_key_*`` variants) stays everyday.
+# Slow (CI runs them), each with an everyday counterpart on the same path:
+# - accepts_every_key: seacloud's negative Schemathesis pass takes seconds; the same breakage on
+#   openai and agcloud (the ``accepts_every_key_*`` variants) stays everyday;
+# - status_goes_back, cancel_of_completed_202: the same breakages caught by queue_lifecycle in
+#   test_contract_lifecycle.py (test_a_completed_job_that_goes_back_is_caught,
+#   test_a_cancel_accepted_after_completion_is_caught);
+# - wrong_image_size: the same breakage caught by image_properties in test_contract_checks.py
+#   (test_a_wrong_image_size_is_caught_by_image_properties);
+# - usage_on_partial, completed_without_usage, partial_indexes_from_1: judge_stream's breaches,
+#   each in test_contract_lifecycle.py::test_judge_stream_names_each_breach, while
+#   stream_without_completed and stream_answered_as_json keep real streams everyday.
+SLOW_VARIANTS = {
+    "accepts_every_key",
+    "status_goes_back",
+    "cancel_of_completed_202",
+    "wrong_image_size",
+    "usage_on_partial",
+    "completed_without_usage",
+    "partial_indexes_from_1",
+}
+
+
 @pytest.mark.parametrize(
     "variant",
-    [
-        pytest.param(v, marks=pytest.mark.slow) if v.name == "accepts_every_key" else v
-        for v in VARIANTS
-    ],
+    [pytest.param(v, marks=pytest.mark.slow) if v.name in SLOW_VARIANTS else v for v in VARIANTS],
     ids=[v.name for v in VARIANTS],
 )
 def test_a_broken_variant_is_caught_by_its_named_check(
@@ -519,6 +536,9 @@ def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
     assert any("a body the rules refuse" in d for d in details), _failures(report)
 
 
+# openai's and aa's checks here are a subset of their whole runs, everyday in
+# test_contract_runner.py::test_the_emulator_passes_every_check: slow. odirouter's stays
+# everyday (the queue providers' whole runs are slow there).
 @pytest.mark.parametrize(
     ("provider", "checks"),
     [
@@ -526,8 +546,8 @@ def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
             "seacloud", (*QUEUE, *IMAGE, *NEGATIVE, "spec_conformance"), marks=pytest.mark.slow
         ),
         ("odirouter", (*QUEUE, *IMAGE)),
-        ("openai", (*IMAGE, *STREAM, *NEGATIVE)),
-        ("aa", NEGATIVE),
+        pytest.param("openai", (*IMAGE, *STREAM, *NEGATIVE), marks=pytest.mark.slow),
+        pytest.param("aa", NEGATIVE, marks=pytest.mark.slow),
     ],
 )
 def test_the_real_emulator_passes_the_same_checks(

@@ -2,13 +2,14 @@
 test; ``emulator`` is the contract suite's target (a fast emulator on a socket that accepts only
 the contract key).
 
-Stopping is the expensive part: uvicorn polls every 100 ms (its tick, its pause before and
-between its checks of open connections when it stops), which cost two tenths of a second a
-server, some 25 s over the suite. ``_Server`` polls every 10 ms instead; to do so it copies the
-steps of uvicorn's ``Server.main_loop`` and ``Server.shutdown`` (and ``_wait_tasks_to_complete``,
-which ``shutdown`` calls). ``COPIED`` holds a fingerprint of those methods' source as copied:
-tests/plugins/test_servers.py fails, naming the methods, when an upgrade of uvicorn changes them,
-so that the copy is brought up to date rather than silently drifting."""
+Starting waits on an event set when uvicorn's start-up is over, rather than polling. Stopping is
+the expensive part: uvicorn polls every 100 ms (its tick, its pause before and between its
+checks of open connections when it stops), which cost two tenths of a second a server, some
+25 s over the suite. ``_Server`` polls every 10 ms instead; to do so it copies the steps of
+uvicorn's ``Server.main_loop`` and ``Server.shutdown`` (and ``_wait_tasks_to_complete``, which
+``shutdown`` calls). ``COPIED`` holds a fingerprint of those methods' source as copied:
+tests/test_plugins.py fails, naming the methods, when an upgrade of uvicorn changes them, so
+that the copy is brought up to date rather than silently drifting."""
 
 from __future__ import annotations
 
@@ -44,7 +45,18 @@ def fingerprint(method: str) -> str:
 
 class _Server(uvicorn.Server):
     """uvicorn's server polling every 10 ms where uvicorn waits 100 ms (see the module's
-    docstring); otherwise uvicorn's own steps, in uvicorn's order."""
+    docstring); otherwise uvicorn's own steps, in uvicorn's order. ``ready`` is set once its
+    start-up is over, whether it started or not (then ``started`` is false)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self.ready.set()
 
     async def main_loop(self) -> None:
         counter = 0
@@ -87,10 +99,11 @@ def serve() -> Iterator[Callable[[Starlette], RunningServer]]:
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
-        while not server.started:
+        while not server.ready.wait(0.05):
             if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
+                break
+        if not server.started:
+            raise RuntimeError("uvicorn did not start")
         started.append((server, thread))
         return RunningServer(app, f"http://127.0.0.1:{port}")
 

@@ -119,8 +119,8 @@ async def test_a_stream_that_fails_midway_sends_its_early_partials_first() -> No
 def test_events_are_paced_and_idle_time_carries_keepalives(
     serve: Callable[[Any], RunningServer],
 ) -> None:
-    # gpt-image-1 low 1024x1024 is 15 s; x0.1 = 1.5 s, split over 2 partials and the final.
-    server = serve(fast_app(time_scale=0.1, latency_sigma=0.0, keepalive_seconds=0.2))
+    # gpt-image-1 low 1024x1024 is 15 s; x0.05 = 0.75 s, split over 2 partials and the final.
+    server = serve(fast_app(time_scale=0.05, latency_sigma=0.0, keepalive_seconds=0.1))
     body = {"model": "gpt-image-1", "prompt": PROMPT, "stream": True, "partial_images": 2}
     body["quality"] = "low"
     arrivals: list[tuple[float, str]] = []
@@ -140,7 +140,7 @@ def test_events_are_paced_and_idle_time_carries_keepalives(
     ]
     assert any(line.startswith(": keep-alive") for _, line in arrivals)
     times = [t for t, line in arrivals if line.startswith("event:")]
-    # Due at a third, two thirds and the end of 1.5 s: never early (lateness is the machine's).
-    assert times[0] >= 0.45
-    assert times[1] >= 0.95
-    assert times[2] >= 1.45
+    # Due at a third, two thirds and the end of 0.75 s: never early (lateness is the machine's).
+    assert times[0] >= 0.2
+    assert times[1] >= 0.45
+    assert times[2] >= 0.7

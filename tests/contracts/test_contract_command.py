@@ -165,13 +165,23 @@ def test_a_target_that_answers_anything_is_reachable(
 # --- both forms of --target --------------------------------------------------------------------
 
 
+# Slow, with their everyday counterparts: a target with its suffix is what every run in
+# test_contract_runner.py::test_the_emulator_passes_every_check gives (openai, agcloud);
+# agcloud's bare root goes through the same suffixing as openai's (everyday here).
 @pytest.mark.parametrize(
     ("provider", "suffix", "checks"),
     [
-        ("openai", "/v1", ("spec_negative", "stream_events", "image_properties")),
+        pytest.param(
+            "openai",
+            "/v1",
+            ("spec_negative", "stream_events", "image_properties"),
+            marks=pytest.mark.slow,
+        ),
         ("openai", "", ("spec_negative", "stream_events", "image_properties")),
-        ("agcloud", "/v1", ("stream_events", "image_properties")),
-        ("agcloud", "", ("auth_enforced", "image_properties")),
+        pytest.param(
+            "agcloud", "/v1", ("stream_events", "image_properties"), marks=pytest.mark.slow
+        ),
+        pytest.param("agcloud", "", ("auth_enforced", "image_properties"), marks=pytest.mark.slow),
         # seacloud's negative pass takes seconds: slow (odirouter covers a queue target).
         pytest.param(
             "seacloud",

@@ -70,7 +70,9 @@ def test_the_queue_machine_under_a_tiny_budget_runs_only_free_calls(serve: Serve
     assert skipped.detail.startswith("skipped: budget")
 
 
-@pytest.mark.parametrize("provider", ["openai", "agcloud"])
+# agcloud: the same machine on the same Images handlers as openai's (everyday), and part of
+# agcloud's whole run in test_contract_runner.py::test_the_emulator_passes_every_check: slow.
+@pytest.mark.parametrize("provider", ["openai", pytest.param("agcloud", marks=pytest.mark.slow)])
 def test_the_emulator_passes_the_stream_machine(serve: Serve, provider: str) -> None:
     report = run(serve(contract_app()), provider, "stream_lifecycle")
     assert report.ok, failures(report)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, mask_bytes, png_bytes, wait_healthy
+from tests.helpers import free_port, mask_bytes, png_bytes, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

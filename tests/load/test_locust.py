@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_healthy
+from tests.helpers import free_port, wait_healthy
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -20,7 +20,6 @@ import pytest
 from tests.load.test_locust import AA, IMAGES, QUEUE, STREAM, accepted, assert_none_lost, run_locust
 from tests.load.topology import start_replica, topology
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 AUTH = {"Authorization": "Key load-test"}

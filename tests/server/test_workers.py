@@ -16,7 +16,6 @@ import redis
 
 from tests.load.topology import Process, free_port, start_replica
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.server
 
 AUTH = {"Authorization": "Key workers"}

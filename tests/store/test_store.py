@@ -14,9 +14,8 @@ import pytest
 from emulator.domain.jobs import state_at
 from emulator.domain.records import ErrorType, Generation, Job, Status, Task, Usage
 from emulator.store import Store
-from tests.store.conftest import make_job
+from tests.support.store import make_job
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.anyio
 
 

@@ -88,17 +88,23 @@ class InputResolver:
         self, data: bytes, width: int, height: int, *, transparent: bool, mask: bool = False
     ) -> bytes:
         """What a record keeps of input ``data`` (the base image, or the mask) for a
-        ``width`` x ``height`` output: ``data`` reduced to that size when it has more pixels
-        (unless that is no smaller), else ``data``; the same object for the same content."""
+        ``width`` x ``height`` output: the same object for the same content, and
+
+        - ``data`` reduced to that size (a PNG) when it has more pixels and more bytes than
+          the output's raw pixels, which such a PNG never much exceeds (a photo's JPEG is
+          often smaller than any lossless copy: decoding it would cost time for nothing);
+        - else ``data``.
+        """
         key = (hashlib.sha256(data).digest(), width, height, transparent, mask)
         found = self._kept.get(key)
         if found is not None:
             self._kept.move_to_end(key)
             return found
         kept = data
+        raw = width * height * (4 if transparent or mask else 3)
         try:
-            info = probe(data)
-            if info.width * info.height > width * height:
+            info = probe(data) if len(data) > raw else None
+            if info is not None and info.width * info.height > width * height:
                 if mask:
                     fitted = await asyncio.to_thread(fit_mask, data, width, height)
                 else:

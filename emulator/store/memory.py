@@ -72,6 +72,8 @@ class MemoryStore:
         self._upload_total = 0
         self._tasks: dict[str, Task] = {}
         self._job_expiries: list[tuple[float, str]] = []  # heap of (expiry, request id)
+        # A job a cancel moved earlier keeps the expiry of its first schedule (Redis' key does).
+        self._moved: dict[str, float] = {}
         self._task_expiries: list[tuple[float, str]] = []  # heap of (expiry, task id)
 
     # -- expiry -------------------------------------------------------------------------------
@@ -90,8 +92,9 @@ class MemoryStore:
             request_id = heapq.heappop(heap)[1]
             job = self._jobs.get(request_id)
             # A job stored again since carries its own, later entry.
-            if job is not None and job.finished_at + ttl <= now:
+            if job is not None and self._expiry(job) <= now:
                 del self._jobs[request_id]
+                self._moved.pop(request_id, None)
                 self._tidy(job.pool, now)
         heap = self._task_expiries
         left = budget
@@ -133,11 +136,14 @@ class MemoryStore:
                 break
             active.popleft()
 
-    def _live(self, job: Job | None) -> Job | None:
-        """``job`` unless it has expired (it may not have been dropped yet)."""
-        if job is None or job.finished_at + self.ttl > self._now():
-            return job
-        return None
+    def _expiry(self, job: Job) -> float:
+        """When ``job`` expires: ``ttl`` after it finishes, as first scheduled."""
+        moved = self._moved.get(job.request_id) if self._moved else None
+        return job.finished_at + self.ttl if moved is None else moved
+
+    def _live(self, job: Job | None, now: float) -> Job | None:
+        """``job`` unless it has expired by ``now`` (it may not have been dropped yet)."""
+        return job if job is not None and self._expiry(job) > now else None
 
     # -- jobs and pools -------------------------------------------------------------------------
 
@@ -147,6 +153,8 @@ class MemoryStore:
 
     def _keep(self, job: Job) -> None:
         self._jobs[job.request_id] = job
+        if self._moved:
+            self._moved.pop(job.request_id, None)
         if self.ttl != math.inf:
             heapq.heappush(self._job_expiries, (job.finished_at + self.ttl, job.request_id))
 
@@ -173,17 +181,15 @@ class MemoryStore:
         return job
 
     async def get_job(self, request_id: str) -> Job | None:
-        return self._live(self._jobs.get(request_id))
+        return self._live(self._jobs.get(request_id), self._now())
 
     async def queue_position(self, job: Job, now: float) -> int:
         return self._position(job, now)
 
     async def job_status(self, request_id: str, now: float) -> tuple[Job, int] | None:
         self._sweep(now)
-        job = self._jobs.get(request_id)
-        if job is None or job.finished_at + self.ttl <= now:
-            return None
-        return job, self._position(job, now)
+        job = self._live(self._jobs.get(request_id), now)
+        return None if job is None else (job, self._position(job, now))
 
     def _position(self, job: Job, now: float) -> int:
         if job.started_at is None or job.started_at <= now:
@@ -226,6 +232,8 @@ class MemoryStore:
             start = max(now, heapq.heappop(free))
             finish = start + job.service_seconds
             heapq.heappush(free, finish)
+            if finish != job.finished_at and self.ttl != math.inf:
+                self._moved.setdefault(job.request_id, job.finished_at + self.ttl)
             self._jobs[job.request_id] = job.scheduled(start, finish)
             if start > now:
                 starts.append((start, job.seq))
@@ -288,11 +296,9 @@ class MemoryStore:
     async def jobs(self, offset: int = 0, limit: int | None = None) -> list[Job]:
         now = self._now()
         self._sweep(now, math.inf)
-        # Jobs enter the dictionary at submit, in sequence order, and keep their place. A job
-        # a cancel moved earlier may have expired before its entry in the heap is due.
-        live = (job for job in self._jobs.values() if job.finished_at + self.ttl > now)
+        # Jobs enter the dictionary at submit, in sequence order, and keep their place.
         stop = None if limit is None else offset + limit
-        return list(islice(live, offset, stop))
+        return list(islice(self._jobs.values(), offset, stop))
 
     async def job_count(self) -> int:
         self._sweep(self._now(), math.inf)

@@ -125,19 +125,26 @@ async def edit_job(megabytes: float, more: int) -> dict[str, Any]:
     }
 
 
-async def main(argv: list[str]) -> int:
+async def measure(jobs: int, input_mb: float, edits: int) -> dict[str, Any]:
+    return {
+        "finished_jobs": await per_finished_job(jobs),
+        "edit": await edit_job(input_mb, edits),
+    }
+
+
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--input-mb", type=float, default=1.0)
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
-    jobs = await per_finished_job(args.jobs)
+    results = asyncio.run(measure(args.jobs, args.input_mb, args.edits))
+    jobs, edit = results["finished_jobs"], results["edit"]
     print(
         f"finished jobs: {jobs['jobs']:,} held {jobs['held_bytes'] / 1e6:.1f} MB, "
         f"{jobs['bytes_per_job']:,} bytes per job (store holds {jobs['store_jobs']:,})"
     )
-    edit = await edit_job(args.input_mb, args.edits)
     print(
         f"edit with a {edit['input_bytes'] / 1e6:.2f} MB input: the job keeps "
         f"{edit['first_edit_bytes'] / 1e6:.2f} MB; {edit['more_edits']} more with the same "
@@ -145,9 +152,9 @@ async def main(argv: list[str]) -> int:
     )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
-            json.dump({"finished_jobs": jobs, "edit": edit}, out, indent=2)
+            json.dump(results, out, indent=2)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1:])))
+    sys.exit(main(sys.argv[1:]))

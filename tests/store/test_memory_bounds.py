@@ -285,17 +285,17 @@ async def _replay(ops: list[tuple[str, Any, str]]) -> None:
             request_id = list(expiry)[value % len(expiry)]
             found = await forgetting.get_job(request_id)
             if found is not None and found.canceled_at is None and found.finished_at > now:
-                expected = await keeping.cancel(request_id, now, slots)
-                assert await forgetting.cancel(request_id, now, slots) == expected
+                canceled = await keeping.cancel(request_id, now, slots)
+                assert await forgetting.cancel(request_id, now, slots) == canceled
         elif kind == "advance":
             clock.now += value
         now = clock.now
         for request_id, until in expiry.items():
             kept = await keeping.job_status(request_id, now)
             assert kept is not None
-            expected = kept if until > now else None
-            assert await forgetting.job_status(request_id, now) == expected, (request_id, now)
-            assert await forgetting.get_job(request_id) == (expected and expected[0])
+            status = kept if until > now else None
+            assert await forgetting.job_status(request_id, now) == status, (request_id, now)
+            assert await forgetting.get_job(request_id) == (status and status[0])
     live = [job for job in await keeping.jobs() if expiry[job.request_id] > clock.now]
     assert await forgetting.jobs() == live
     assert await forgetting.job_count() == len(live)

@@ -79,7 +79,7 @@ class TaskService:
             base = await inputs.keep(g.base, g.width, g.height, transparent=transparent)
             if g.mask is not None:
                 mask = await inputs.keep(g.mask, g.width, g.height, transparent=False, mask=True)
-        return replace(g, params=record_params(g.params), base=base, mask=mask)
+        return replace(g, params=record_params(dict(g.params)), base=base, mask=mask)
 
     async def find(self, key: str, task_id: str) -> Task:
         """The caller's task; an unknown one or another key's is ``NotFound``."""

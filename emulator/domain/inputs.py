@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,10 +43,13 @@ SHARED_INPUT_BYTES = 64 * 1024 * 1024
 OwnFileLoader = Callable[[str, int, str], Awaitable[bytes | None]]
 
 
-def record_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def record_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` as a record keeps them: each long image reference (a ``data:`` URL, base64)
     becomes ``{"sha256": ..., "bytes": ...}`` of the image it decodes to (of its text when it
-    decodes to none); URLs, file ids and every other parameter are kept as they came."""
+    decodes to none); URLs, file ids and every other parameter are kept as they came.
+    ``params`` itself when it names no image (it is not changed either way)."""
+    if "images" not in params and "mask" not in params:
+        return params
     kept = dict(params)
     for name in IMAGE_PARAMS:
         if name in kept:

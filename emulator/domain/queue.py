@@ -201,7 +201,7 @@ class QueueService:
         # (a job that fails renders nothing and keeps neither).
         kept: tuple[bytes, ...] = ()
         kept_mask: bytes | None = None
-        first_image = next((image.data for image in images if image is not None), None)
+        first_image = next((i.data for i in images if i is not None), None) if images else None
         if first_image is not None and outcome is None:
             transparent = transparent_output(params, filed["model"], output_format)
             kept = (await self.inputs.keep(first_image, width, height, transparent=transparent),)

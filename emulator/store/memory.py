@@ -84,42 +84,55 @@ class MemoryStore:
 
     def _sweep(self, now: float, budget: float = SWEEP) -> None:
         """Drop up to ``budget`` due records of each kind (all of them with ``math.inf``)."""
-        ttl = self.ttl
         heap = self._job_expiries
-        left = budget
-        while heap and heap[0][0] <= now and left > 0:
-            left -= 1
+        if heap and heap[0][0] <= now:
+            self._drop_jobs(now, budget)
+        heap = self._task_expiries
+        if heap and heap[0][0] <= now:
+            self._drop_tasks(now, budget)
+        if self._uploads:
+            self._drop_uploads(now, budget)
+        if self._touched:
+            self._drop_balances(now, budget)
+
+    def _drop_jobs(self, now: float, budget: float) -> None:
+        heap, jobs = self._job_expiries, self._jobs
+        while heap and heap[0][0] <= now and budget > 0:
+            budget -= 1
             request_id = heapq.heappop(heap)[1]
-            job = self._jobs.get(request_id)
+            job = jobs.get(request_id)
             # A job stored again since carries its own, later entry.
             if job is not None and self._expiry(job) <= now:
-                del self._jobs[request_id]
+                del jobs[request_id]
                 self._moved.pop(request_id, None)
                 self._tidy(job.pool, now)
-        heap = self._task_expiries
-        left = budget
-        while heap and heap[0][0] <= now and left > 0:
-            left -= 1
+
+    def _drop_tasks(self, now: float, budget: float) -> None:
+        heap, tasks = self._task_expiries, self._tasks
+        while heap and heap[0][0] <= now and budget > 0:
+            budget -= 1
             task_id = heapq.heappop(heap)[1]
-            task = self._tasks.get(task_id)
-            if task is not None and task.generation.finishes_at + ttl <= now:
-                del self._tasks[task_id]
+            task = tasks.get(task_id)
+            if task is not None and task.generation.finishes_at + self.ttl <= now:
+                del tasks[task_id]
+
+    def _drop_uploads(self, now: float, budget: float) -> None:
         uploads = self._uploads
-        left = budget
-        while uploads and left > 0:
+        while uploads and budget > 0:
             file_id, (expiry, data) = next(iter(uploads.items()))
             if expiry > now:
-                break
-            left -= 1
+                return
+            budget -= 1
             del uploads[file_id]
             self._upload_total -= len(data)
+
+    def _drop_balances(self, now: float, budget: float) -> None:
         touched = self._touched
-        left = budget
-        while touched and left > 0:
+        while touched and budget > 0:
             key, when = next(iter(touched.items()))
-            if when + ttl > now:
-                break
-            left -= 1
+            if when + self.ttl > now:
+                return
+            budget -= 1
             del touched[key]
             del self._balances[key]
 
@@ -143,7 +156,9 @@ class MemoryStore:
 
     def _live(self, job: Job | None, now: float) -> Job | None:
         """``job`` unless it has expired by ``now`` (it may not have been dropped yet)."""
-        return job if job is not None and self._expiry(job) > now else None
+        if job is None or job.finished_at + self.ttl > now or self._expiry(job) > now:
+            return job
+        return None
 
     # -- jobs and pools -------------------------------------------------------------------------
 
@@ -269,13 +284,13 @@ class MemoryStore:
         self._touched.move_to_end(key)
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
-        now = self._now()
-        self._sweep(now)
         if key not in self._balances:
             if default_balance is None:
-                return True
+                return True  # unlimited: nothing is kept
             self._balances[key] = default_balance
+        now = self._now()
         self._touch(key, now)  # a refused charge renews it too, as Redis does
+        self._sweep(now)
         if self._balances[key] < amount:
             return False
         self._balances[key] -= amount

@@ -149,7 +149,10 @@ class Settings(BaseModel):
         None, description="USD balance of keys not in balances (default unlimited)"
     )
     result_ttl: float = Field(
-        86400.0, gt=0, description="seconds of emulator time a result URL works"
+        86400.0,
+        gt=0,
+        description="seconds of emulator time a result URL works; jobs, tasks and uploads are "
+        "forgotten a minute after",
     )
     signing_secret: str = Field(
         "", description="secret of result URL signatures (default from the seed)"
@@ -159,6 +162,12 @@ class Settings(BaseModel):
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
+    max_upload_mb: int = Field(
+        256,
+        ge=1,
+        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        "after result_ttl plus a minute)",
+    )
     load_mode: bool = Field(
         False,
         description="reuse renders: pixels depend only on size, format, quality, background and "

@@ -65,7 +65,9 @@ def build(settings: Settings, clock: Clock | None = None, store: Store | None = 
     rules = RuleBook()
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
-    store = open_store(settings.store, settings.result_ttl) if store is None else store
+    if store is None:
+        upload_bytes = settings.max_upload_mb * 1024 * 1024
+        store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode)

@@ -23,9 +23,11 @@ the scripts may touch any of them. Under the prefix:
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
 Reads of one key are single commands. One round trip per operation.
 
-**Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``) and,
-for a job or a pool, the seconds until the job finishes; writes renew it. Redis counts real
-seconds: on a virtual clock that runs ahead, records live by the wall clock.
+**Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``, the
+constant of ``emulator.domain.records`` both stores use) and, for a job or a pool, the seconds
+until the job finishes; writes renew it. Redis counts real seconds: on a virtual clock that
+runs ahead, records live by the wall clock. Uploads have no byte budget here (the memory
+store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bounds the rest.
 """
 
 from __future__ import annotations
@@ -39,14 +41,12 @@ import redis
 import redis.asyncio
 import redis.exceptions
 
+from emulator.domain.records import GRACE as GRACE  # the stores share it
 from emulator.domain.records import Job, Task
 from emulator.store.base import StoreUnavailable
 from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
 from emulator.store.url import RedisTarget
 
-# Seconds a record outlives its result URL: a client fetching at the edge of ``result_ttl``
-# still finds the record that answers it.
-GRACE = 600.0
 KEY_PREFIX = "imgemu:"
 SCRIPTS = (
     "next_seq",

@@ -23,8 +23,8 @@ from emulator.domain.files import render_spec
 from emulator.domain.records import GRACE
 from emulator.state import Emulator
 from emulator.store import MemoryStore
-from tests.conftest import AUTH, clock_of, make_app, png_bytes
-from tests.http.queue.conftest import finish, submit
+from tests.helpers import AUTH, clock_of, make_app, png_bytes
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 

@@ -23,9 +23,8 @@ from emulator.store import MemoryStore, Store, open_store
 from emulator.store.memory import SWEEP
 from emulator.store.redis import RedisStore
 from emulator.store.url import RedisTarget
-from tests.store.conftest import make_job
+from tests.support.store import make_job
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.anyio
 
 TTL = 100.0

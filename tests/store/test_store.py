@@ -2,7 +2,7 @@
 
 FIFO pools over their slots, start times, queue positions and cancel moving jobs up; sequence
 numbers, rate windows, balances, uploads, tasks, the control plane's listing, reset. The
-``store`` fixture (tests/store/conftest.py) runs each test once per store.
+``store`` fixture (tests/plugins/stores.py) runs each test once per store.
 """
 
 from __future__ import annotations

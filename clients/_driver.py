@@ -16,6 +16,7 @@ import httpx
 
 from clients._core import Action, Config, Core, Flow, RetryPolicy, Run, Sleep
 from clients._errors import TransportError
+from clients._tls import tls_context
 
 T = TypeVar("T")
 CoreT = TypeVar("CoreT", bound=Core)
@@ -65,7 +66,7 @@ class SyncDriver(_Base[CoreT]):
     ) -> None:
         options = locals()
         self._configure(provider, {k: options[k] for k in _CONFIG_KEYS})
-        self._http = httpx.Client(transport=transport, timeout=timeout)
+        self._http = httpx.Client(transport=transport, timeout=timeout, verify=tls_context())
         self._sleep = sleep or time.sleep
 
     def _drive(self, flow: Flow[T]) -> T:
@@ -134,7 +135,7 @@ class AsyncDriver(_Base[CoreT]):
     ) -> None:
         options = locals()
         self._configure(provider, {k: options[k] for k in _CONFIG_KEYS})
-        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout, verify=tls_context())
         self._sleep = sleep or anyio.sleep
 
     async def _drive(self, flow: Flow[T]) -> T:

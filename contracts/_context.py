@@ -10,6 +10,7 @@ from typing import Any, Literal
 import httpx
 from PIL import Image
 
+from clients._tls import tls_context
 from contracts.report import Outcome, Status
 from emulator.domain.catalog import STANDARD_SIZES, ImageModel, ModelInfo, model_of
 from emulator.domain.pricing import image_cost_usd
@@ -98,7 +99,7 @@ class Recorder(httpx.BaseTransport):
     """An HTTP transport that keeps the last exchange, for a failure's request and response."""
 
     def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
-        self._inner = inner or httpx.HTTPTransport()
+        self._inner = inner or httpx.HTTPTransport(verify=tls_context())
         self.last: tuple[httpx.Request, httpx.Response] | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

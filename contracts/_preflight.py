@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from clients._tls import tls_context
 from contracts._context import PROFILES
 from contracts.checks import REGISTRY, Check, checks_for
 
@@ -99,7 +100,7 @@ def probe(url: str, timeout: float = 120.0) -> None:
     no answer at all raises ``Unreachable``."""
     limit = httpx.Timeout(timeout, connect=min(timeout, PROBE_CONNECT_SECONDS))
     try:
-        with httpx.Client(timeout=limit) as http:
+        with httpx.Client(timeout=limit, verify=tls_context()) as http:
             http.get(url)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -22,6 +22,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
 
+from clients._tls import tls_context
 from contracts._context import BudgetExceeded, Context, price
 from contracts.report import Status
 from emulator.domain.catalog import family_of
@@ -186,7 +187,7 @@ def _rejected_or_request_invalid(ctx: Context, response: Any) -> None:
     assert 200 <= status < 300, f"negative data answered {status}"
     body = response.json()
     deadline = time.monotonic() + ctx.timeout
-    with httpx.Client(headers=ctx.auth, timeout=ctx.timeout) as http:
+    with httpx.Client(headers=ctx.auth, timeout=ctx.timeout, verify=tls_context()) as http:
         while True:
             current = http.get(body["status_url"]).json()
             if current.get("status") == "COMPLETED":

@@ -6,8 +6,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
 from clients._core import PROVIDERS, normalize_base_url
 from contracts._context import (
     PROFILES,
@@ -24,7 +22,7 @@ from contracts._preflight import (
     select_checks,
 )
 from contracts.report import Report
-from emulator.spec.loader import document_text
+from emulator.spec import document_text, parse_document
 
 # The variable of each provider's key, as the client names it.
 KEY_VARIABLES = {name: provider.env for name, provider in PROVIDERS.items()}
@@ -32,7 +30,7 @@ KEY_VARIABLES = {name: provider.env for name, provider in PROVIDERS.items()}
 
 def load_document(provider: str) -> dict[str, Any]:
     """The provider's OpenAPI document from ``openapi/``."""
-    document: dict[str, Any] = yaml.safe_load(document_text(provider))
+    document: dict[str, Any] = parse_document(document_text(provider))
     return document
 
 

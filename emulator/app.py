@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,17 +36,36 @@ from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import Emulator, build
 
+# Seconds between renewals of this process's node number (a shared store forgets it after 30).
+NODE_RENEW_SECONDS = 10.0
+
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Nothing to start; on shutdown the last counts go to the store, which then lets its
-    connections go (Redis)."""
-    yield
+    """Take a node number from the store (processes sharing it draw ids apart), hold it while
+    serving; on shutdown the last metric counts go to the store, then the node number and the
+    store's connections go."""
     emulator: Emulator = app.state.emulator
+    store = emulator.store
+    node = await store.claim_node()
+    emulator.ids.assign(node)
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(NODE_RENEW_SECONDS)
+            await store.renew_node(node)
+
+    renewal = asyncio.create_task(keep())
     try:
-        await emulator.metrics.close()
+        yield
     finally:
-        await emulator.store.close()
+        renewal.cancel()
+        # The emulator a reset built holds the same metrics and store.
+        with contextlib.suppress(Exception):  # a store gone already: those counts are lost
+            await app.state.emulator.metrics.close()
+        with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
+            await store.renew_node(node, release=True)
+        await store.close()
 
 
 def _provider_routes(

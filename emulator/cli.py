@@ -99,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 2
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # with several workers: checks the store before they start
     except StoreUnavailable as exc:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 1
+    if settings.workers > 1:
+        from emulator.workers import Supervisor
+
+        return Supervisor(settings).run()
     tune_garbage_collector()
     make_server(app, settings).run()
     return 0

@@ -39,13 +39,25 @@ def display_base(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def announce(settings: Settings, port: int) -> None:
+    """Log the version and every provider's base URL on ``port``."""
+    base = display_base(settings.host, port)
+    logging.getLogger(LOGGER).info(
+        "\n".join(banner(settings, base, _version())),
+        extra={"providers": {p["provider"]: p["base_url"] for p in providers(settings, base)}},
+    )
+
+
 class EmulatorServer(uvicorn.Server):
     """uvicorn's server, announcing the providers on start and draining the app on stop."""
 
-    def __init__(self, config: uvicorn.Config, app: Starlette, settings: Settings) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: Starlette, settings: Settings, announce: bool = True
+    ) -> None:
         super().__init__(config)
         self.emulator_app = app
         self.settings = settings
+        self.announce = announce
 
     @property
     def port(self) -> int:
@@ -57,16 +69,8 @@ class EmulatorServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started:
-            base = display_base(self.settings.host, self.port)
-            logging.getLogger(LOGGER).info(
-                "\n".join(banner(self.settings, base, _version())),
-                extra={
-                    "providers": {
-                        p["provider"]: p["base_url"] for p in providers(self.settings, base)
-                    }
-                },
-            )
+        if self.started and self.announce:
+            announce(self.settings, self.port)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         drain: Drain = self.emulator_app.state.drain
@@ -74,8 +78,9 @@ class EmulatorServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def make_server(app: Starlette, settings: Settings) -> EmulatorServer:
-    """A server for ``app`` configured from ``settings`` (bind, logs, shutdown bound)."""
+def make_server(app: Starlette, settings: Settings, announce: bool = True) -> EmulatorServer:
+    """A server for ``app`` configured from ``settings`` (bind, logs, shutdown bound); a
+    worker of several (``announce`` False) leaves the start-up lines to its parent."""
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -84,6 +89,6 @@ def make_server(app: Starlette, settings: Settings) -> EmulatorServer:
         log_level=settings.log_level,
         access_log=False,  # the app logs requests itself (settings.log_requests)
         timeout_graceful_shutdown=settings.shutdown_timeout,
-        lifespan="off",
+        lifespan="on",  # the app takes its node number from the store and closes the store
     )
-    return EmulatorServer(config, app, settings)
+    return EmulatorServer(config, app, settings, announce)

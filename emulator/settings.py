@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -80,6 +87,12 @@ class Settings(BaseModel):
             " (shared by every process given the same URL)"
         ),
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes serving the port; more than 1 needs a shared store (redis://...)",
+    )
     queue_provider: QueueProvider = Field(
         "seacloud", description="which queue provider owns the bare /model/... path"
     )
@@ -136,7 +149,10 @@ class Settings(BaseModel):
         None, description="USD balance of keys not in balances (default unlimited)"
     )
     result_ttl: float = Field(
-        86400.0, gt=0, description="seconds of emulator time a result URL works"
+        86400.0,
+        gt=0,
+        description="seconds of emulator time a result URL works; jobs, tasks and uploads are "
+        "forgotten a minute after",
     )
     signing_secret: str = Field(
         "", description="secret of result URL signatures (default from the seed)"
@@ -146,6 +162,12 @@ class Settings(BaseModel):
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
+    max_upload_mb: int = Field(
+        256,
+        ge=1,
+        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        "after result_ttl plus a minute)",
+    )
     load_mode: bool = Field(
         False,
         description="reuse renders: pixels depend only on size, format, quality, background and "
@@ -202,6 +224,16 @@ class Settings(BaseModel):
     @classmethod
     def _store_url(cls, value: str) -> str:
         parse_store(value)  # a ValueError names what is wrong
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_share_a_store(cls, value: int, info: ValidationInfo) -> int:
+        if value > 1 and info.data.get("store", "memory") == "memory":
+            raise ValueError(
+                f"{value} workers need a shared store (--store redis://HOST:PORT/DB): with "
+                "the memory store each worker would keep jobs the others cannot see"
+            )
         return value
 
     @field_validator("api_keys")

@@ -73,7 +73,9 @@ def build(
     rules = RuleBook()
     documents = load_documents(rules)
     clock = clock or make_clock(settings)
-    store = open_store(settings.store, settings.result_ttl) if store is None else store
+    if store is None:
+        upload_bytes = settings.max_upload_mb * 1024 * 1024
+        store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     metrics = Metrics(store) if metrics is None else metrics
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"

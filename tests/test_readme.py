@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, mask_bytes, png_bytes, wait_healthy
+from tests.helpers import free_port, mask_bytes, png_bytes, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -37,6 +37,7 @@ LEFT_OUT = {
     "docker ": "the container: tests/container builds and runs it with podman",
     "imgemu --version": "covered by tests/packaging",
     "locust ": "a load run: tests/load runs the scenarios against imgemu serve",
+    "redis-server": "a shared store: tests/server/test_workers.py and tests/load run it",
 }
 
 

@@ -21,6 +21,7 @@ A request that answers an unexpected status, a job that ends failed or a poll th
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -56,6 +57,12 @@ def _options(parser: Any) -> None:
     group.add_argument("--poll-max", type=float, default=2.0, env_var="LOCUST_POLL_MAX")
     group.add_argument("--poll-timeout", type=float, default=120.0, env_var="LOCUST_POLL_TIMEOUT")
     group.add_argument("--api-key", default="sk-imgemu-load", env_var="LOCUST_API_KEY")
+    group.add_argument(
+        "--accepted-file",
+        default="",
+        env_var="LOCUST_ACCEPTED_FILE",
+        help="write the request id of every accepted queue job here at the end (one per line)",
+    )
     group.add_argument("--queue-path", default="/model", env_var="LOCUST_QUEUE_PATH")
     group.add_argument("--queue-model", default="gpt_image_1_5", env_var="LOCUST_QUEUE_MODEL")
     group.add_argument("--images-model", default="gpt-image-1-mini", env_var="LOCUST_IMAGES_MODEL")
@@ -85,6 +92,18 @@ def _configure(environment: Any, **_: Any) -> None:
     # Locust picks among the classes it was given; a class of weight 0 is dropped here.
     if environment.user_classes:
         environment.user_classes[:] = [u for u in environment.user_classes if u.weight > 0]
+
+
+# Every queue job the emulator accepted in this process: checked afterwards that none is lost.
+ACCEPTED: list[str] = []
+
+
+@events.quitting.add_listener
+def _write_accepted(environment: Any, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is not None and options.accepted_file:
+        with open(options.accepted_file, "w", encoding="utf-8") as out:
+            out.writelines(f"{request_id}\n" for request_id in ACCEPTED)
 
 
 class _ImgemuUser(FastHttpUser):
@@ -133,6 +152,18 @@ class _ImgemuUser(FastHttpUser):
         )
         return None
 
+    def post(self, path: str, body: dict[str, Any], name: str, ok: Any) -> str | None:
+        """POST ``body``; the answer's text if it is a 200 that ``ok(text)`` accepts, else
+        None (and a failure in the statistics)."""
+        with self.client.post(
+            path, json=body, headers=self.headers, name=name, catch_response=True
+        ) as r:
+            text = r.text or ""
+            if r.status_code != 200 or not ok(text):
+                r.failure(f"status {r.status_code}: {text[:200]}")
+                return None
+            return text
+
     def download(self, url: str, name: str) -> None:
         with self.client.get(url, name=name, catch_response=True) as r:
             if r.status_code != 200 or not r.content:
@@ -148,17 +179,11 @@ class QueueUser(_ImgemuUser):
     def generate(self) -> None:
         base = self.option("queue_path", "/model").rstrip("/")
         model = self.option("queue_model", "gpt_image_1_5")
-        with self.client.post(
-            f"{base}/v1/queue/{model}",
-            json=self.params(),
-            headers=self.headers,
-            name="queue submit",
-            catch_response=True,
-        ) as r:
-            if r.status_code != 200:
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
-                return
-            submitted = r.json()
+        text = self.post(f"{base}/v1/queue/{model}", self.params(), "queue submit", bool)
+        if text is None:
+            return
+        submitted = json.loads(text)
+        ACCEPTED.append(submitted["request_id"])
         status = self.poll(
             submitted["status_url"], "queue status", lambda b: b["status"] in _TERMINAL_QUEUE
         )
@@ -186,15 +211,7 @@ class ImagesUser(_ImgemuUser):
     @task
     def generate(self) -> None:
         body = {**self.params(), "model": self.option("images_model", "gpt-image-1-mini")}
-        with self.client.post(
-            "/v1/images/generations",
-            json=body,
-            headers=self.headers,
-            name="images generate",
-            catch_response=True,
-        ) as r:
-            if r.status_code != 200 or not r.json().get("data", [{}])[0].get("b64_json"):
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
+        self.post("/v1/images/generations", body, "images generate", lambda t: '"b64_json"' in t)
 
 
 class StreamUser(_ImgemuUser):
@@ -210,16 +227,12 @@ class StreamUser(_ImgemuUser):
             "stream": True,
             "partial_images": 1,
         }
-        with self.client.post(
+        self.post(
             "/v1/images/generations",
-            json=body,
-            headers=self.headers,
-            name="images stream",
-            catch_response=True,
-        ) as r:
-            text = r.text or ""
-            if r.status_code != 200 or "image_generation.completed" not in text:
-                r.failure(f"status {r.status_code}: {text[:200]}")
+            body,
+            "images stream",
+            lambda t: "image_generation.completed" in t,
+        )
 
 
 class AAUser(_ImgemuUser):
@@ -235,18 +248,12 @@ class AAUser(_ImgemuUser):
             "images": [{"image_url": self.option("aa_image_url", _AA_IMAGE)}],
             "async": True,
         }
-        with self.client.post(
-            "/api/v1/image/generation",
-            json=body,
-            headers=self.headers,
-            name="aa submit",
-            catch_response=True,
-        ) as r:
-            envelope = r.json() if r.status_code == 200 else {}
-            if r.status_code != 200 or envelope.get("code") != 0:
-                r.failure(f"status {r.status_code}: {r.text[:200]}")
-                return
-        task_id = envelope["data"]["task_id"]
+        text = self.post(
+            "/api/v1/image/generation", body, "aa submit", lambda t: json.loads(t)["code"] == 0
+        )
+        if text is None:
+            return
+        task_id = json.loads(text)["data"]["task_id"]
         done = self.poll(
             f"/api/v1/image/generation/{task_id}",
             "aa task",

@@ -10,7 +10,7 @@ rendered on first download and cached; another key's task is not found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from emulator.domain.clock import Clock
 from emulator.domain.drawing import InvalidImage, probe
@@ -19,6 +19,7 @@ from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import TASK_PREFIX, Ids
 from emulator.domain.images import ImagesService
+from emulator.domain.inputs import record_params
 from emulator.domain.records import Generation, Task, TaskStatus
 from emulator.store.base import Store
 
@@ -59,11 +60,26 @@ class TaskService:
         self.ids = ids
 
     async def create(self, key: str, generation: Generation) -> Task:
-        """Keep an accepted generation as a task of ``key``'s."""
+        """Keep an accepted generation as a task of ``key``'s.
+
+        The task keeps what rendering needs: the base image and the mask fitted to the output
+        size, the parameters with each inline image as its digest and size (a failing one
+        renders nothing and keeps neither image).
+        """
         task_id = self.ids.task(generation.started_at)
-        task = Task(task_id=task_id, owner=owner_of(key), generation=generation)
+        task = Task(task_id=task_id, owner=owner_of(key), generation=await self._kept(generation))
         await self.store.put_task(task)
         return task
+
+    async def _kept(self, g: Generation) -> Generation:
+        inputs = self.images.inputs
+        base = mask = None
+        if g.outcome is None and g.base is not None:
+            transparent = g.background == "transparent"
+            base = await inputs.keep(g.base, g.width, g.height, transparent=transparent)
+            if g.mask is not None:
+                mask = await inputs.keep(g.mask, g.width, g.height, transparent=False, mask=True)
+        return replace(g, params=record_params(dict(g.params)), base=base, mask=mask)
 
     async def find(self, key: str, task_id: str) -> Task:
         """The caller's task; an unknown one or another key's is ``NotFound``."""
@@ -91,16 +107,20 @@ class TaskService:
     async def file(self, task_id: str, index: int, output_format: str) -> bytes:
         """Image ``index`` of a succeeded task (link checks are the caller's)."""
         task = await self.store.get_task(task_id)
+        now = self.clock.now()
         if (
             task is None
-            or task.status_at(self.clock.now()) is not TaskStatus.SUCCEEDED
+            or task.status_at(now) is not TaskStatus.SUCCEEDED
             or not 0 <= index < task.generation.n
             or output_format != task.generation.output_format
         ):
             raise RequestNotFound()
         generation = task.generation
         return await self.files.cached(
-            (task_id, index), lambda: self.images.render(generation, index)
+            (task_id, index),
+            lambda: self.images.render(generation, index),
+            self.files.expires(generation.finishes_at),
+            now,
         )
 
     async def own_file(self, task_id: str, index: int, output_format: str) -> bytes | None:

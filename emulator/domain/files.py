@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from emulator.domain.catalog import QUEUE_MODELS, resolve_quality
 from emulator.domain.drawing import RenderSpec
@@ -21,16 +22,21 @@ def prompt_digest(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()
 
 
-def render_spec(job: Job, output: OutputFile, seed: int) -> RenderSpec:
-    """Everything that decides an output's bytes: the same job and seed give the same file."""
-    params = job.params
-    info = QUEUE_MODELS.get(job.model)
-    transparent = (
+def transparent_output(params: Mapping[str, Any], model: str, output_format: str) -> bool:
+    """Whether a queue job's outputs have a transparent background."""
+    info = QUEUE_MODELS.get(model)
+    return (
         params.get("background") == "transparent"
         and info is not None
         and info.transparency
-        and output.output_format in ("png", "webp")
+        and output_format in ("png", "webp")
     )
+
+
+def render_spec(job: Job, output: OutputFile, seed: int) -> RenderSpec:
+    """Everything that decides an output's bytes: the same job and seed give the same file."""
+    params = job.params
+    transparent = transparent_output(params, job.model, output.output_format)
     quality = resolve_quality(str(params.get("quality", "auto")))
     labels = (
         ("model", job.model),
@@ -65,8 +71,17 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if k not in ("images", "mask", "prompt")}
 
 
+# Expired files dropped at most per file kept (the cache is bounded in bytes besides).
+SWEEP = 8
+
+
 class FileService:
-    """Signs result links, checks them, and renders the files behind them."""
+    """Signs result links, checks them, and renders the files behind them.
+
+    Rendered files are cached up to ``cache_bytes`` (the least recently used go first), each
+    until its link expires: after that no link can reach it. The files least recently used
+    are dropped once expired as others are kept, so an idle cache holds its last files.
+    """
 
     def __init__(
         self,
@@ -81,7 +96,8 @@ class FileService:
         self.ttl = ttl
         self.seed = seed
         self._budget = cache_bytes
-        self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        # (result id, image index) -> (when its link expires, bytes), least recently used first
+        self._cache: OrderedDict[tuple[str, int], tuple[float, bytes]] = OrderedDict()
         self._cached_bytes = 0
 
     def _signature(self, name: str, expires: int) -> str:
@@ -119,30 +135,52 @@ class FileService:
                 return output
         raise RequestNotFound()
 
-    async def render(self, job: Job, output: OutputFile) -> bytes:
-        """The file's bytes: from the cache, or made by the renderer."""
+    async def render(self, job: Job, output: OutputFile, now: float) -> bytes:
+        """The file's bytes at ``now``: from the cache, or made by the renderer."""
         return await self.cached(
             (job.request_id, output.index),
             lambda: self.renderer.render(render_spec(job, output, self.seed)),
+            self.expires(job.finished_at),
+            now,
         )
 
-    async def cached(self, key: tuple[str, int], make: Callable[[], Awaitable[bytes]]) -> bytes:
-        """File ``key`` (result id, image index) from the cache, or made by ``make`` and kept."""
-        data = self._cache.get(key)
-        if data is not None:
-            self._cache.move_to_end(key)
-            return data
+    async def cached(
+        self,
+        key: tuple[str, int],
+        make: Callable[[], Awaitable[bytes]],
+        expires: float,
+        now: float,
+    ) -> bytes:
+        """File ``key`` (result id, image index) from the cache, or made by ``make`` and kept
+        until ``expires`` (its link's expiry) if that is not past at ``now``."""
+        found = self._cache.get(key)
+        if found is not None:
+            if found[0] >= now:
+                self._cache.move_to_end(key)
+                return found[1]
+            self._forget(key)
         data = await make()
-        self._remember(key, data)
+        self._remember(key, data, expires, now)
         return data
 
-    def _remember(self, key: tuple[str, int], data: bytes) -> None:
-        if len(data) > self._budget or key in self._cache:
+    def _forget(self, key: tuple[str, int]) -> None:
+        self._cached_bytes -= len(self._cache.pop(key)[1])
+
+    def _remember(self, key: tuple[str, int], data: bytes, expires: float, now: float) -> None:
+        cache = self._cache
+        for _ in range(SWEEP):  # the least recently used, once their links have expired
+            if not cache:
+                break
+            oldest, (until, _data) = next(iter(cache.items()))
+            if until >= now:
+                break
+            self._forget(oldest)
+        if len(data) > self._budget or key in cache or expires < now:
             return
-        self._cache[key] = data
+        cache[key] = (expires, data)
         self._cached_bytes += len(data)
         while self._cached_bytes > self._budget:
-            _, old = self._cache.popitem(last=False)
+            _, (_, old) = cache.popitem(last=False)
             self._cached_bytes -= len(old)
 
     def clear(self) -> None:

@@ -48,6 +48,18 @@ class Ids:
 
     def __init__(self, seed: int, node: str = "") -> None:
         self.seed = seed
+        self._start(node)
+
+    def assign(self, node: int) -> None:
+        """Draw as process ``node`` of those sharing a store (0: as a lone process would)."""
+        self._start(str(node) if node else "")
+
+    @property
+    def node_number(self) -> int:
+        """The node this factory draws as (0 for a lone process)."""
+        return int(self.node) if self.node else 0
+
+    def _start(self, node: str) -> None:
         self.node = node
         self._job = _Ulids(self._stream("jobs"))
         self._task = _Ulids(self._stream("tasks"))

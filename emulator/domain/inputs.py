@@ -1,19 +1,30 @@
-"""Input image references of edits: ``data:`` URLs, bare base64, and URLs.
+"""Input images of edits: references resolved to bytes, and what a record keeps of them.
 
-Nothing is fetched from the network by default: a URL this emulator served resolves to its
-own file, any other URL to a deterministic placeholder. ``fetch_remote=allowlist`` fetches
-from the listed hosts only.
+References are ``data:`` URLs, bare base64, and URLs. Nothing is fetched from the network by
+default: a URL this emulator served resolves to its own file, any other URL to a deterministic
+placeholder. ``fetch_remote=allowlist`` fetches from the listed hosts only.
+
+A job or a task keeps only what rendering needs: its first input image and its mask, each
+reduced to the output size when it is larger (``drawing.fit_base``, ``fit_mask``: the same
+pixels as rendering from the input) and one copy per content however many records share it
+(``InputResolver.keep``); its parameters keep each inline payload as its digest and size
+(``record_params``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from emulator.domain.drawing import InvalidImage, decode_inline, placeholder, probe
+from emulator.domain.drawing.render import fit_base, fit_mask
 from emulator.domain.errors import Violation
 from emulator.domain.rules import ResolvedImage
 
@@ -21,8 +32,49 @@ _OWN_FILE = re.compile(
     r"/_files/(?P<rid>(?:mmsu|task)_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$"
 )
 MAX_DOWNLOAD = 50 * 1024 * 1024
+# A reference in the parameters longer than this is kept as its digest and size.
+MAX_KEPT_REFERENCE = 2048
+# The parameters that carry images (every protocol names them so).
+IMAGE_PARAMS = ("images", "mask")
+# Kept inputs shared between records: the same content is one object for all of them.
+SHARED_INPUTS = 256
+SHARED_INPUT_BYTES = 64 * 1024 * 1024
 
 OwnFileLoader = Callable[[str, int, str], Awaitable[bytes | None]]
+
+
+def record_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as a record keeps them: each long image reference (a ``data:`` URL, base64)
+    becomes ``{"sha256": ..., "bytes": ...}`` of the image it decodes to (of its text when it
+    decodes to none); URLs, file ids and every other parameter are kept as they came.
+    ``params`` itself when it names no image (it is not changed either way)."""
+    if "images" not in params and "mask" not in params:
+        return params
+    kept = dict(params)
+    for name in IMAGE_PARAMS:
+        if name in kept:
+            kept[name] = _slim(kept[name])
+    return kept
+
+
+def _slim(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_KEPT_REFERENCE else _digest(value)
+    if isinstance(value, list):
+        return [_slim(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _slim(item) for key, item in value.items()}
+    return value
+
+
+def _digest(reference: str) -> dict[str, Any]:
+    try:
+        data = decode_inline(reference)
+    except InvalidImage:
+        data = None
+    if data is None:
+        data = reference.encode("utf-8", "surrogatepass")
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 class InputResolver:
@@ -31,6 +83,43 @@ class InputResolver:
     def __init__(self, own_file: OwnFileLoader, fetch_hosts: frozenset[str] | None) -> None:
         self._own_file = own_file
         self._fetch_hosts = fetch_hosts
+        # (content digest, width, height, transparent, is mask) -> the bytes records keep
+        self._kept: OrderedDict[tuple[bytes, int, int, bool, bool], bytes] = OrderedDict()
+        self._kept_bytes = 0
+
+    async def keep(
+        self, data: bytes, width: int, height: int, *, transparent: bool, mask: bool = False
+    ) -> bytes:
+        """What a record keeps of input ``data`` (the base image, or the mask) for a
+        ``width`` x ``height`` output: the same object for the same content, and
+
+        - ``data`` reduced to that size (a PNG) when it has more pixels and more bytes than
+          the output's raw pixels, which such a PNG never much exceeds (a photo's JPEG is
+          often smaller than any lossless copy: decoding it would cost time for nothing);
+        - else ``data``.
+        """
+        key = (hashlib.sha256(data).digest(), width, height, transparent, mask)
+        found = self._kept.get(key)
+        if found is not None:
+            self._kept.move_to_end(key)
+            return found
+        kept = data
+        raw = width * height * (4 if transparent or mask else 3)
+        try:
+            info = probe(data) if len(data) > raw else None
+            if info is not None and info.width * info.height > width * height:
+                if mask:
+                    fitted = await asyncio.to_thread(fit_mask, data, width, height)
+                else:
+                    fitted = await asyncio.to_thread(fit_base, data, width, height, transparent)
+                kept = fitted if len(fitted) < len(data) else data
+        except InvalidImage:
+            pass  # kept as sent: rendering says what is wrong with it, as it always did
+        self._kept[key] = kept
+        self._kept_bytes += len(kept)
+        while self._kept_bytes > SHARED_INPUT_BYTES or len(self._kept) > SHARED_INPUTS:
+            self._kept_bytes -= len(self._kept.popitem(last=False)[1])
+        return kept
 
     async def resolve(self, ref: str, loc: tuple[str | int, ...]) -> ResolvedImage | Violation:
         try:

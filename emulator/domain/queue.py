@@ -17,10 +17,10 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.files import FileService
+from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import InputResolver, record_params
 from emulator.domain.jobs import JobState, state_at
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
@@ -151,7 +151,7 @@ class QueueService:
             "model": model,
             "owner": owner_of(key),
             "seq": await self.store.next_seq(),
-            "params": params,
+            "params": record_params(params),  # image payloads as their digest and size
             "submitted_at": now,
         }
         error: str | None
@@ -201,6 +201,19 @@ class QueueService:
             steering.latency if steering is not None else None,
             outcome,
         )
+        output_format = str(params["output_format"])
+        # What rendering needs of the inputs: the first image and the mask, fitted to the output
+        # (a job that fails renders nothing and keeps neither).
+        kept: tuple[bytes, ...] = ()
+        kept_mask: bytes | None = None
+        first_image = next((i.data for i in images if i is not None), None) if images else None
+        if first_image is not None and outcome is None:
+            transparent = transparent_output(params, filed["model"], output_format)
+            kept = (await self.inputs.keep(first_image, width, height, transparent=transparent),)
+            if mask is not None:
+                kept_mask = await self.inputs.keep(
+                    mask.data, width, height, transparent=False, mask=True
+                )
         job = Job(
             **filed,
             started_at=now,
@@ -210,9 +223,9 @@ class QueueService:
             n_outputs=0 if outcome else n,
             width=width,
             height=height,
-            output_format=str(params["output_format"]),
-            inputs=tuple(image.data for image in images if image is not None)[:1],
-            mask=mask.data if mask else None,
+            output_format=output_format,
+            inputs=kept,
+            mask=kept_mask,
             service_seconds=seconds,
         )
         job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
@@ -276,10 +289,11 @@ class QueueService:
     async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         """A finished job's output file (link checks are the caller's)."""
         job = await self.store.get_job(request_id)
-        if job is None or not state_at(job, self.clock.now()).succeeded:
+        now = self.clock.now()
+        if job is None or not state_at(job, now).succeeded:
             raise RequestNotFound()
         output = self.files.find_output(job, index, fmt)
-        return job, output, await self.files.render(job, output)
+        return job, output, await self.files.render(job, output, now)
 
     async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
         """A result file sent back as an input image: its bytes, or None if there is none."""

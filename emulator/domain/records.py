@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+# Seconds a record outlives its results' links (``result_ttl``): a client that read a status
+# at the edge of ``result_ttl`` still finds the record behind its next call. Both stores keep
+# a record ``result_ttl`` plus this long after it is done, then forget it.
+GRACE = 60.0
+
 # -- queue jobs -----------------------------------------------------------------------------
 
 

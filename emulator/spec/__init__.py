@@ -6,7 +6,16 @@ from emulator.spec.loader import (
     SpecError,
     document_text,
     load_document,
+    parse_document,
     spec_dir,
 )
 
-__all__ = ["Document", "Operation", "SpecError", "document_text", "load_document", "spec_dir"]
+__all__ = [
+    "Document",
+    "Operation",
+    "SpecError",
+    "document_text",
+    "load_document",
+    "parse_document",
+    "spec_dir",
+]

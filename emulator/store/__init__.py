@@ -5,22 +5,34 @@ atomic (the memory store never awaits inside a method; the Redis store runs each
 read-modify-write as one Lua script).
 """
 
+from collections.abc import Callable
+
+from emulator.domain.records import GRACE
 from emulator.store.base import Store, StoreUnavailable
 from emulator.store.memory import MemoryStore
 from emulator.store.url import parse as parse_store
 
 
-def open_store(spec: str, result_ttl: float) -> Store:
+def open_store(
+    spec: str,
+    result_ttl: float,
+    clock: Callable[[], float] | None = None,
+    upload_bytes: int | None = None,
+) -> Store:
     """The store the ``store`` setting names: ``memory`` or ``redis://host:port/db``.
 
-    A Redis store is reached at once (blocking, a few milliseconds) so a wrong or unreachable
-    URL stops the start with ``StoreUnavailable``; its records live ``result_ttl`` plus
-    ``emulator.store.redis.GRACE`` seconds.
+    Records live ``result_ttl`` plus ``emulator.domain.records.GRACE`` seconds after they are
+    done. In memory they expire by ``clock`` (the emulator's ``now``; without one nothing
+    expires) and uploads are kept up to ``upload_bytes``; in Redis their keys expire. A Redis
+    store is reached at once (blocking, a few milliseconds) so a wrong or unreachable URL stops
+    the start with ``StoreUnavailable``.
     """
     target = parse_store(spec)
     if target is None:
-        return MemoryStore()
-    from emulator.store.redis import GRACE, RedisStore  # only Redis users import redis-py
+        if clock is None:
+            return MemoryStore(upload_bytes=upload_bytes)
+        return MemoryStore(result_ttl + GRACE, clock, upload_bytes)
+    from emulator.store.redis import RedisStore  # only Redis users import redis-py
 
     store = RedisStore(target, result_ttl + GRACE)
     store.check()

@@ -73,6 +73,13 @@ class Store(Protocol):
     async def close(self) -> None:
         """Let go of connections (the store is not used afterwards)."""
 
+    async def claim_node(self) -> int:
+        """A node number no other live process sharing this store holds (0 for a lone one)."""
+
+    async def renew_node(self, node: int, release: bool = False) -> None:
+        """Keep holding ``node`` (a shared store forgets a holder that stops renewing), or let
+        it go (``release``)."""
+
     # -- metrics (``emulator.domain.metrics``) -------------------------------------------------
 
     async def add_metrics(self, deltas: Mapping[str, float]) -> None:

@@ -1,17 +1,34 @@
-"""The in-process store: dictionaries and per-pool schedules."""
+"""The in-process store: dictionaries and per-pool schedules, each record with an expiry.
+
+**Bounded.** A store made with a ``ttl`` (``result_ttl`` plus ``records.GRACE``) forgets every
+record that long after it is done, as the Redis store's keys expire: a job ``ttl`` after its
+finish, a task after its generation's finish, an upload after it was kept, a balance after it
+was last charged or set, and a key's rate window once its last hit has left the window.
+Uploads are also bounded in bytes (``upload_bytes``, the oldest go first).
+
+A read checks the record's instant against the clock, so an expired record is not found even
+before it is dropped. Dropping is amortized: jobs and tasks sit in heaps by expiry, uploads,
+balances and rate windows in insertion-ordered dictionaries oldest first, and each call drops
+at most ``SWEEP`` due records from their fronts; no call scans the store, and each record is
+dropped once. The listing and the count drop everything due first.
+"""
 
 from __future__ import annotations
 
 import heapq
 import math
 from bisect import bisect_left, bisect_right, insort
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from emulator.domain.records import Job, Task
 from emulator.store.base import PoolStats
+
+# Records dropped at most per kind and call: more than a call adds, so the store keeps up with
+# any steady load, and few enough that a clock moved a day ahead costs no request a long pause.
+SWEEP = 16
 
 
 @dataclass(slots=True)
@@ -24,9 +41,25 @@ class _Pool:
 
 
 class MemoryStore:
-    """Everything in this process's memory; one event loop makes each method atomic."""
+    """Everything in this process's memory; one event loop makes each method atomic.
 
-    def __init__(self) -> None:
+    ``ttl``: seconds a record is kept after it is done (the default keeps everything);
+    ``clock``: the emulator's clock (its ``now``), read where a call brings no ``now``; needed
+    with a ``ttl``; ``upload_bytes``: the most upload bytes kept (the newest upload is kept
+    whatever its size).
+    """
+
+    def __init__(
+        self,
+        ttl: float = math.inf,
+        clock: Callable[[], float] | None = None,
+        upload_bytes: int | None = None,
+    ) -> None:
+        if clock is None and ttl != math.inf:
+            raise ValueError("a store whose records expire needs the clock")
+        self.ttl = ttl
+        self.upload_bytes = upload_bytes
+        self._clock = clock
         self._init()
 
     def _init(self) -> None:
@@ -34,26 +67,126 @@ class MemoryStore:
         self._seq = 0
         self._jobs: dict[str, Job] = {}
         self._pools: dict[str, _Pool] = {}
-        self._windows: dict[str, deque[float]] = {}
+        self._windows: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
         self._balances: dict[str, float] = {}
-        self._uploads: dict[str, bytes] = {}
+        self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
+        self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
+        self._upload_total = 0
         self._tasks: dict[str, Task] = {}
+        self._job_expiries: list[tuple[float, str]] = []  # heap of (expiry, request id)
+        # A job a cancel moved earlier keeps the expiry of its first schedule (Redis' key does).
+        self._moved: dict[str, float] = {}
+        self._task_expiries: list[tuple[float, str]] = []  # heap of (expiry, task id)
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """The clock, for calls that bring no ``now`` (any instant when nothing expires)."""
+        return self._clock() if self._clock is not None else 0.0
+
+    def _sweep(self, now: float, budget: float = SWEEP) -> None:
+        """Drop up to ``budget`` due records of each kind (all of them with ``math.inf``)."""
+        heap = self._job_expiries
+        if heap and heap[0][0] <= now:
+            self._drop_jobs(now, budget)
+        heap = self._task_expiries
+        if heap and heap[0][0] <= now:
+            self._drop_tasks(now, budget)
+        if self._uploads:
+            self._drop_uploads(now, budget)
+        if self._touched:
+            self._drop_balances(now, budget)
+
+    def _drop_jobs(self, now: float, budget: float) -> None:
+        heap, jobs = self._job_expiries, self._jobs
+        while heap and heap[0][0] <= now and budget > 0:
+            budget -= 1
+            request_id = heapq.heappop(heap)[1]
+            job = jobs.get(request_id)
+            # A job stored again since carries its own, later entry.
+            if job is not None and self._expiry(job) <= now:
+                del jobs[request_id]
+                self._moved.pop(request_id, None)
+                self._tidy(job.pool, now)
+
+    def _drop_tasks(self, now: float, budget: float) -> None:
+        heap, tasks = self._task_expiries, self._tasks
+        while heap and heap[0][0] <= now and budget > 0:
+            budget -= 1
+            task_id = heapq.heappop(heap)[1]
+            task = tasks.get(task_id)
+            if task is not None and task.generation.finishes_at + self.ttl <= now:
+                del tasks[task_id]
+
+    def _drop_uploads(self, now: float, budget: float) -> None:
+        uploads = self._uploads
+        while uploads and budget > 0:
+            file_id, (expiry, data) = next(iter(uploads.items()))
+            if expiry > now:
+                return
+            budget -= 1
+            del uploads[file_id]
+            self._upload_total -= len(data)
+
+    def _drop_balances(self, now: float, budget: float) -> None:
+        touched = self._touched
+        while touched and budget > 0:
+            key, when = next(iter(touched.items()))
+            if when + self.ttl > now:
+                return
+            budget -= 1
+            del touched[key]
+            del self._balances[key]
+
+    def _tidy(self, name: str, now: float) -> None:
+        """Let a pool's bookkeeping go of jobs that are done by ``now``."""
+        pool = self._pools.get(name)
+        if pool is None:
+            return
+        del pool.starts[: bisect_right(pool.starts, (now, math.inf))]
+        active, jobs = pool.active, self._jobs
+        while active:
+            head = jobs.get(active[0])
+            if head is not None and head.finished_at > now:
+                break
+            active.popleft()
+
+    def _expiry(self, job: Job) -> float:
+        """When ``job`` expires: ``ttl`` after it finishes, as first scheduled."""
+        moved = self._moved.get(job.request_id) if self._moved else None
+        return job.finished_at + self.ttl if moved is None else moved
+
+    def _live(self, job: Job | None, now: float) -> Job | None:
+        """``job`` unless it has expired by ``now`` (it may not have been dropped yet)."""
+        if job is None or job.finished_at + self.ttl > now or self._expiry(job) > now:
+            return job
+        return None
+
+    # -- jobs and pools -------------------------------------------------------------------------
 
     async def next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
-    async def put_job(self, job: Job) -> None:
+    def _keep(self, job: Job) -> None:
         self._jobs[job.request_id] = job
+        if self._moved:
+            self._moved.pop(job.request_id, None)
+        if self.ttl != math.inf:
+            heapq.heappush(self._job_expiries, (job.finished_at + self.ttl, job.request_id))
+
+    async def put_job(self, job: Job) -> None:
+        self._sweep(self._now())
+        self._keep(job)
 
     async def schedule(self, job: Job, slots: int, now: float) -> Job:
+        self._sweep(now)
         pool = self._pools.get(job.pool)
         if pool is None:
             pool = self._pools[job.pool] = _Pool(free=[now] * slots)
-        # Entries that started by ``now`` can never be counted again: the clock only moves on.
-        del pool.starts[: bisect_right(pool.starts, (now, math.inf))]
-        while pool.active and self._jobs[pool.active[0]].finished_at <= now:
-            pool.active.popleft()
+        else:
+            # Entries that started by ``now`` can never be counted again: the clock only moves on.
+            self._tidy(job.pool, now)
         start = max(now, heapq.heappop(pool.free))
         finish = start + job.service_seconds
         heapq.heappush(pool.free, finish)
@@ -61,17 +194,18 @@ class MemoryStore:
         if start > now:
             insort(pool.starts, (start, job.seq))
         pool.active.append(job.request_id)
-        self._jobs[job.request_id] = job
+        self._keep(job)
         return job
 
     async def get_job(self, request_id: str) -> Job | None:
-        return self._jobs.get(request_id)
+        return self._live(self._jobs.get(request_id), self._now())
 
     async def queue_position(self, job: Job, now: float) -> int:
         return self._position(job, now)
 
     async def job_status(self, request_id: str, now: float) -> tuple[Job, int] | None:
-        job = self._jobs.get(request_id)
+        self._sweep(now)
+        job = self._live(self._jobs.get(request_id), now)
         return None if job is None else (job, self._position(job, now))
 
     def _position(self, job: Job, now: float) -> int:
@@ -98,9 +232,10 @@ class MemoryStore:
         waiting: list[Job] = []
         active: deque[str] = deque()
         for request_id in pool.active:
-            job = self._jobs[request_id]
-            if job.canceled_at is not None or job.finished_at <= now:
+            found = self._jobs.get(request_id)
+            if found is None or found.canceled_at is not None or found.finished_at <= now:
                 continue
+            job = found
             active.append(request_id)
             assert job.started_at is not None
             if job.started_at <= now:
@@ -114,6 +249,8 @@ class MemoryStore:
             start = max(now, heapq.heappop(free))
             finish = start + job.service_seconds
             heapq.heappush(free, finish)
+            if finish != job.finished_at and self.ttl != math.inf:
+                self._moved.setdefault(job.request_id, job.finished_at + self.ttl)
             self._jobs[job.request_id] = job.scheduled(start, finish)
             if start > now:
                 starts.append((start, job.seq))
@@ -122,7 +259,20 @@ class MemoryStore:
         pool.active = active
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        hits = self._windows.setdefault(key, deque())
+        windows = self._windows
+        # The least recently hit keys whose last hit has left the window hold nothing.
+        left = SWEEP
+        while windows and left > 0:
+            oldest, old_hits = next(iter(windows.items()))
+            if old_hits and old_hits[-1] > now - window:
+                break
+            left -= 1
+            del windows[oldest]
+        hits = windows.get(key)
+        if hits is None:
+            hits = windows[key] = deque()
+        else:
+            windows.move_to_end(key)
         while hits and hits[0] <= now - window:
             hits.popleft()
         if len(hits) >= limit:
@@ -130,46 +280,90 @@ class MemoryStore:
         hits.append(now)
         return None
 
+    def _touch(self, key: str, now: float) -> None:
+        """The balance was set or charged at ``now``: it lives ``ttl`` from here."""
+        self._touched[key] = now
+        self._touched.move_to_end(key)
+
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
         if key not in self._balances:
             if default_balance is None:
-                return True
+                return True  # unlimited: nothing is kept
             self._balances[key] = default_balance
+        now = self._now()
+        self._touch(key, now)  # a refused charge renews it too, as Redis does
+        self._sweep(now)
         if self._balances[key] < amount:
             return False
         self._balances[key] -= amount
         return True
 
     async def set_balance(self, key: str, amount: float) -> None:
+        now = self._now()
+        self._sweep(now)
         self._balances[key] = amount
+        self._touch(key, now)
 
     async def balance(self, key: str) -> float | None:
-        return self._balances.get(key)
+        touched = self._touched.get(key)
+        if touched is None or touched + self.ttl <= self._now():
+            return None
+        return self._balances[key]
 
     async def jobs(self, offset: int = 0, limit: int | None = None) -> list[Job]:
+        now = self._now()
+        self._sweep(now, math.inf)
         # Jobs enter the dictionary at submit, in sequence order, and keep their place.
         stop = None if limit is None else offset + limit
         return list(islice(self._jobs.values(), offset, stop))
 
     async def job_count(self) -> int:
+        self._sweep(self._now(), math.inf)
         return len(self._jobs)
 
     async def put_upload(self, file_id: str, data: bytes) -> None:
-        self._uploads[file_id] = data
+        now = self._now()
+        self._sweep(now)
+        uploads = self._uploads
+        old = uploads.pop(file_id, None)
+        if old is not None:
+            self._upload_total -= len(old[1])
+        uploads[file_id] = (now + self.ttl, data)
+        self._upload_total += len(data)
+        budget = self.upload_bytes
+        if budget is not None:
+            while self._upload_total > budget and len(uploads) > 1:
+                self._upload_total -= len(uploads.popitem(last=False)[1][1])
 
     async def get_upload(self, file_id: str) -> bytes | None:
-        return self._uploads.get(file_id)
+        found = self._uploads.get(file_id)
+        if found is None or found[0] <= self._now():
+            return None
+        return found[1]
 
     async def put_task(self, task: Task) -> None:
+        self._sweep(self._now())
         self._tasks[task.task_id] = task
+        if self.ttl != math.inf:
+            expiry = task.generation.finishes_at + self.ttl
+            heapq.heappush(self._task_expiries, (expiry, task.task_id))
 
     async def get_task(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
+        task = self._tasks.get(task_id)
+        if task is None or task.generation.finishes_at + self.ttl <= self._now():
+            return None
+        return task
 
     async def reset(self) -> None:
         self._init()
 
     async def close(self) -> None:
+        pass
+
+    async def claim_node(self) -> int:
+        return 0  # no other process shares this store
+
+    async def renew_node(self, node: int, release: bool = False) -> None:
         pass
 
     # -- metrics -----------------------------------------------------------------------------

@@ -21,8 +21,7 @@ from starlette.applications import Starlette
 from clients import cli as client_cli
 from clients.cli import PlainReporter
 from imgemu.cli import main, parser
-from tests.conftest import RunningServer, free_port, make_app
-from tests.http.images.conftest import fast_app, mask_bytes, png_bytes
+from tests.helpers import RunningServer, fast_app, free_port, make_app, mask_bytes, png_bytes
 
 pytestmark = pytest.mark.server
 Serve = Callable[[Starlette], RunningServer]

@@ -15,9 +15,8 @@ from clients import (
     PollPolicy,
     Progress,
 )
-from tests.clients.conftest import HOST, KEY, VirtualTime, client_options, decode, png
-from tests.conftest import RunningServer, make_app
-from tests.http.images.conftest import fast_app
+from tests.helpers import HOST, KEY, RunningServer, decode, fast_app, make_app, png_bytes
+from tests.support.clients import VirtualTime, client_options
 
 Serve = Callable[[Starlette], RunningServer]
 pytestmark = pytest.mark.anyio
@@ -26,7 +25,7 @@ POLICY = PollPolicy(interval=5, jitter=0, timeout=900)
 
 async def test_generate_waits_and_downloads() -> None:
     async with AsyncAAClient(base_url=HOST, **client_options(fast_app())) as client:
-        task = await client.generate("on a white table", images=[png((1024, 1024))], n=2)
+        task = await client.generate("on a white table", images=[png_bytes((1024, 1024))], n=2)
         assert (task.status, task.done, len(task.urls)) == ("succeeded", True, 2)
         assert task.usage is not None
         assert task.usage.images == 2
@@ -38,7 +37,7 @@ async def test_generate_waits_and_downloads() -> None:
 
 async def test_an_uploaded_file_is_referenced_by_id() -> None:
     async with AsyncAAClient(base_url=HOST, **client_options(fast_app())) as client:
-        file_id = await client.upload(png((1024, 1536)))
+        file_id = await client.upload(png_bytes((1024, 1536)))
         assert file_id.startswith("file-")
         task = await client.generate("x", file_ids=[file_id], size="1024x1536")
         done = await client.wait(task, download=True)
@@ -87,7 +86,7 @@ async def test_a_task_past_the_timeout_is_a_job_timeout() -> None:
 def test_sync_client_over_a_real_server(serve: Serve) -> None:
     server = serve(fast_app())
     with AAClient(base_url=server.base_url, api_key=KEY) as client:
-        file_id = client.upload(png((1024, 1024)))
+        file_id = client.upload(png_bytes((1024, 1024)))
         task = client.run("x", file_ids=[file_id], download=True, policy=PollPolicy(interval=0.01))
         again = client.task(task.task_id)
     assert decode(task.images[0]).size == (1024, 1024)

@@ -24,9 +24,8 @@ from clients import (
     UsageError,
 )
 from emulator.settings import RateLimit
-from tests.clients.conftest import HOST, KEY, Flaky, VirtualTime, client_options
-from tests.conftest import clock_of, make_app
-from tests.http.images.conftest import fast_app
+from tests.helpers import HOST, KEY, clock_of, fast_app, make_app
+from tests.support.clients import Flaky, VirtualTime, client_options
 
 pytestmark = pytest.mark.anyio
 QUEUE = HOST + "/model"
@@ -142,7 +141,7 @@ async def test_a_read_failure_is_not_resent() -> None:
 
 @pytest.mark.server
 def test_nothing_listening_is_a_transport_error() -> None:
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     url = f"http://127.0.0.1:{free_port()}/model"
     client = QueueClient(base_url=url, api_key=KEY, retry=RetryPolicy(backoff=0.01))

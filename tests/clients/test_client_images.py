@@ -19,9 +19,8 @@ from clients import (
     PartialImage,
     ServerError,
 )
-from tests.clients.conftest import HOST, KEY, Flaky, client_options, decode, mask, png
-from tests.conftest import RunningServer
-from tests.http.images.conftest import fast_app
+from tests.helpers import HOST, KEY, RunningServer, decode, fast_app, mask_bytes, png_bytes
+from tests.support.clients import Flaky, client_options
 
 Serve = Callable[[Starlette], RunningServer]
 pytestmark = pytest.mark.anyio
@@ -47,11 +46,13 @@ async def test_edit_takes_bytes_paths_and_files_with_a_mask(tmp_path: Path) -> N
     app = fast_app()
     network = Flaky(httpx.ASGITransport(app=app), [])
     path = tmp_path / "in.png"
-    path.write_bytes(png((1024, 1024)))
+    path.write_bytes(png_bytes((1024, 1024)))
     async with AsyncImagesClient(base_url=HOST, **client_options(app, transport=network)) as c:
-        one = await c.edit("greener", png((1024, 1024)), mask=mask((1024, 1024)), size="1024x1024")
+        one = await c.edit(
+            "greener", png_bytes((1024, 1024)), mask=mask_bytes((1024, 1024)), size="1024x1024"
+        )
         many = await c.edit(
-            "greener", [path, io.BytesIO(png((1024, 1024))), str(path)], model="gpt-image-2"
+            "greener", [path, io.BytesIO(png_bytes((1024, 1024))), str(path)], model="gpt-image-2"
         )
     assert decode(one.images[0]).size == (1024, 1024)
     assert len(many.images) == 1
@@ -68,7 +69,7 @@ async def test_agcloud_edits_on_its_singular_path() -> None:
     options = client_options(app, transport=network)
     async with AsyncImagesClient("agcloud", base_url=HOST, **options) as client:
         result = await client.edit(
-            "greener", png((1024, 1024)), model="gpt-image-2", size="1536x864"
+            "greener", png_bytes((1024, 1024)), model="gpt-image-2", size="1536x864"
         )
     assert decode(result.images[0]).size == (1536, 864)
     assert network.seen[0].url.path == "/v1/image/edits"
@@ -98,7 +99,7 @@ async def test_a_stream_error_event_raises_the_provider_error() -> None:
     seen: list[ImageEvent] = []
 
     async def read_all(client: AsyncImagesClient) -> None:
-        async for event in client.stream_edit("greener", png((512, 512)), partial_images=3):
+        async for event in client.stream_edit("greener", png_bytes((512, 512)), partial_images=3):
             seen.append(event)
 
     async with AsyncImagesClient(base_url=HOST, **options) as client:
@@ -126,7 +127,7 @@ async def test_a_blocked_prompt_is_an_invalid_request() -> None:
 def test_sync_client_streams_over_a_real_server(serve: Serve) -> None:
     server = serve(fast_app())
     with ImagesClient("openai", base_url=server.base_url, api_key=KEY) as client:
-        events = list(client.stream_edit("greener", [png((1024, 1024))], partial_images=1))
+        events = list(client.stream_edit("greener", [png_bytes((1024, 1024))], partial_images=1))
         result = client.generate("an apple", size="1024x1536", quality="low")
     assert [type(e) for e in events] == [PartialImage, ImageCompleted]
     assert events[0].type == "image_edit.partial_image"

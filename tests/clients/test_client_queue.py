@@ -20,8 +20,8 @@ from clients import (
     Progress,
     QueueClient,
 )
-from tests.clients.conftest import HOST, KEY, VirtualTime, client_options, decode
-from tests.conftest import RunningServer, clock_of, make_app
+from tests.helpers import HOST, KEY, RunningServer, clock_of, decode, make_app
+from tests.support.clients import VirtualTime, client_options
 
 Serve = Callable[[Starlette], RunningServer]
 pytestmark = pytest.mark.anyio

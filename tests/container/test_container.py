@@ -12,10 +12,8 @@ which the image's HEALTHCHECK follows as well.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -26,7 +24,8 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
+
+from tests.helpers import decode, free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -54,13 +53,6 @@ def podman(
             f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
         )
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -222,10 +214,9 @@ def test_a_queued_generation_completes_and_its_image_downloads(container: Contai
         output = result.json()["outputs"][0]
         download = client.get(output["url"])
     assert download.status_code == 200
-    with Image.open(io.BytesIO(download.content)) as picture:
-        assert picture.format == "PNG"
-        assert picture.size == (1024, 1024)
-        picture.load()
+    picture = decode(download.content)  # loads it whole: a truncated file fails here
+    assert picture.format == "PNG"
+    assert picture.size == (1024, 1024)
 
 
 def test_sigterm_stops_the_container_cleanly_within_the_grace_period(image: str) -> None:

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from contracts import run_contract
-from tests.conftest import RunningServer
-from tests.contracts.conftest import KEY, fast_app, status_goes_back, target_of, wrong_image_size
+from tests.helpers import RunningServer
+from tests.support.contracts import KEY, contract_app, status_goes_back, target_of, wrong_image_size
 
 
 def test_a_status_that_goes_back_is_caught_by_queue_lifecycle(
     serve: Callable[[Any], RunningServer],
 ) -> None:
-    server = serve(status_goes_back(fast_app()))
+    server = serve(status_goes_back(contract_app()))
     report = run_contract(
         "seacloud", target_of(server, "seacloud"), api_key=KEY, checks=["queue_lifecycle"]
     )
@@ -32,7 +32,7 @@ def test_a_status_that_goes_back_is_caught_by_queue_lifecycle(
 def test_a_wrong_image_size_is_caught_by_image_properties(
     serve: Callable[[Any], RunningServer],
 ) -> None:
-    server = serve(wrong_image_size(fast_app()))
+    server = serve(wrong_image_size(contract_app()))
     report = run_contract(
         "openai", server.base_url, api_key=KEY, checks=["image_properties", "stream_events"]
     )

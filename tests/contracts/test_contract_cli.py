@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from imgemu.cli import main
-from tests.conftest import RunningServer
-from tests.contracts.conftest import KEY, fast_app, wrong_image_size
+from tests.helpers import RunningServer
+from tests.support.contracts import KEY, contract_app, wrong_image_size
 
 
 def _contract(target: str, *extra: str) -> list[str]:
@@ -50,7 +50,7 @@ def test_a_passing_run_exits_0_and_writes_both_reports(
 def test_a_failing_run_exits_1_with_the_exchange_in_the_reports(
     serve: Callable[[Any], RunningServer], tmp_path: Path
 ) -> None:
-    server = serve(wrong_image_size(fast_app()))
+    server = serve(wrong_image_size(contract_app()))
     junit, md = tmp_path / "contract.xml", tmp_path / "contract.md"
     args = ["--check", "image_properties", "--junit", str(junit), "--report", str(md)]
     assert main(_contract(server.base_url, *args)) == 1

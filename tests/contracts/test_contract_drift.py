@@ -16,19 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from contracts import REGISTRY, run_contract
 from contracts.report import Report
-from tests.conftest import RunningServer
-from tests.conftest import fast_app as shared_fast_app
-from tests.contracts.conftest import (
+from tests.helpers import RunningServer, decode, fast_app
+from tests.support.contracts import (
     KEY,
     Answer,
     Reshape,
     Scope,
     accepts_every_key,
-    fast_app,
+    contract_app,
     header,
     json_answers,
     result_before_completion,
@@ -120,7 +118,7 @@ def status_without_logs(app: Any) -> Reshape:
 
 
 def _reencode(data: bytes, fmt: str, mode: str | None = None) -> bytes:
-    image: Image.Image = Image.open(io.BytesIO(data))
+    image = decode(data)
     if mode is not None or fmt == "JPEG":
         image = image.convert(mode or "RGB")
     out = io.BytesIO()
@@ -488,20 +486,37 @@ def _failures(report: Report) -> list[tuple[str, str, str]]:
     return [(o.check, o.operation, o.detail[:300]) for o in report.failures()]
 
 
-# Seacloud's negative Schemathesis pass takes seconds: its gateway that takes every key is slow,
-# the same breakage on openai and agcloud (the ``accepts_every_key_*`` variants) stays everyday.
+# Slow (CI runs them), each with an everyday counterpart on the same path:
+# - accepts_every_key: seacloud's negative Schemathesis pass takes seconds; the same breakage on
+#   openai and agcloud (the ``accepts_every_key_*`` variants) stays everyday;
+# - status_goes_back, cancel_of_completed_202: the same breakages caught by queue_lifecycle in
+#   test_contract_lifecycle.py (test_a_completed_job_that_goes_back_is_caught,
+#   test_a_cancel_accepted_after_completion_is_caught);
+# - wrong_image_size: the same breakage caught by image_properties in test_contract_checks.py
+#   (test_a_wrong_image_size_is_caught_by_image_properties);
+# - usage_on_partial, completed_without_usage, partial_indexes_from_1: judge_stream's breaches,
+#   each in test_contract_lifecycle.py::test_judge_stream_names_each_breach, while
+#   stream_without_completed and stream_answered_as_json keep real streams everyday.
+SLOW_VARIANTS = {
+    "accepts_every_key",
+    "status_goes_back",
+    "cancel_of_completed_202",
+    "wrong_image_size",
+    "usage_on_partial",
+    "completed_without_usage",
+    "partial_indexes_from_1",
+}
+
+
 @pytest.mark.parametrize(
     "variant",
-    [
-        pytest.param(v, marks=pytest.mark.slow) if v.name == "accepts_every_key" else v
-        for v in VARIANTS
-    ],
+    [pytest.param(v, marks=pytest.mark.slow) if v.name in SLOW_VARIANTS else v for v in VARIANTS],
     ids=[v.name for v in VARIANTS],
 )
 def test_a_broken_variant_is_caught_by_its_named_check(
     serve: Callable[[Any], RunningServer], variant: Variant
 ) -> None:
-    server = serve(variant.wrap(fast_app()))
+    server = serve(variant.wrap(contract_app()))
     report = _run(server, variant.provider, variant.checks)
     assert variant.caught_by in report.failed_checks(), report.outcomes
     details = [o.detail for o in report.failures() if o.check == variant.caught_by]
@@ -514,13 +529,16 @@ def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
     invalid_size_accepted: Callable[[Any], Any],
     provider: str,
 ) -> None:
-    server = serve(invalid_size_accepted(fast_app()))
+    server = serve(invalid_size_accepted(contract_app()))
     report = _run(server, provider, NEGATIVE)
     assert "spec_negative" in report.failed_checks(), report.outcomes
     details = [o.detail for o in report.failures() if o.check == "spec_negative"]
     assert any("a body the rules refuse" in d for d in details), _failures(report)
 
 
+# openai's and aa's checks here are a subset of their whole runs, everyday in
+# test_contract_runner.py::test_the_emulator_passes_every_check: slow. odirouter's stays
+# everyday (the queue providers' whole runs are slow there).
 @pytest.mark.parametrize(
     ("provider", "checks"),
     [
@@ -528,8 +546,8 @@ def test_a_200_for_an_invalid_size_is_caught_by_spec_negative(
             "seacloud", (*QUEUE, *IMAGE, *NEGATIVE, "spec_conformance"), marks=pytest.mark.slow
         ),
         ("odirouter", (*QUEUE, *IMAGE)),
-        ("openai", (*IMAGE, *STREAM, *NEGATIVE)),
-        ("aa", NEGATIVE),
+        pytest.param("openai", (*IMAGE, *STREAM, *NEGATIVE), marks=pytest.mark.slow),
+        pytest.param("aa", NEGATIVE, marks=pytest.mark.slow),
     ],
 )
 def test_the_real_emulator_passes_the_same_checks(
@@ -564,7 +582,9 @@ def test_at_least_twelve_variants_and_every_named_check_catches_one() -> None:
         pytest.param("seacloud", marks=pytest.mark.slow),
         pytest.param("odirouter", marks=pytest.mark.slow),
         "openai",
-        "agcloud",
+        # agcloud speaks openai's dialect (its default emulator's pass stays everyday there);
+        # its gateway that takes every key stays everyday in VARIANTS' accepts_every_key_agcloud.
+        pytest.param("agcloud", marks=pytest.mark.slow),
         "aa",
     ],
 )
@@ -586,10 +606,10 @@ def test_a_provider_that_accepts_every_key_fails_and_the_default_emulator_passes
             timeout=10.0,
         )
 
-    default = run(serve(shared_fast_app()))
+    default = run(serve(fast_app()))
     assert default.ok, _failures(default)
     assert {o.check for o in default.outcomes} == {"spec_negative", "auth_enforced"}
-    broken = run(serve(accepts_every_key(shared_fast_app())))
+    broken = run(serve(accepts_every_key(fast_app())))
     assert "auth_enforced" in broken.failed_checks(), broken.outcomes
     (failure,) = broken.by_check("auth_enforced")
     assert "a request with a key the provider never issued was served" in failure.detail

@@ -13,12 +13,12 @@ from starlette.applications import Starlette
 from contracts import run_contract
 from contracts._lifecycle import judge_stream
 from contracts.report import Report
-from tests.conftest import RunningServer, make_app
-from tests.contracts.conftest import (
+from tests.helpers import RunningServer, make_app
+from tests.support.contracts import (
     KEY,
     PROVIDERS,
     Rewrite,
-    fast_app,
+    contract_app,
     result_before_completion,
     status_goes_back,
     target_of,
@@ -50,7 +50,7 @@ def failures(report: Report) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("provider", ["seacloud", "odirouter"])
 def test_a_fast_queue_passes_the_queue_machine(serve: Serve, provider: str) -> None:
-    report = run(serve(fast_app()), provider, "queue_lifecycle")
+    report = run(serve(contract_app()), provider, "queue_lifecycle")
     assert report.ok, failures(report)
     assert {o.status for o in report.outcomes} <= {"verified", "assumed"}
     assert len(report.outcomes) == 4  # submit, status, result, cancel
@@ -63,22 +63,24 @@ def test_a_slow_queue_passes_the_queue_machine(serve: Serve) -> None:
 
 
 def test_the_queue_machine_under_a_tiny_budget_runs_only_free_calls(serve: Serve) -> None:
-    report = run(serve(fast_app()), "seacloud", "queue_lifecycle", max_spend_usd=0.0001)
+    report = run(serve(contract_app()), "seacloud", "queue_lifecycle", max_spend_usd=0.0001)
     assert report.ok, failures(report)
     assert report.spent_usd == 0
     (skipped,) = (o for o in report.outcomes if o.status == "skipped")
     assert skipped.detail.startswith("skipped: budget")
 
 
-@pytest.mark.parametrize("provider", ["openai", "agcloud"])
+# agcloud: the same machine on the same Images handlers as openai's (everyday), and part of
+# agcloud's whole run in test_contract_runner.py::test_the_emulator_passes_every_check: slow.
+@pytest.mark.parametrize("provider", ["openai", pytest.param("agcloud", marks=pytest.mark.slow)])
 def test_the_emulator_passes_the_stream_machine(serve: Serve, provider: str) -> None:
-    report = run(serve(fast_app()), provider, "stream_lifecycle")
+    report = run(serve(contract_app()), provider, "stream_lifecycle")
     assert report.ok, failures(report)
     assert [o.status for o in report.outcomes] in (["verified"], ["assumed"])
 
 
 def test_a_tiny_budget_skips_the_stream_machine(serve: Serve) -> None:
-    report = run(serve(fast_app()), "openai", "stream_lifecycle", max_spend_usd=0.0001)
+    report = run(serve(contract_app()), "openai", "stream_lifecycle", max_spend_usd=0.0001)
     assert [(o.status, o.detail[:15]) for o in report.outcomes] == [("skipped", "skipped: budget")]
 
 
@@ -136,7 +138,7 @@ def test_a_status_that_goes_back_to_in_queue_is_caught(serve: Serve) -> None:
 
 
 def test_a_completed_job_that_goes_back_is_caught(serve: Serve) -> None:
-    report = run(serve(status_goes_back(fast_app())), "seacloud", "queue_lifecycle")
+    report = run(serve(status_goes_back(contract_app())), "seacloud", "queue_lifecycle")
     assert report.failed_checks() == {"queue_lifecycle"}
     (failure,) = report.failures()
     assert failure.operation == STATUS
@@ -145,7 +147,7 @@ def test_a_completed_job_that_goes_back_is_caught(serve: Serve) -> None:
 
 
 def test_a_cancel_accepted_after_completion_is_caught(serve: Serve) -> None:
-    report = run(serve(cancel_always_accepted(fast_app())), "seacloud", "queue_lifecycle")
+    report = run(serve(cancel_always_accepted(contract_app())), "seacloud", "queue_lifecycle")
     assert report.failed_checks() == {"queue_lifecycle"}
     (failure,) = report.failures()
     assert failure.operation == CANCEL
@@ -177,7 +179,7 @@ def status_lags_once(app: Any, lagged: list[str]) -> Rewrite:
 @pytest.mark.parametrize("check", ["image_properties", "queue_lifecycle"])
 def test_a_result_served_after_a_stale_in_progress_passes(serve: Serve, check: str) -> None:
     lagged: list[str] = []
-    report = run(serve(status_lags_once(fast_app(), lagged)), "seacloud", check)
+    report = run(serve(status_lags_once(contract_app(), lagged)), "seacloud", check)
     assert report.ok, failures(report)
     assert lagged  # the race was run: some status read said IN_PROGRESS before a result
 
@@ -197,7 +199,7 @@ def test_a_fast_queue_races_the_status_reads_and_passes(serve: Serve, time_scale
 
 
 def test_a_result_before_completion_is_still_caught_by_image_properties(serve: Serve) -> None:
-    report = run(serve(result_before_completion(fast_app())), "seacloud", "image_properties")
+    report = run(serve(result_before_completion(contract_app())), "seacloud", "image_properties")
     assert report.failed_checks() == {"image_properties"}
     (failure,) = report.failures()
     assert failure.operation == "GET /v1/queue/gpt_image_1_5/requests/{request_id}/response"

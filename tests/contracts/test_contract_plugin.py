@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -12,7 +10,6 @@ from typing import Any
 
 import httpcore  # noqa: F401  (see above)
 import pytest
-from PIL import Image
 
 # Imported here (Schemathesis with it), so the module snapshot of each pytester run keeps them.
 # httpx imports httpcore on first use and maps its exceptions once: were httpcore first imported
@@ -20,10 +17,8 @@ from PIL import Image
 import contracts._spec
 import contracts.plugin
 from contracts.report import Outcome
-from tests.conftest import RunningServer, free_port
-from tests.contracts.conftest import KEY, Reshape, fast_app
-
-pytest_plugins = ["pytester"]
+from tests.helpers import RunningServer, free_port
+from tests.support.contracts import KEY, Reshape, contract_app, halved
 
 GENERATIONS = "POST /v1/images/generations"
 EDITS = "POST /v1/images/edits"
@@ -54,10 +49,7 @@ def half_size(path: str, data: Any) -> Any:
     """Generated images at half the size asked."""
     if path == "/v1/images/generations" and isinstance(data, dict):
         for item in data.get("data") or []:
-            image = Image.open(io.BytesIO(base64.b64decode(item["b64_json"])))
-            out = io.BytesIO()
-            image.resize((image.width // 2, image.height // 2)).save(out, image.format)
-            item["b64_json"] = base64.b64encode(out.getvalue()).decode()
+            item["b64_json"] = halved(item["b64_json"])
     return data
 
 
@@ -137,7 +129,7 @@ def test_the_emulator_passes_with_one_item_per_check_and_operation(
 def test_a_wrong_image_size_fails_its_item_with_the_exchange(
     pytester: pytest.Pytester, serve: Callable[[Any], RunningServer]
 ) -> None:
-    server = serve(json_rewrite(fast_app(), half_size))
+    server = serve(json_rewrite(contract_app(), half_size))
     result = pytester.runpytest(*_contract(server.base_url, "image_properties"), "-rf")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"FAILED openai::image_properties::{GENERATIONS}*"])
@@ -157,7 +149,7 @@ def test_a_wrong_image_size_fails_its_item_with_the_exchange(
 def test_a_dropped_error_key_fails_the_negative_items(
     pytester: pytest.Pytester, serve: Callable[[Any], RunningServer]
 ) -> None:
-    server = serve(json_rewrite(fast_app(), no_error_key))
+    server = serve(json_rewrite(contract_app(), no_error_key))
     reprec = pytester.inline_run(*_contract(server.base_url, "spec_negative"))
     outcomes = _outcomes(reprec)
     failed = {nodeid for nodeid, r in outcomes.items() if r.failed}

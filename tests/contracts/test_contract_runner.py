@@ -8,8 +8,8 @@ import pytest
 
 from contracts import REGISTRY, checks_for, run_contract
 from contracts._context import PROFILES
-from tests.conftest import RunningServer
-from tests.contracts.conftest import EXAMPLES, KEY, PROVIDERS, target_of
+from tests.helpers import RunningServer
+from tests.support.contracts import EXAMPLES, KEY, PROVIDERS, target_of
 
 
 # The queue providers' whole runs take seconds each: slow. The everyday loop keeps the images

@@ -10,7 +10,7 @@ import pytest
 import uvloop
 
 from emulator.domain.clock import RealClock, VirtualClock
-from tests.conftest import clock_of, make_app, on_virtual_clock
+from tests.helpers import clock_of, make_app, on_virtual_clock
 
 
 def test_a_real_sleep_never_returns_before_its_instant() -> None:

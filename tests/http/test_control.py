@@ -6,8 +6,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import START, make_app
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1, submit
+from tests.helpers import START, asgi_client, make_app
+from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.queue import submit
 
 pytestmark = pytest.mark.anyio
 
@@ -74,8 +75,7 @@ async def test_clock_moves_need_a_valid_body(client: httpx.AsyncClient, body: ob
 
 async def test_a_real_clock_cannot_be_moved() -> None:
     app = make_app(clock="real")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
+    async with asgi_client(app, base_url="http://e") as client:
         response = await client.post("/_emulator/clock", json={"advance": 1})
     assert response.status_code == 409
 
@@ -107,8 +107,7 @@ async def test_documents_point_at_the_emulator(client: httpx.AsyncClient) -> Non
 
 async def test_queue_provider_setting_moves_the_bare_path() -> None:
     app = make_app(queue_provider="odirouter")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
+    async with asgi_client(app, base_url="http://e") as client:
         keyed = await client.post(
             "/model/v1/queue/gpt_image_1", json=SEED_GPT_IMAGE_1, headers={"Authorization": "Key k"}
         )

@@ -6,14 +6,14 @@ import httpx
 import pytest
 
 from emulator.http.middleware.request_log import reason_of
-from tests.conftest import fast_app
+from tests.helpers import HOST, asgi_client, fast_app
 
 pytestmark = pytest.mark.anyio
-BASE = "http://emulator.test"
+BASE = HOST  # where the in-process client calls
 
 
 def client_of(**settings: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=fast_app(**settings)), base_url=BASE)
+    return asgi_client(fast_app(**settings))
 
 
 async def test_index_as_json_names_every_provider_in_its_convention() -> None:

@@ -11,7 +11,7 @@ import pytest
 from emulator.domain.errors import Unauthorized
 from emulator.domain.gateway import Gateway, is_invalid_key
 from emulator.settings import RateLimit
-from tests.conftest import fast_app, png_bytes
+from tests.helpers import asgi_client, fast_app, png_bytes
 
 PNG = png_bytes((16, 16))
 INVALID_KEYS = ("SCHEMATHESIS-INVALID-VALUE", "invalid", "sk-Invalid-1", "my_INVALID_key")
@@ -113,12 +113,7 @@ OPENAI_INVALID = {
 
 async def _send(app: Any, call: Call, key: str) -> httpx.Response:
     _, method, path, kw, scheme = call
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://emulator.test",
-        headers={"Authorization": f"{scheme} {key}"},
-        timeout=30,
-    ) as client:
+    async with asgi_client(app, {"Authorization": f"{scheme} {key}"}, timeout=30) as client:
         return await client.request(method, path, **kw)
 
 

@@ -21,11 +21,9 @@ from emulator.app import create_app
 from emulator.domain.metrics import BUCKETS
 from emulator.domain.pricing import image_cost_usd
 from emulator.settings import Settings
-from tests.conftest import RunningServer, make_app, on_virtual_clock, png_bytes
-from tests.http.aa.conftest import body as aa_body
+from tests.helpers import RunningServer, make_app, on_virtual_clock, png_bytes
 from tests.seeds import SEED_GPT_IMAGE_1
-
-pytest_plugins = ["tests.plugins.redis_server"]
+from tests.support.aa import body as aa_body
 
 QUEUE_KEY, OPENAI_KEY, AA_KEY = "k-queue", "sk-openai", "sk-aa"
 QUEUE = "/model/v1/queue/gpt_image_1"

@@ -14,6 +14,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from tests.helpers import events
 from tests.openapi._documents import document, load, operations
 
 PROVIDERS = ("openai", "agcloud", "aa")
@@ -332,14 +333,12 @@ def media_examples(media: dict[str, Any]) -> list[Any]:
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    """Parse a text/event-stream body into (event name, data) pairs."""
+    """A stream example's (event name, data) pairs, after checking its shape: blocks of an
+    ``event`` and a ``data`` line, ending with a blank line."""
     assert text.endswith("\n\n"), "a stream example ends with a blank line"
-    events = []
     for block in text.strip("\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.split("\n"))
-        assert set(fields) == {"event", "data"}, block
-        events.append((fields["event"], json.loads(fields["data"])))
-    return events
+        assert {line.split(": ", 1)[0] for line in block.split("\n")} == {"event", "data"}, block
+    return events(text)
 
 
 def usages(node: Any) -> Iterator[dict[str, Any]]:

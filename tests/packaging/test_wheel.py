@@ -8,7 +8,6 @@ over real sockets, ``imgemu generate`` and ``imgemu contract`` for every provide
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import shutil
@@ -24,7 +23,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import follow_job, free_port, png_bytes, wait_healthy
+from tests.helpers import decode, follow_job, free_port, png_bytes, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = [pytest.mark.package, pytest.mark.slow]
@@ -173,7 +172,7 @@ def test_queue_seed_requests(
         outputs = result["outputs"]
         assert isinstance(outputs, list)
         assert len(outputs) == 1
-        image = Image.open(io.BytesIO(httpx.get(outputs[0]["url"]).content))
+        image = decode(httpx.get(outputs[0]["url"]).content)
         assert (image.format, image.size) == ("JPEG", (1024, 1024))
 
 
@@ -186,7 +185,7 @@ def test_images_seed_requests(served: str) -> None:
         timeout=60,
     )
     assert generated.status_code == 200, generated.text
-    image = Image.open(io.BytesIO(base64.b64decode(generated.json()["data"][0]["b64_json"])))
+    image = decode(generated.json()["data"][0]["b64_json"])
     assert image.size == (1536, 1024)
     edited = httpx.post(  # seed 003: AGCloud's multipart edit
         f"{served}/v1/image/edits",
@@ -196,7 +195,7 @@ def test_images_seed_requests(served: str) -> None:
         timeout=60,
     )
     assert edited.status_code == 200, edited.text
-    image = Image.open(io.BytesIO(base64.b64decode(edited.json()["data"][0]["b64_json"])))
+    image = decode(edited.json()["data"][0]["b64_json"])
     assert image.size == (1536, 864)
     envelope = httpx.post(  # seed 004: 典名词元
         f"{served}/api/v1/image/generation",

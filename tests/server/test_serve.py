@@ -19,7 +19,7 @@ import pytest
 
 from emulator.settings import Settings, describe, env_name, load
 from imgemu.cli import main
-from tests.conftest import free_port, wait_healthy
+from tests.helpers import events, free_port, wait_healthy
 
 pytestmark = pytest.mark.server
 
@@ -143,13 +143,12 @@ def test_sigterm_ends_open_streams_with_an_error_event_and_exits_in_time(tmp_pat
             text = "".join(stream.iter_text())
             server.process.wait(timeout=10)
             took = time.monotonic() - started
-    events = [line for line in text.splitlines() if line.startswith("data: ")]
-    assert len(events) == 1, text
-    error = json.loads(events[0][len("data: ") :])
+    found = events(text)
+    assert [name for name, _ in found] == ["error"], text
+    error = found[0][1]
     assert error["type"] == "error"
     assert error["error"]["type"] == "server_error"
     assert error["error"]["message"] == "The server is shutting down. Please retry your request."
-    assert "event: error" in text
     assert took < 5, f"stopping took {took:.1f}s: the stream held it to the timeout"
 
 

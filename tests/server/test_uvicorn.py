@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -10,12 +9,11 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.app import create_app
 from emulator.settings import Settings
-from tests.conftest import RunningServer, follow_job, free_port, wait_healthy
+from tests.helpers import RunningServer, decode, follow_job, free_port, wait_healthy
 from tests.seeds import SEED_GPT_IMAGE_1, SEED_GPT_IMAGE_2_EDIT
 
 pytestmark = pytest.mark.server
@@ -36,7 +34,7 @@ def test_seed_requests_complete_over_real_sockets(
     body: dict[str, object],
     auth: str,
 ) -> None:
-    server = serve(create_app(Settings(time_scale=0.005)))
+    server = serve(create_app(Settings(time_scale=0.001)))
     with httpx.Client(base_url=server.base_url, headers={"Authorization": auth}) as client:
         response = client.post(f"{prefix}/v1/queue/{model}", json=body)
         assert response.status_code == 200
@@ -47,12 +45,12 @@ def test_seed_requests_complete_over_real_sockets(
         result = client.get(submitted["response_url"]).json()
         (output,) = result["outputs"]
         image = client.get(output["url"], headers={"Authorization": ""})
-        decoded = Image.open(io.BytesIO(image.content))
+        decoded = decode(image.content)
         assert (decoded.format, decoded.size) == ("JPEG", (1024, 1024))
 
 
 def test_urls_follow_the_host_the_client_used(serve: Callable[[Starlette], RunningServer]) -> None:
-    server = serve(create_app(Settings(time_scale=0.005)))
+    server = serve(create_app(Settings(time_scale=0.001)))
     with httpx.Client(base_url=server.base_url, headers={"Authorization": "Key k"}) as client:
         response = client.post(
             "/model/v1/queue/gpt_image_1",
@@ -74,7 +72,7 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
             "--port",
             str(port),
             "--time-scale",
-            "0.005",
+            "0.001",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -98,6 +96,9 @@ def test_imgemu_serve_starts_with_embedded_defaults(tmp_path: object) -> None:
             process.stdout.close()
 
 
+# A bad flag's one line and exit 2 from the process stay everyday in
+# tests/server/test_serve.py::test_bad_flag_values_are_one_line, this message in test_settings.py.
+@pytest.mark.slow
 def test_bad_settings_exit_with_a_clear_message() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "imgemu", "serve", "--time-scale", "0"],

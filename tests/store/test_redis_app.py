@@ -17,10 +17,9 @@ from starlette.applications import Starlette
 
 from emulator.app import create_app
 from emulator.settings import Settings, SettingsError
-from tests.conftest import RunningServer, follow_job, free_port
+from tests.helpers import RunningServer, follow_job, free_port
 from tests.seeds import SEED_GPT_IMAGE_1
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.server
 
 QUEUE = "/model/v1/queue/gpt_image_1"

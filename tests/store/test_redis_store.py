@@ -19,10 +19,8 @@ from emulator.store import MemoryStore, Store, StoreUnavailable, open_store
 from emulator.store.redis import GRACE, RedisStore
 from emulator.store.url import RedisTarget, parse
 from tests.helpers import examples
-from tests.store.conftest import RESULT_TTL, make_job
 from tests.store.test_store import a_task
-
-pytest_plugins = ["tests.plugins.redis_server"]
+from tests.support.store import RESULT_TTL, make_job
 
 
 def redis_store(

@@ -2,7 +2,7 @@
 
 FIFO pools over their slots, start times, queue positions and cancel moving jobs up; sequence
 numbers, rate windows, balances, uploads, tasks, the control plane's listing, reset. The
-``store`` fixture (tests/store/conftest.py) runs each test once per store.
+``store`` fixture (tests/plugins/stores.py) runs each test once per store.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import pytest
 from emulator.domain.jobs import state_at
 from emulator.domain.records import ErrorType, Generation, Job, Status, Task, Usage
 from emulator.store import Store
-from tests.store.conftest import make_job
+from tests.support.store import make_job
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.anyio
 
 

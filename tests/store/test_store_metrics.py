@@ -18,9 +18,8 @@ from emulator.store import Store
 from emulator.store.base import PoolStats
 from emulator.store.redis import GRACE, RedisStore
 from emulator.store.url import RedisTarget
-from tests.store.conftest import RESULT_TTL, make_job
+from tests.support.store import RESULT_TTL, make_job
 
-pytest_plugins = ["tests.plugins.redis_server"]
 pytestmark = pytest.mark.anyio
 
 POOLS = ["seacloud:gpt_image_1", "seacloud:gpt_image_2", "odirouter:gpt_image_1"]

@@ -93,6 +93,26 @@ def _compose(spec: RenderSpec, width: int, height: int) -> Image.Image:
     return Image.composite(picture, base, editable)
 
 
+def fit_base(data: bytes, width: int, height: int, transparent: bool) -> bytes:
+    """The base image of an edit as ``render`` uses it for a ``width`` x ``height`` output:
+    decoded, converted and resized as ``_compose`` does, then kept as a PNG. A final render
+    from it has the very pixels of one from ``data``; a record keeps it instead of a larger
+    input. Raises ``InvalidImage`` as ``render`` would."""
+    base = _decode(data, "The base image", "RGBA" if transparent else "RGB")
+    if base.size != (width, height):
+        base = base.resize((width, height), _BILINEAR)
+    return encode_png(base)
+
+
+def fit_mask(data: bytes, width: int, height: int) -> bytes:
+    """The mask of an edit as ``render`` uses it for a ``width`` x ``height`` output: its alpha
+    resized, kept as a black RGBA PNG (see ``fit_base``)."""
+    alpha = _mask_alpha(data).resize((width, height), _BILINEAR)
+    mask = Image.new("RGBA", (width, height))
+    mask.putalpha(alpha)
+    return encode_png(mask)
+
+
 def _decode(data: bytes, what: str, mode: str) -> Image.Image:
     image, info = open_image(data, what)
     with image:

@@ -25,13 +25,16 @@ the scripts may touch any of them. Under the prefix:
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
 Reads of one key are single commands. One round trip per operation.
 
-**Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``) and,
-for a job or a pool, the seconds until the job finishes; writes renew it. Redis counts real
-seconds: on a virtual clock that runs ahead, records live by the wall clock.
+**Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``, the
+constant of ``emulator.domain.records`` both stores use) and, for a job or a pool, the seconds
+until the job finishes; writes renew it. Redis counts real seconds: on a virtual clock that
+runs ahead, records live by the wall clock. Uploads have no byte budget here (the memory
+store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bounds the rest.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
@@ -40,14 +43,12 @@ import redis
 import redis.asyncio
 import redis.exceptions
 
+from emulator.domain.records import GRACE as GRACE  # the stores share it
 from emulator.domain.records import Job, Task
 from emulator.store.base import PoolStats, StoreUnavailable
 from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
 from emulator.store.url import RedisTarget
 
-# Seconds a record outlives its result URL: a client fetching at the edge of ``result_ttl``
-# still finds the record that answers it.
-GRACE = 600.0
 KEY_PREFIX = "imgemu:"
 SCRIPTS = (
     "next_seq",
@@ -59,9 +60,15 @@ SCRIPTS = (
     "take_rate_slot",
     "charge",
     "jobs",
+    "claim_node",
+    "renew_node",
     "add_metrics",
     "pool_stats",
 )
+# Node numbers (``Store.claim_node``): held this many seconds unless renewed, and at most this
+# many processes at once on one namespace.
+NODE_SECONDS = 30
+MAX_NODES = 1024
 CONNECT_TIMEOUT = 5.0
 
 
@@ -107,6 +114,7 @@ class RedisStore:
         self._redis = redis.asyncio.Redis(connection_pool=self._pool)
         self._scripts = {name: self._redis.register_script(script_text(name)) for name in SCRIPTS}
         self._seq_key = self.prefix + "seq"
+        self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
 
     def check(self) -> None:
@@ -305,6 +313,27 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._pool.aclose()
+
+    # -- processes --------------------------------------------------------------------------
+
+    async def claim_node(self) -> int:
+        """The lowest node number no live process on this namespace holds (``node:<n>``,
+        held for ``NODE_SECONDS`` and renewed by ``renew_node``)."""
+        node = int(
+            await self._run(
+                "claim_node",
+                [self.prefix + "node:"],
+                [self._node_token, str(NODE_SECONDS), str(MAX_NODES)],
+            )
+        )
+        if node < 0:
+            raise StoreUnavailable(f"{MAX_NODES} processes already share {self.target.shown}")
+        return node
+
+    async def renew_node(self, node: int, release: bool = False) -> None:
+        """Keep holding ``node`` another ``NODE_SECONDS`` (or let it go: ``release``)."""
+        seconds = "0" if release else str(NODE_SECONDS)
+        await self._run("renew_node", [f"{self.prefix}node:{node}"], [self._node_token, seconds])
 
     def _ms(self, extra: float) -> int:
         """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""

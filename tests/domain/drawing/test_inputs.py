@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import struct
 import warnings
 import zlib
@@ -16,14 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from emulator.domain.drawing import ImageInfo, InvalidImage, decode_inline, probe
-from tests.helpers import examples
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
+from tests.helpers import encode, examples
 
 RGB = Image.new("RGB", (40, 30), (200, 30, 90))
 RGBA = Image.new("RGBA", (40, 30), (200, 30, 90, 128))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from emulator.domain.drawing import (
     read_provenance,
     render,
 )
-from tests.helpers import examples
+from tests.helpers import decode, encode, examples
 
 Format = Literal["png", "jpeg", "webp"]
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "webp": b"RIFF"}
@@ -52,18 +51,6 @@ def spec(**changes: Any) -> RenderSpec:
         provenance=PROVENANCE,
     )
     return dataclasses.replace(base, **changes)
-
-
-def decode(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def encode(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt)
-    return buffer.getvalue()
 
 
 def changed_share(a: Image.Image, b: Image.Image, threshold: int = 24) -> float:
@@ -238,16 +225,10 @@ def test_edit_with_mask_accepts_a_palette_mask_and_a_jpeg_base() -> None:
     mask = Image.new("P", (64, 64), 1)
     mask.putpalette([0, 0, 0, 255, 255, 255])
     mask.paste(0, (0, 0, 32, 64))
-    data = render(spec(base=base, mask=encode_with_transparency(mask, 0)))
+    data = render(spec(base=base, mask=encode(mask, "PNG", transparency=0)))
     out = decode(data)
     assert out.size == (256, 256)
     assert out.getpixel((200, 128)) == decode(base).getpixel((200, 128))
-
-
-def encode_with_transparency(image: Image.Image, index: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG", transparency=index)
-    return buffer.getvalue()
 
 
 def test_edit_without_mask_changes_everything_but_keeps_the_base_visible() -> None:

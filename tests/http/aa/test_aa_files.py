@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import pytest
 from PIL import Image, ImageChops
 
-from tests.http.aa.conftest import (
-    FILES,
-    PROMPT,
-    URL,
-    assert_error,
-    body,
-    client_for,
-    decode,
-    fast_app,
-    jpeg_bytes,
-    mask_bytes,
-    png_bytes,
-    task_of,
-    upload,
-)
+from tests.helpers import decode, fast_app, jpeg_bytes, mask_bytes, png_bytes
+from tests.support.aa import FILES, PROMPT, URL, assert_error, body, client_for, task_of, upload
 
 pytestmark = pytest.mark.anyio
 
@@ -61,7 +46,7 @@ async def test_an_uploaded_mask_limits_the_edit(client: httpx.AsyncClient) -> No
     request = body(images=[{"file_id": image_id}], mask={"file_id": mask_id})
     task = task_of(await client.post(URL, json=request), "succeeded")
     (out,) = await _images(client, task)
-    diff = ImageChops.difference(out.convert("RGB"), Image.open(io.BytesIO(base)).convert("RGB"))
+    diff = ImageChops.difference(out.convert("RGB"), decode(base).convert("RGB"))
     outside = diff.copy()
     outside.paste((0, 0, 0), box)
     assert outside.getbbox() is None  # nothing changed outside the mask's hole

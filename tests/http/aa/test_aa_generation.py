@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from emulator.settings import RateLimit
-from tests.http.aa.conftest import (
-    PROMPT,
-    URL,
-    assert_error,
-    body,
-    client_for,
-    data_url,
-    decode,
-    expires_of,
-    fast_app,
-    iso,
-    mask_bytes,
-    png_bytes,
-    task_of,
-)
+from tests.helpers import data_url, decode, fast_app, mask_bytes, png_bytes
+from tests.support.aa import PROMPT, URL, assert_error, body, client_for, expires_of, iso, task_of
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +91,7 @@ async def test_a_result_link_sent_back_is_the_image_itself(client: httpx.AsyncCl
         request = body(images=[{"image_url": reference}], size="1536x1024")
         task = task_of(await client.post(URL, json=request), "succeeded")
         data = (await client.get(task["urls"][0])).content
-        return Image.open(io.BytesIO(data)).convert("RGB").tobytes()
+        return decode(data).convert("RGB").tobytes()
 
     # An edit of the link draws exactly what an edit of the same bytes inline draws.
     assert await pixels(link) == await pixels(data_url(result))

@@ -10,19 +10,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import RunningServer
-from tests.http.aa.conftest import (
-    BEARER,
-    FILES,
-    PROMPT,
-    URL,
-    data_url,
-    decode,
-    fast_app,
-    jpeg_bytes,
-    png_bytes,
-    task_of,
-)
+from tests.helpers import RunningServer, data_url, decode, fast_app, jpeg_bytes, png_bytes
+from tests.support.aa import BEARER, FILES, PROMPT, URL, task_of
 
 pytestmark = pytest.mark.server
 ORDER = ["pending", "processing", "succeeded"]

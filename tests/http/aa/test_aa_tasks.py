@@ -9,18 +9,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import START, clock_of, make_app
-from tests.http.aa.conftest import (
-    URL,
-    assert_error,
-    body,
-    client_for,
-    decode,
-    expires_of,
-    iso,
-    on_virtual_clock,
-    task_of,
-)
+from tests.helpers import START, clock_of, decode, make_app, on_virtual_clock
+from tests.support.aa import URL, assert_error, body, client_for, expires_of, iso, task_of
 
 pytestmark = pytest.mark.anyio
 SECONDS = 50.0  # the steered service time; pending for its first tenth

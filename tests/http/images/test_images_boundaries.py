@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http.images.conftest import PROMPT, decode, error_of, png_bytes
+from tests.helpers import decode, png_bytes
+from tests.support.images import PROMPT, error_of
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/images/generations"

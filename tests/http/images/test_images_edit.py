@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image, ImageChops
+from PIL import ImageChops
 
-from tests.http.images.conftest import PROMPT, decode, error_of, mask_bytes, png_bytes
+from tests.helpers import data_url, decode, image_bytes, jpeg_bytes, mask_bytes, png_bytes
+from tests.support.images import PROMPT, error_of
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/images/edits"
 AGCLOUD = "/v1/image/edits"
 BASE = png_bytes((1024, 1024))
-
-
-def _jpeg(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(out, "JPEG")
-    return out.getvalue()
 
 
 def _form(**fields: Any) -> dict[str, str]:
@@ -47,7 +40,7 @@ async def test_one_image_edit_keeps_the_input_size_and_answers_usage(
 async def test_several_images_as_repeated_parts(client: httpx.AsyncClient, name: str) -> None:
     files = [
         (name, ("a.png", png_bytes((1536, 1024)), "image/png")),
-        (name, ("b.jpg", _jpeg((640, 480)), "image/jpeg")),
+        (name, ("b.jpg", jpeg_bytes((640, 480)), "image/jpeg")),
     ]
     response = await client.post(URL, data=_form(n=2), files=files)
     assert response.status_code == 200, response.text
@@ -72,7 +65,7 @@ async def test_image_and_image_brackets_together_are_refused(client: httpx.Async
 async def test_a_declared_content_type_is_ignored_for_the_magic_bytes(
     client: httpx.AsyncClient,
 ) -> None:
-    files = {"image": ("upload", _jpeg((1024, 1024)), "application/octet-stream")}
+    files = {"image": ("upload", jpeg_bytes((1024, 1024)), "application/octet-stream")}
     response = await client.post(URL, data=_form(), files=files)
     assert response.status_code == 200, response.text
 
@@ -88,7 +81,7 @@ async def test_the_mask_limits_the_edit_to_its_transparent_area(
     response = await client.post(URL, data=_form(), files=files)
     assert response.status_code == 200, response.text
     out = decode(response.json()["data"][0]["b64_json"]).convert("RGB")
-    diff = ImageChops.difference(out, Image.open(io.BytesIO(BASE)).convert("RGB"))
+    diff = ImageChops.difference(out, decode(BASE).convert("RGB"))
     outside = diff.copy()
     outside.paste((0, 0, 0), box)
     assert outside.getbbox() is None  # nothing changed outside the mask's hole
@@ -116,9 +109,8 @@ async def test_mask_problems_are_invalid_values(
 
 
 async def test_a_mask_must_be_a_png(client: httpx.AsyncClient) -> None:
-    webp = io.BytesIO()
-    Image.new("RGBA", (1024, 1024), (0, 0, 0, 0)).save(webp, "WEBP")
-    files = {"image": ("in.png", BASE, "image/png"), "mask": ("m", webp.getvalue(), "")}
+    webp = image_bytes((1024, 1024), "RGBA", (0, 0, 0, 0), "WEBP")
+    files = {"image": ("in.png", BASE, "image/png"), "mask": ("m", webp, "")}
     response = await client.post(URL, data=_form(), files=files)
     error = error_of(response)
     assert (response.status_code, error["param"]) == (400, "mask")
@@ -165,11 +157,11 @@ async def test_form_fields_are_typed_and_checked(client: httpx.AsyncClient) -> N
 
 
 async def test_json_edits_take_image_references(client: httpx.AsyncClient) -> None:
-    data_url = "data:image/png;base64," + base64.b64encode(png_bytes((1024, 1536))).decode()
+    inline = data_url(png_bytes((1024, 1536)))
     body = {
         "model": "gpt-image-1.5",
         "prompt": PROMPT,
-        "images": [{"image_url": data_url}, {"image_url": "https://example.com/cat.png"}],
+        "images": [{"image_url": inline}, {"image_url": "https://example.com/cat.png"}],
     }
     response = await client.post(URL, json=body)
     assert response.status_code == 200, response.text

@@ -10,8 +10,8 @@ from starlette.applications import Starlette
 
 from emulator.domain.pricing import output_tokens
 from emulator.settings import RateLimit
-from tests.conftest import clock_of, make_app
-from tests.http.images.conftest import BEARER, PROMPT, decode, error_of, fast_app, on_virtual_clock
+from tests.helpers import asgi_client, clock_of, decode, fast_app, make_app, on_virtual_clock
+from tests.support.images import BEARER, PROMPT, error_of
 
 pytestmark = pytest.mark.anyio
 URL = "/v1/images/generations"
@@ -107,9 +107,7 @@ async def test_the_same_seed_and_request_give_the_same_bytes() -> None:
     answers = []
     for _ in range(2):
         app = fast_app(seed=7)
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-        ) as client:
+        async with asgi_client(app, BEARER) as client:
             answers.append((await client.post(URL, json=body)).json())
     assert answers[0]["data"] == answers[1]["data"]
 
@@ -117,9 +115,7 @@ async def test_the_same_seed_and_request_give_the_same_bytes() -> None:
 async def test_the_answer_waits_for_the_generation_time() -> None:
     app = make_app(latency_sigma=0.0)  # virtual clock; gpt-image-1 low 1024x1024 takes 15 s
     clock = clock_of(app)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         body = {"model": "gpt-image-1", "prompt": PROMPT, "quality": "low"}
         start = clock.now()
         response = await on_virtual_clock(app, client.post(URL, json=body), step=14.0)
@@ -130,9 +126,7 @@ async def test_the_answer_waits_for_the_generation_time() -> None:
 
 async def test_prompts_on_the_block_list_are_moderation_blocked() -> None:
     app = fast_app(blocked_terms=("forbidden",))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         body = {"model": "gpt-image-1", "prompt": "A FORBIDDEN fruit"}
         response = await client.post(URL, json=body)
     assert response.status_code == 400
@@ -215,9 +209,7 @@ async def test_a_body_that_is_not_a_json_object_is_400(
 
 async def test_keys_are_checked_and_answered_in_openai_shape() -> None:
     app = fast_app(api_keys={"openai": ("sk-good",)})
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test"
-    ) as client:
+    async with asgi_client(app) as client:
         body = _bad()
         missing = await client.post(URL, json=body)
         wrong = await client.post(URL, json=body, headers={"Authorization": "Bearer sk-bad"})
@@ -234,9 +226,7 @@ async def test_keys_are_checked_and_answered_in_openai_shape() -> None:
 
 async def test_rate_limit_and_quota_are_429s() -> None:
     app = fast_app(rate_limit=RateLimit(limit=1, window_seconds=60))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         assert (await client.post(URL, json=_bad())).status_code == 200
         limited = await client.post(URL, json=_bad())
     assert limited.status_code == 429
@@ -248,9 +238,7 @@ async def test_rate_limit_and_quota_are_429s() -> None:
     assert limited.headers["x-ratelimit-limit-requests"] == "1"
 
     broke = fast_app(default_balance_usd=0.0)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=broke), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(broke, BEARER) as client:
         quota = await client.post(URL, json=_bad())
     error = error_of(quota)
     assert (quota.status_code, error["type"], error["code"]) == (
@@ -262,9 +250,7 @@ async def test_rate_limit_and_quota_are_429s() -> None:
 
 async def test_a_steered_failure_is_a_server_error_after_the_generation_time() -> None:
     app = fast_app(steering=True)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         failed = await client.post(
             URL, json=_bad(), headers={"X-Imgemu-Outcome": "INFERENCE_FAILURE"}
         )
@@ -279,9 +265,7 @@ async def test_a_steered_failure_is_a_server_error_after_the_generation_time() -
 
 
 async def test_paths_it_does_not_serve_are_openai_404s(app: Starlette) -> None:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e.test", headers=BEARER
-    ) as client:
+    async with asgi_client(app, BEARER) as client:
         response = await client.get("/v1/images/variations")
     assert response.status_code == 404
     error = error_of(response)

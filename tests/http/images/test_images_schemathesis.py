@@ -27,7 +27,6 @@ check has something to find). Beyond Schemathesis' own checks:
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,7 +37,6 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from PIL import Image
 from schemathesis.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -52,23 +50,23 @@ from schemathesis.transport.asgi import ASGI_TRANSPORT, ASGITransport
 from schemathesis.transport.serialization import Binary
 
 from emulator.spec.loader import document_text
-from tests.helpers import examples
-from tests.http.images.conftest import events, fast_app
+from tests.helpers import events, examples, fast_app, png_bytes
 
 KEY = "sk-test"
 PROVIDERS = ("openai", "agcloud", "aa")
 
 
-def _png(size: tuple[int, int], mode: str) -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, (40, 90, 160, 0)[: len(mode)]).save(out, "PNG")
-    return out.getvalue()
-
-
 # Small inputs keep renders cheap; RGB masks (no alpha) and a second size hit the mask rule.
+CLEAR = (40, 90, 160, 0)  # the alpha channel fully transparent: the whole mask is editable
 schemathesis.openapi.media_type(
     "image/png",
-    st.sampled_from([_png((64, 64), "RGBA"), _png((64, 64), "RGB"), _png((96, 64), "RGBA")]),
+    st.sampled_from(
+        [
+            png_bytes((64, 64), "RGBA", CLEAR),
+            png_bytes((64, 64), "RGB"),
+            png_bytes((96, 64), "RGBA", CLEAR),
+        ]
+    ),
 )
 
 APPS = {p: fast_app(api_keys={p: (KEY,)}) for p in PROVIDERS}

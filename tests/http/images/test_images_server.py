@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.conftest import RunningServer
-from tests.http.images.conftest import PROMPT, decode, events, fast_app, mask_bytes, png_bytes
+from tests.helpers import RunningServer, decode, events, fast_app, mask_bytes, png_bytes
+from tests.support.images import PROMPT
 
 pytestmark = pytest.mark.server
 

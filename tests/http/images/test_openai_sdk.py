@@ -8,8 +8,7 @@ here. Errors must come out as the SDK's own exception classes with the status, `
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
@@ -22,12 +21,11 @@ from openai.types import (
     ImageGenPartialImageEvent,
     ImagesResponse,
 )
-from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.settings import RateLimit
-from tests.conftest import RunningServer
-from tests.http.images.conftest import PROMPT, decode, fast_app, mask_bytes, png_bytes
+from tests.helpers import RunningServer, decode, fast_app, jpeg_bytes, mask_bytes, png_bytes
+from tests.support.images import PROMPT
 
 pytestmark = pytest.mark.server
 
@@ -36,19 +34,27 @@ PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 GOOD_KEY = "sk-good"
 
 
+# The clients a test made, closed after it: an open one keeps its pooled socket to a server
+# already stopped, and its collection, in whatever test runs then, warns of an unclosed socket.
+_OPENED: list[OpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def client_for(server: RunningServer, api_key: str = "sk-test") -> OpenAI:
-    return OpenAI(
+    client = OpenAI(
         base_url=server.base_url + "/v1",
         api_key=api_key,
         _strict_response_validation=True,
         max_retries=0,
     )
-
-
-def jpeg_bytes(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(out, "JPEG")
-    return out.getvalue()
+    _OPENED.append(client)
+    return client
 
 
 def check_image(b64: str, fmt: str, size: tuple[int, int]) -> None:

@@ -4,7 +4,6 @@ mask rules; only the mask's transparent area changes; every image decoded and me
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
 import httpx
@@ -13,29 +12,23 @@ from PIL import Image
 from starlette.applications import Starlette
 
 from emulator.domain.drawing import read_provenance
-from tests.conftest import make_app
-from tests.http.queue.conftest import finish, submit
+from tests.helpers import (
+    asgi_client,
+    data_url,
+    decode,
+    image_bytes,
+    make_app,
+    mask_bytes,
+    png_bytes,
+)
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 
 
-def png(width: int, height: int, color: tuple[int, ...], mode: str = "RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, (width, height), color).save(out, format="PNG")
-    return out.getvalue()
-
-
 def half_mask(width: int, height: int) -> bytes:
     """Left half transparent (editable), right half opaque (kept)."""
-    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (0, 0, width // 2, height))
-    out = io.BytesIO()
-    mask.save(out, format="PNG")
-    return out.getvalue()
-
-
-def data_url(data: bytes, kind: str = "png") -> str:
-    return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+    return mask_bytes((width, height), (0, 0, width // 2, height))
 
 
 async def run(
@@ -50,13 +43,13 @@ async def run(
 async def fetch_image(client: httpx.AsyncClient, url: str) -> Image.Image:
     response = await client.get(url)
     assert response.status_code == 200
-    return Image.open(io.BytesIO(response.content))
+    return decode(response.content)
 
 
 async def test_edit_with_mask_changes_only_the_transparent_area(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
-    base = png(1024, 1024, (10, 200, 30))
+    base = png_bytes((1024, 1024), color=(10, 200, 30))
     body = {
         "prompt": "Replace the left half with a studio backdrop",
         "images": [data_url(base)],
@@ -79,13 +72,12 @@ async def test_edit_with_mask_changes_only_the_transparent_area(
 async def test_inline_inputs_of_every_kind(
     app: Starlette, client: httpx.AsyncClient, encoding: str
 ) -> None:
-    image = Image.new("RGB", (1536, 1024), (200, 100, 50))
-    out = io.BytesIO()
     fmt = {"jpeg_data_url": "JPEG", "webp": "WEBP"}.get(encoding, "PNG")
-    image.save(out, format=fmt)
-    raw = out.getvalue()
+    raw = image_bytes((1536, 1024), color=(200, 100, 50), fmt=fmt)
     ref = (
-        base64.b64encode(raw).decode() if encoding == "bare_base64" else data_url(raw, fmt.lower())
+        base64.b64encode(raw).decode()
+        if encoding == "bare_base64"
+        else data_url(raw, f"image/{fmt.lower()}")
     )
     done = await run(app, client, "gpt_image_1_5_edit", {"prompt": "edit", "images": [ref]})
     assert done["code"] == 200
@@ -105,7 +97,7 @@ async def test_remote_urls_become_deterministic_placeholders(
     images = [
         (await client.get(done["result"]["outputs"][0]["url"])).content for done in (first, second)
     ]
-    a, b = (Image.open(io.BytesIO(data)) for data in images)
+    a, b = (decode(data) for data in images)
     assert a.size == b.size == (1024, 1536)
     assert a.tobytes() == b.tobytes()  # same request, same pixels (metadata names the request)
 
@@ -136,7 +128,7 @@ async def test_an_unknown_own_url_is_request_invalid(
 @pytest.mark.parametrize(
     ("mask", "error"),
     [
-        (png(1024, 1024, (0, 0, 0)), "mask: The mask must have an alpha channel."),
+        (png_bytes((1024, 1024), color=(0, 0, 0)), "mask: The mask must have an alpha channel."),
         (
             half_mask(512, 512),
             "mask: The mask must have the same dimensions as the first image (1024x1024), "
@@ -148,7 +140,11 @@ async def test_an_unknown_own_url_is_request_invalid(
 async def test_mask_rules_end_request_invalid(
     app: Starlette, client: httpx.AsyncClient, mask: bytes, error: str
 ) -> None:
-    body = {"prompt": "x", "images": [data_url(png(1024, 1024, (1, 2, 3)))], "mask": data_url(mask)}
+    body = {
+        "prompt": "x",
+        "images": [data_url(png_bytes((1024, 1024), color=(1, 2, 3)))],
+        "mask": data_url(mask),
+    }
     done = await run(app, client, "gpt_image_2_edit", body)
     assert done["status"]["error_type"] == "REQUEST_INVALID"
     assert done["status"]["error"].startswith(error)
@@ -230,11 +226,11 @@ async def test_images_carry_provenance_and_repeat_for_the_same_seed(
     meta = read_provenance(datas[0])
     assert meta["request_id"] == done["result"]["request_id"]
     assert len(meta["prompt_sha256"]) == 64
-    a, b = (Image.open(io.BytesIO(d)).convert("RGB").tobytes() for d in datas)
+    a, b = (decode(d).convert("RGB").tobytes() for d in datas)
     assert a != b  # two outputs of one request differ
     again = await run(app, client, "gpt_image_1", body)
     first_again = (await client.get(again["result"]["outputs"][0]["url"])).content
-    assert Image.open(io.BytesIO(first_again)).convert("RGB").tobytes() == a
+    assert decode(first_again).convert("RGB").tobytes() == a
 
 
 async def test_allowlisted_hosts_are_really_fetched(serve: Any) -> None:
@@ -242,14 +238,11 @@ async def test_allowlisted_hosts_are_really_fetched(serve: Any) -> None:
     from starlette.routing import Route
 
     async def picture(request: Any) -> Response:
-        return Response(png(1024, 1536, (250, 10, 10)), media_type="image/png")
+        return Response(png_bytes((1024, 1536), color=(250, 10, 10)), media_type="image/png")
 
     origin = serve(Starlette(routes=[Route("/input.png", picture)]))
     app = make_app(fetch_remote="allowlist", fetch_allowlist=("127.0.0.1",))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
-    ) as client:
+    async with asgi_client(app, {"Authorization": "Key k"}) as client:
         body = {
             "prompt": "x",
             "images": [f"{origin.base_url}/input.png"],

@@ -9,17 +9,16 @@ import pytest
 from starlette.applications import Starlette
 
 from emulator.settings import RateLimit
-from tests.conftest import clock_of, make_app
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1, finish, submit
+from tests.helpers import asgi_client, clock_of, make_app
+from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 
 
 def client_for(app: Starlette, auth: str | None = "Key k") -> httpx.AsyncClient:
     headers = {"Authorization": auth} if auth else {}
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e", headers=headers
-    )
+    return asgi_client(app, headers)
 
 
 def assert_gateway_error(response: httpx.Response, status: int, code: str, message: str) -> None:

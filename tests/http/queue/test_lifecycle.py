@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import pytest
-from PIL import Image
 from starlette.applications import Starlette
 
-from tests.conftest import START, clock_of, make_app
-from tests.http.queue.conftest import SEED_GPT_IMAGE_1, finish, submit
+from tests.helpers import START, asgi_client, clock_of, decode, make_app
+from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
 
@@ -58,16 +56,13 @@ async def test_full_lifecycle_to_a_decodable_image(
     image = await client.get(output["url"], headers={"Authorization": ""})
     assert image.status_code == 200
     assert image.headers["content-type"] == "image/jpeg"
-    decoded = Image.open(io.BytesIO(image.content))
+    decoded = decode(image.content)
     assert (decoded.format, decoded.size, decoded.mode) == ("JPEG", (1024, 1024), "RGB")
 
 
 async def test_queue_position_falls_as_slots_free() -> None:
     app = make_app(slots=1, latency_sigma=0.0)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
-    ) as client:
+    async with asgi_client(app, {"Authorization": "Key k"}) as client:
         body = {"prompt": "x", "quality": "low"}  # gpt-image-1 low 1024x1024: 15 s
         subs = [await submit(client, "gpt_image_1", body) for _ in range(3)]
         assert [s["queue_position"] for s in subs] == [0, 0, 1]
@@ -182,10 +177,7 @@ async def test_virtual_clock_starts_where_told(client: httpx.AsyncClient) -> Non
 
 async def test_steered_latency_sets_the_service_time() -> None:
     app = make_app(steering=True)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
-    ) as client:
+    async with asgi_client(app, {"Authorization": "Key k"}) as client:
         sub = await submit(
             client, "gpt_image_2", {"prompt": "x"}, headers={"X-Imgemu-Latency": "12.5"}
         )
@@ -199,10 +191,7 @@ async def test_steered_latency_sets_the_service_time() -> None:
 
 async def test_time_scale_shortens_jobs() -> None:
     app = make_app(time_scale=0.01, latency_sigma=0.0)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
-    ) as client:
+    async with asgi_client(app, {"Authorization": "Key k"}) as client:
         sub = await submit(client, "gpt_image_2", {"prompt": "x", "quality": "medium"})
         clock_of(app).advance(0.79)
         assert (await client.get(sub["status_url"])).json()["status"] == "IN_PROGRESS"
@@ -214,10 +203,7 @@ async def test_a_seeded_run_repeats_its_request_ids() -> None:
     ids = []
     for _ in range(2):
         app = make_app(seed=42)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://e", headers={"Authorization": "Key k"}
-        ) as client:
+        async with asgi_client(app, {"Authorization": "Key k"}) as client:
             ids.append(
                 [
                     (await submit(client, "gpt_image_1", {"prompt": "x"}))["request_id"]

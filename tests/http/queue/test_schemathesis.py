@@ -16,8 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.generation.case import Case
 
-from tests.conftest import AUTH, make_app
-from tests.helpers import examples
+from tests.helpers import AUTH, examples, make_app
 
 KEY = AUTH["Authorization"].split(" ", 1)[1]
 # Only the test key is valid, so Schemathesis' ignored-auth check has something to find.

@@ -32,12 +32,11 @@ from hypothesis.stateful import (
 from starlette.applications import Starlette
 
 from emulator.domain.latency import LatencyModel
-from tests.conftest import START, make_app
-from tests.helpers import examples
+from tests.helpers import HOST, START, asgi_client, examples, make_app
 
 T = TypeVar("T")
 
-BASE = "http://emulator.test"
+BASE = HOST  # where the in-process client calls
 KEYS = ("alice", "bob")
 MODELS = {"gpt_image_1": "gpt-image-1", "gpt_image_2": "gpt-image-2"}
 QUALITIES = ("low", "medium", "high")
@@ -172,7 +171,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.app = make_app(**overrides)
         self.slots = slots
         self.latency = LatencyModel(sigma=self.app.state.emulator.settings.latency_sigma)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=BASE)
+        self.client = asgi_client(self.app)
         return multiple(*(self.submit_one(spec) for spec in first))
 
     # -- the model -----------------------------------------------------------------------
@@ -501,9 +500,7 @@ class TestQueueLifecycleFull(QueueMachine.TestCase):  # type: ignore[misc,valid-
 
 
 async def _client(app: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=BASE, headers=auth("alice")
-    )
+    return asgi_client(app, auth("alice"))
 
 
 async def _status(client: httpx.AsyncClient, sub: dict[str, Any]) -> tuple[str, int | None]:

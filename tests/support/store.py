@@ -1,14 +1,10 @@
-"""The stores under test: each behavioural test runs against memory and against Redis."""
+"""Store test helpers: a job as the queue service hands it to the store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from emulator.domain.records import Job
-from emulator.store import MemoryStore, Store, open_store
 
 RESULT_TTL = 3600.0
 
@@ -29,16 +25,3 @@ def make_job(seq: int, seconds: float, model: str = "gpt_image_1", **fields: Any
     }
     values.update(fields)
     return Job(**values)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    """A fresh store of each kind (Redis: the session's server, emptied)."""
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    opened = open_store(request.getfixturevalue("redis_url"), RESULT_TTL)
-    try:
-        yield opened
-    finally:
-        await opened.close()

@@ -1,19 +1,15 @@
-"""Clients against the emulator: in-process transports on its virtual clock, and real servers."""
+"""The reference clients against the emulator: built in-process on its transport and on its
+virtual clock, and a network that fails on purpose."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-from PIL import Image
 from starlette.applications import Starlette
 
-from tests.conftest import clock_of
-
-KEY = "test-key"
-HOST = "http://emulator.test"
+from tests.helpers import KEY, clock_of
 
 
 class VirtualTime:
@@ -35,7 +31,8 @@ class VirtualTime:
 
 
 def client_options(app: Starlette, time: VirtualTime | None = None, **kw: Any) -> dict[str, Any]:
-    """Keyword arguments for an async client on ``app`` in-process (and on its virtual clock)."""
+    """Keyword arguments for a client of ``clients`` on ``app`` in-process (and on its virtual
+    clock): ``AsyncQueueClient(base_url=HOST + "/model", **client_options(app))``."""
     options: dict[str, Any] = {
         "api_key": KEY,
         "transport": httpx.ASGITransport(app=app),
@@ -45,26 +42,6 @@ def client_options(app: Starlette, time: VirtualTime | None = None, **kw: Any) -
         options.update(clock=time.now, sleep=time.asleep)
     options.update(kw)
     return options
-
-
-def decode(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
-
-def png(size: tuple[int, int], mode: str = "RGB") -> bytes:
-    out = io.BytesIO()
-    Image.new(mode, size, (40, 90, 160) if mode == "RGB" else (40, 90, 160, 255)).save(out, "PNG")
-    return out.getvalue()
-
-
-def mask(size: tuple[int, int]) -> bytes:
-    image = Image.new("RGBA", size, (0, 0, 0, 255))
-    image.paste((0, 0, 0, 0), (0, 0, size[0] // 2, size[1] // 2))
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 class Flaky(httpx.AsyncBaseTransport):

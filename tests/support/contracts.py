@@ -1,17 +1,18 @@
-"""Fixtures for the contract suite's own tests: fast emulators on sockets, broken variants."""
+"""The contract suite's own tests: the contract key, fast emulators, broken variants (ASGI
+middleware that rewrites the emulator's answers)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import pytest
 from starlette.applications import Starlette
 
 from clients._core import emulator_base_url
-from tests.conftest import RunningServer
-from tests.conftest import fast_app as shared_fast_app
+from tests.helpers import RunningServer, decode, fast_app
 
 KEY = "contract-key"
 PROVIDERS = ("seacloud", "odirouter", "openai", "agcloud", "aa")
@@ -24,9 +25,9 @@ ASGI = Callable[
 ]
 
 
-def fast_app() -> Starlette:
+def contract_app() -> Starlette:
     """An emulator whose jobs finish at once; only ``KEY`` is valid (so auth checks bite)."""
-    return shared_fast_app(api_keys={p: (KEY,) for p in PROVIDERS})
+    return fast_app(api_keys={p: (KEY,) for p in PROVIDERS})
 
 
 def target_of(server: RunningServer, provider: str) -> str:
@@ -56,10 +57,6 @@ def status_goes_back(app: Any) -> Rewrite:
 
 def wrong_image_size(app: Any) -> Rewrite:
     """OpenAI generations whose images come back at half the size asked."""
-    import base64
-    import io
-
-    from PIL import Image
 
     def rewrite(body: bytes) -> bytes:
         try:
@@ -67,19 +64,18 @@ def wrong_image_size(app: Any) -> Rewrite:
         except ValueError:
             return body  # a stream: left alone
         for item in data.get("data") or []:
-            image = Image.open(io.BytesIO(base64.b64decode(item["b64_json"])))
-            out = io.BytesIO()
-            image.resize((image.width // 2, image.height // 2)).save(out, image.format)
-            item["b64_json"] = base64.b64encode(out.getvalue()).decode()
+            item["b64_json"] = halved(item["b64_json"])
         return json.dumps(data).encode()
 
     return Rewrite(app, lambda s: s["path"] == "/v1/images/generations", rewrite)
 
 
-@pytest.fixture
-def emulator(serve: Callable[[Any], RunningServer]) -> RunningServer:
-    """The real emulator, fast, on a socket."""
-    return serve(fast_app())
+def halved(b64: str) -> str:
+    """A base64 image (a ``b64_json``) at half its width and height, in its own format."""
+    image = decode(b64)
+    out = io.BytesIO()
+    image.resize((image.width // 2, image.height // 2)).save(out, image.format)
+    return base64.b64encode(out.getvalue()).decode()
 
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]

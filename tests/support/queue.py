@@ -1,4 +1,4 @@
-"""Helpers for the queue protocol's tests."""
+"""The queue protocol's tests: submit a job, run it to completion on the virtual clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from tests.conftest import clock_of
-from tests.seeds import SEED_GPT_IMAGE_1 as SEED_GPT_IMAGE_1
+from tests.helpers import clock_of
 
 
 async def submit(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from hypothesis.stateful import (
     multiple,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 from starlette.applications import Starlette
 
@@ -128,6 +130,7 @@ class Prediction:
 
 class QueueMachine(RuleBasedStateMachine):
     jobs = Bundle("jobs")
+    store = "memory"  # the Redis variant below sets a redis:// URL
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,6 +158,8 @@ class QueueMachine(RuleBasedStateMachine):
         try:
             if self.client is not None:
                 self.run(self.client.aclose())
+            if self.app is not None:
+                self.run(self.app.state.emulator.store.close())
         finally:
             self.loop.close()
 
@@ -166,6 +171,8 @@ class QueueMachine(RuleBasedStateMachine):
     )
     def start(self, slots: int, sigma: float | None, first: list[JobSpec]) -> Any:
         overrides: dict[str, Any] = {"slots": slots, "steering": True}
+        if self.store != "memory":  # a namespace of its own: a fresh store for each example
+            overrides["store"] = f"{self.store}?namespace=machine-{uuid.uuid4().hex}"
         if sigma is not None:
             overrides["latency_sigma"] = sigma
         self.app = make_app(**overrides)
@@ -494,6 +501,17 @@ TestQueueLifecycle.settings = settings(
 @pytest.mark.slow
 class TestQueueLifecycleFull(QueueMachine.TestCase):  # type: ignore[misc,valid-type]
     settings = settings(max_examples=examples(2), stateful_step_count=30, deadline=None)
+
+
+@pytest.mark.slow
+def test_the_lifecycle_holds_on_the_redis_store(redis_url: str) -> None:
+    """The same machine with its jobs, pools and positions in Redis (Lua scripts): the store
+    must give the memory store's answers, clock move for clock move."""
+    machine = type("RedisQueueMachine", (QueueMachine,), {"store": redis_url})
+    run_state_machine_as_test(
+        machine,
+        settings=settings(max_examples=examples(1 / 2), stateful_step_count=30, deadline=None),
+    )
 
 
 # -- pinned sequences ---------------------------------------------------------------------

@@ -46,7 +46,14 @@ def test_a_job_submitted_through_one_replica_is_answered_by_every_other(
 
 
 @pytest.mark.parametrize(
-    ("provider", "target"), [("seacloud", "/seacloud/model"), ("openai", "/v1")]
+    ("provider", "target"),
+    [
+        ("seacloud", "/seacloud/model"),
+        ("odirouter", "/odirouter/model"),
+        ("openai", "/v1"),
+        ("agcloud", "/v1"),
+        ("aa", ""),
+    ],
 )
 def test_the_contract_suite_passes_through_the_balancer(
     tmp_path: Path, redis_url: str, provider: str, target: str

@@ -136,7 +136,9 @@ def tree_target(spec: str) -> Target:
     if not sep or not label.isidentifier() or not (root / "emulator/app.py").is_file():
         raise SystemExit(f"--tree {spec!r}: want LABEL=DIR, DIR a tree with emulator/app.py")
     env = {**EMULATOR_ENV, "PYTHONPATH": str(root)}
-    return Target(label, f"imgemu {label} (uvicorn)", EMULATOR.command, env)
+    # Started from the tree: ``python -m`` puts the working directory first on the path, ahead
+    # of PYTHONPATH and of this checkout's editable install.
+    return Target(label, f"imgemu {label} (uvicorn)", EMULATOR.command, env, cwd=root)
 
 
 def missing(target: Target) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -62,8 +61,8 @@ class QueueHandlers:
         except DomainError as exc:
             return self._refuse(exc, "result")
         if not snap.state.terminal:
-            urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
-            return json_response(render.status_body(snap, urls, emulator.clock.now(), False), 202)
+            url = render.request_url(self._base(request), snap.job.model, snap.job.request_id)
+            return json_response(render.status_body(snap, url, emulator.clock.now(), False), 202)
         if snap.state.error_type is not None:
             return render.result_failure(snap)
         base = app_base(request)
@@ -117,10 +116,11 @@ class SubmitEndpoint:
         except DomainError as exc:
             await _refusal(exc, self.provider, "submit")(scope, receive, send)
             return
-        job = submitted.job
-        urls = render.Urls(scope_base(scope) + self.prefix, model, job.request_id)
-        answer = render.submit_body(job, urls, submitted.queue_position)
-        await send_json(send, orjson.dumps(answer))
+        request_id = submitted.job.request_id
+        url = render.request_url(scope_base(scope) + self.prefix, model, request_id)
+        await send_json(
+            send, dump_json(render.submit_body(request_id, url, submitted.queue_position))
+        )
 
 
 class StatusEndpoint:
@@ -142,9 +142,10 @@ class StatusEndpoint:
             return
         with_logs = _logs_asked(scope)
         job = snap.job
-        urls = render.Urls(scope_base(scope) + self.prefix, job.model, job.request_id)
-        answer = render.status_body(snap, urls, emulator.clock.now(), with_logs)
-        await send_json(send, dump_json(answer))
+        url = render.request_url(scope_base(scope) + self.prefix, job.model, job.request_id)
+        await send_json(
+            send, dump_json(render.status_body(snap, url, emulator.clock.now(), with_logs))
+        )
 
 
 def _refusal(exc: DomainError, provider: str, operation: str) -> Response:

@@ -10,18 +10,21 @@ from __future__ import annotations
 import bare_app
 import emulator_app
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from emulator.http.common import json_response, load_json
-from emulator.http.queue.handlers import QueueHandlers
+from emulator.http.common import dump_json, load_json, read_body, send_json
+from emulator.http.queue.handlers import SubmitEndpoint
+
+_ANSWER = dump_json(bare_app.SUBMIT_BODY)
 
 
-async def _constant_submit(self: QueueHandlers, request: Request) -> Response:
-    load_json(await request.body())
-    return json_response(bare_app.SUBMIT_BODY)
+async def _constant_submit(
+    self: SubmitEndpoint, scope: Scope, receive: Receive, send: Send
+) -> None:
+    load_json(await read_body(receive))
+    await send_json(send, _ANSWER)
 
 
 def create_app() -> Starlette:
-    QueueHandlers.submit = _constant_submit  # type: ignore[method-assign]
+    SubmitEndpoint.__call__ = _constant_submit  # type: ignore[method-assign]
     return emulator_app.create_app()

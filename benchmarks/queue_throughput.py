@@ -128,6 +128,19 @@ AIMOCK = Target("aimock", "aimock 1.43 (fal queue)", aimock_command, cwd=PEERS,
                 submit_path=AIMOCK_SUBMIT_PATH, headers=AIMOCK_HEADERS)  # fmt: skip
 
 
+def tree_target(spec: str) -> Target:
+    """``--tree LABEL=DIR``: the emulator of another source tree (an older commit exported
+    with ``git archive``), served as ``EMULATOR`` is, its code first on the path."""
+    label, sep, where = spec.partition("=")
+    root = Path(where).resolve()
+    if not sep or not label.isidentifier() or not (root / "emulator/app.py").is_file():
+        raise SystemExit(f"--tree {spec!r}: want LABEL=DIR, DIR a tree with emulator/app.py")
+    env = {**EMULATOR_ENV, "PYTHONPATH": str(root)}
+    # Started from the tree: ``python -m`` puts the working directory first on the path, ahead
+    # of PYTHONPATH and of this checkout's editable install.
+    return Target(label, f"imgemu {label} (uvicorn)", EMULATOR.command, env, cwd=root)
+
+
 def missing(target: Target) -> str | None:
     """Why an optional server cannot run here, or None when it can."""
     if target is GRANIAN and importlib.util.find_spec("granian") is None:
@@ -521,8 +534,16 @@ def main() -> int:
     parser.add_argument(
         "--aimock", action="store_true", help="also aimock's fal queue (benchmarks/peers)"
     )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also the emulator of another source tree, under uvicorn (repeatable)",
+    )
     args = parser.parse_args()
     extra = [t for t, wanted in ((GRANIAN, args.granian), (AIMOCK, args.aimock)) if wanted]
+    extra += [tree_target(spec) for spec in args.tree]
     busy = busy_percent()
     if busy > 5:
         print(f"!!! the machine is {busy:.0f}% busy before the start: expect low numbers !!!")

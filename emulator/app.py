@@ -30,6 +30,7 @@ from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
 from emulator.http.middleware.request_log import RequestLog
 from emulator.http.middleware.steering import SteeringMiddleware
 from emulator.http.queue import queue_routes
+from emulator.http.queue.front import QueueFront
 from emulator.http.shutdown import Drain
 from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Paths no mount can take (e.g. a control character in a request id) still get the
     # queue dialect's not-found answer rather than Starlette's plain text.
     app.router.default = unrouted
+    # Innermost: queue submits and status reads go straight to their routes (see front.py).
+    app.user_middleware.append(Middleware(QueueFront, router=app.router))
     app.state.emulator = emulator
     app.state.drain = Drain()
     return app

@@ -30,6 +30,9 @@ from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
+# The rule context of a model that takes no input images (one, immutable: built once).
+_NO_INPUTS = RuleContext()
+
 
 @dataclass(frozen=True, slots=True)
 class Steering:
@@ -138,7 +141,7 @@ class QueueService:
         images: tuple[ResolvedImage | None, ...] = ()
         mask: ResolvedImage | None = None
         if not violations:
-            ctx = await self._resolve_inputs(params, info)
+            ctx = await self._resolve_inputs(params, info) if info.edit else _NO_INPUTS
             images, mask = ctx.images, ctx.mask
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations and self.policy.validation == "sync":
@@ -234,7 +237,7 @@ class QueueService:
 
     async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
         if not info.edit:
-            return RuleContext()
+            return _NO_INPUTS
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]

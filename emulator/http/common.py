@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -45,14 +46,52 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def app_base(request: Request) -> str:
     """``scheme://host`` plus the app's own root path (behind a proxy prefix), no slash."""
-    root: str = request.scope.get("app_root_path", request.scope.get("root_path", ""))
-    return _origin(request) + root
+    return scope_base(request.scope)
 
 
-def _origin(request: Request) -> str:
-    scheme = request.scope.get("scheme", "http")
-    host = request.headers.get("host")
+def scope_base(scope: Scope) -> str:
+    """``app_base`` from the raw scope (no ``Request``): the first ``host`` header, as
+    Starlette's ``Headers.get`` reads it, else the server's address."""
+    root: str = scope.get("app_root_path", scope.get("root_path", ""))
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
     if not host:
-        server = request.scope.get("server") or ("127.0.0.1", 80)
+        server = scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
-    return f"{scheme}://{host}"
+    return f"{scope.get('scheme', 'http')}://{host}{root}"
+
+
+# -- raw ASGI answers: what ``json_response(body)(scope, receive, send)`` sends, without the
+# ``Request``/``Response`` objects (the queue's hot routes) ----------------------------------
+
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body, as ``Request.body()`` reads it (``ClientDisconnect`` too)."""
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")
+        return body
+    chunks: list[bytes] = []
+    while True:
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        message = await receive()
+
+
+async def send_json(send: Send, data: bytes, status: int = 200) -> None:
+    """Answer ``data`` (JSON bytes) with the headers ``json_response`` sends, in its order.
+
+    The header list is new on every answer: middleware may add to it in place (CORS does).
+    """
+    headers = [(b"content-length", b"%d" % len(data)), _JSON_TYPE]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})

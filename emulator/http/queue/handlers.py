@@ -1,16 +1,32 @@
-"""Queue handlers: parse the request, call ``QueueService``, render the queue dialect."""
+"""Queue handlers: parse the request, call ``QueueService``, render the queue dialect.
+
+Submit and status, the operations a load test drives, are plain ASGI apps
+(``SubmitEndpoint``, ``StatusEndpoint``): they read the scope and the body themselves and send
+their answer without Starlette's ``Request`` and ``Response`` objects, byte for byte the answer
+those would send. The other operations are ``QueueHandlers``' request -> response methods.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from emulator.domain.errors import DomainError, InvalidBody
 from emulator.domain.queue import Snapshot
-from emulator.http.common import NotJson, app_base, json_response, load_json
+from emulator.http.common import (
+    NotJson,
+    app_base,
+    dump_json,
+    json_response,
+    load_json,
+    read_body,
+    scope_base,
+    send_json,
+)
 from emulator.http.middleware.gateway import key_of
 from emulator.http.middleware.steering import steering_of
 from emulator.http.queue import render
@@ -25,7 +41,8 @@ def _emulator(request: Request) -> Emulator:
 
 
 class QueueHandlers:
-    """The four operations of one queue provider (the gateway has taken the key already)."""
+    """Result, cancel and the status stream of one queue provider (the gateway has taken the
+    key already)."""
 
     def __init__(self, provider: str, prefix: str) -> None:
         self.provider = provider
@@ -37,37 +54,6 @@ class QueueHandlers:
     def _refuse(self, exc: DomainError, operation: str) -> Response:
         return render.error_response(exc, provider=self.provider, operation=operation)
 
-    async def submit(self, request: Request) -> Response:
-        emulator = _emulator(request)
-        scope = request.scope
-        try:
-            model = request.path_params["model_id"]
-            emulator.queue.operation(self.provider, "submit", model)
-            body = _parse_json(await request.body())
-            submitted = await emulator.queue.submit(
-                self.provider,
-                key_of(scope),
-                model,
-                body,
-                query_keys=_query_keys(request),
-                header_names=frozenset(request.headers.keys()),
-                steering=steering_of(scope),
-            )
-        except DomainError as exc:
-            return self._refuse(exc, "submit")
-        urls = render.Urls(self._base(request), model, submitted.job.request_id)
-        return json_response(render.submit_body(submitted.job, urls, submitted.queue_position))
-
-    async def status(self, request: Request) -> Response:
-        emulator = _emulator(request)
-        try:
-            snap = await self._snapshot(request, emulator)
-        except DomainError as exc:
-            return self._refuse(exc, "status")
-        with_logs = _logs_asked(request)
-        urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
-        return json_response(render.status_body(snap, urls, emulator.clock.now(), with_logs))
-
     async def result(self, request: Request) -> Response:
         emulator = _emulator(request)
         try:
@@ -75,8 +61,8 @@ class QueueHandlers:
         except DomainError as exc:
             return self._refuse(exc, "result")
         if not snap.state.terminal:
-            urls = render.Urls(self._base(request), snap.job.model, snap.job.request_id)
-            return json_response(render.status_body(snap, urls, emulator.clock.now(), False), 202)
+            url = render.request_url(self._base(request), snap.job.model, snap.job.request_id)
+            return json_response(render.status_body(snap, url, emulator.clock.now(), False), 202)
         if snap.state.error_type is not None:
             return render.result_failure(snap)
         base = app_base(request)
@@ -104,23 +90,87 @@ class QueueHandlers:
         return json_response({"detail": "SSE streaming not supported"}, 400)
 
 
+class SubmitEndpoint:
+    """``POST .../v1/queue/{model_id}`` as an ASGI app (the gateway has taken the key)."""
+
+    def __init__(self, provider: str, prefix: str) -> None:
+        self.provider = provider
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        emulator: Emulator = scope["app"].state.emulator
+        queue = emulator.queue
+        try:
+            model = scope["path_params"]["model_id"]
+            queue.operation(self.provider, "submit", model)
+            body = _parse_json(await read_body(receive))
+            submitted = await queue.submit(
+                self.provider,
+                key_of(scope),
+                model,
+                body,
+                query_keys=_query_keys(scope),
+                header_names=frozenset([name.decode("latin-1") for name, _ in scope["headers"]]),
+                steering=steering_of(scope),
+            )
+        except DomainError as exc:
+            await _refusal(exc, self.provider, "submit")(scope, receive, send)
+            return
+        request_id = submitted.job.request_id
+        url = render.request_url(scope_base(scope) + self.prefix, model, request_id)
+        await send_json(
+            send, dump_json(render.submit_body(request_id, url, submitted.queue_position))
+        )
+
+
+class StatusEndpoint:
+    """``GET .../v1/queue/{model_id}/requests/{request_id}/status`` as an ASGI app."""
+
+    def __init__(self, provider: str, prefix: str) -> None:
+        self.provider = provider
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        emulator: Emulator = scope["app"].state.emulator
+        params = scope["path_params"]
+        try:
+            snap = await emulator.queue.snapshot(
+                self.provider, key_of(scope), params["model_id"], params["request_id"]
+            )
+        except DomainError as exc:
+            await _refusal(exc, self.provider, "status")(scope, receive, send)
+            return
+        with_logs = _logs_asked(scope)
+        job = snap.job
+        url = render.request_url(scope_base(scope) + self.prefix, job.model, job.request_id)
+        await send_json(
+            send, dump_json(render.status_body(snap, url, emulator.clock.now(), with_logs))
+        )
+
+
+def _refusal(exc: DomainError, provider: str, operation: str) -> Response:
+    return render.error_response(exc, provider=provider, operation=operation)
+
+
 async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
     """What the queue answers for a path none of its routes takes (an ASGI app)."""
     request = Request(scope, receive)
     await render.unrouted(request.method, request.url.path)(scope, receive, send)
 
 
-def _logs_asked(request: Request) -> bool:
+def _logs_asked(scope: Scope) -> bool:
     """``?logs=1`` or ``?logs=true``; a read without a query (the usual poll) parses none."""
-    if not request.scope.get("query_string"):
+    query = scope.get("query_string")
+    if not query:
         return False
-    return request.query_params.get("logs", "").lower() in _TRUE
+    return QueryParams(query).get("logs", "").lower() in _TRUE
 
 
-def _query_keys(request: Request) -> frozenset[str]:
-    if not request.scope.get("query_string"):
+def _query_keys(scope: Scope) -> frozenset[str]:
+    query = scope.get("query_string")
+    if not query:
         return frozenset()
-    return frozenset(request.query_params.keys())
+    return frozenset(QueryParams(query).keys())
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -44,35 +44,23 @@ RESULT_FAILURE_STATUS: dict[ErrorType, int] = {
 }
 
 
-class Urls:
-    """A job's absolute URLs under the mount that served the request."""
-
-    def __init__(self, base: str, model: str, request_id: str) -> None:
-        self.request = f"{base}/v1/queue/{model}/requests/{request_id}"
-
-    @property
-    def status(self) -> str:
-        return self.request + "/status"
-
-    @property
-    def response(self) -> str:
-        return self.request + "/response"
-
-    @property
-    def cancel(self) -> str:
-        return self.request + "/cancel"
+def request_url(base: str, model: str, request_id: str) -> str:
+    """A job's absolute URL under the mount that served the request (``base``); its status,
+    response and cancel URLs are this plus ``/status``, ``/response``, ``/cancel``."""
+    return f"{base}/v1/queue/{model}/requests/{request_id}"
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def submit_body(job: Job, urls: Urls, queue_position: int) -> dict[str, Any]:
+def submit_body(request_id: str, url: str, queue_position: int) -> dict[str, Any]:
+    """The answer to a submit; ``url`` is the job's ``request_url``."""
     return {
-        "request_id": job.request_id,
-        "response_url": urls.response,
-        "status_url": urls.status,
-        "cancel_url": urls.cancel,
+        "request_id": request_id,
+        "response_url": url + "/response",
+        "status_url": url + "/status",
+        "cancel_url": url + "/cancel",
         "queue_position": queue_position,
     }
 
@@ -112,12 +100,13 @@ def log_lines(snap: Snapshot, now: float) -> list[tuple[float, str, str]]:
     return lines
 
 
-def status_body(snap: Snapshot, urls: Urls, now: float, with_logs: bool) -> dict[str, Any]:
+def status_body(snap: Snapshot, url: str, now: float, with_logs: bool) -> dict[str, Any]:
+    """A job's status; ``url`` is its ``request_url``."""
     state = snap.state
     body: dict[str, Any] = {"status": state.status.value, "request_id": snap.job.request_id}
     if state.status is Status.IN_QUEUE:
         body["queue_position"] = snap.queue_position
-    body["response_url"] = urls.response
+    body["response_url"] = url + "/response"
     body["logs"] = (
         [
             {"message": message, "level": level, "source": "imgemu", "timestamp": _iso(ts)}

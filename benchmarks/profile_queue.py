@@ -31,7 +31,7 @@ os.environ.setdefault("IMGEMU_TIME_SCALE", "10")
 
 import bare_app  # noqa: E402
 import emulator_app  # noqa: E402
-from queue_throughput import HEADERS, SEED_BODY, SUBMIT_PATH  # noqa: E402
+from queue_throughput import HEADERS, SEED_BODY, SUBMIT_PATH, http_scope  # noqa: E402
 
 App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 BODY = json.dumps(SEED_BODY).encode()
@@ -45,21 +45,7 @@ def scope(method: str, path: str, body: bytes) -> dict[str, Any]:
     ]
     if body:
         headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "state": {},
-    }
+    return http_scope(method, path, headers)
 
 
 async def call(app: App, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:

@@ -221,6 +221,31 @@ def process_tree_ticks(pid: int) -> int:
     return total
 
 
+def http_scope(
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    query: bytes = b"",
+    root_path: str = "",
+) -> dict[str, Any]:
+    """An HTTP request's ASGI scope as uvicorn builds it (loopback client and server)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": root_path,
+        "headers": headers,
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "state": {},
+    }
+
+
 def wrk(
     url: str,
     script: str,

@@ -33,20 +33,14 @@ from typing import Any
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from queue_throughput import SEED_BODY, http_scope
+
 from emulator.app import create_app
 from emulator.settings import Settings
 
 START = 1_790_000_000.0
-SEED = {
-    "prompt": "A clean product photo of a red apple on a white table, soft studio lighting.",
-    "n": 1,
-    "size": "1024x1024",
-    "quality": "medium",
-    "background": "auto",
-    "output_format": "jpeg",
-    "output_compression": 90,
-    "moderation": "auto",
-}
+SEED = SEED_BODY  # the queue benchmark's body (its wrk script's)
 KEY = [(b"authorization", b"Bearer transcript")]  # both providers take Bearer
 JSON = [(b"content-type", b"application/json")]
 
@@ -63,21 +57,7 @@ def _scope(
     method: str, path: str, query: bytes, headers: Headers, root_path: str, host: bool
 ) -> dict[str, Any]:
     head = [(b"host", b"emu.test:8123")] if host else []
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": root_path,
-        "headers": head + headers,
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "state": {},
-    }
+    return http_scope(method, path, head + headers, query, root_path)
 
 
 class Lines(logging.Handler):

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from emulator.http.index import banner, providers
 from emulator.http.shutdown import Drain
 from emulator.logs import LOGGER, log_config
+from emulator.protocol import CoalescingProtocol
 from emulator.settings import Settings
 
 
@@ -90,5 +91,6 @@ def make_server(app: Starlette, settings: Settings, announce: bool = True) -> Em
         access_log=False,  # the app logs requests itself (settings.log_requests)
         timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",  # the app takes its node number from the store and closes the store
+        http=CoalescingProtocol,  # one socket write per answer
     )
     return EmulatorServer(config, app, settings, announce)

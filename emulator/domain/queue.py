@@ -25,7 +25,7 @@ from emulator.domain.jobs import JobState, state_at
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
-from emulator.domain.records import ErrorType, Job, OutputFile
+from emulator.domain.records import ErrorType, Job, OutputFile, record
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
@@ -34,7 +34,7 @@ from emulator.store.base import Store
 _NO_INPUTS = RuleContext()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Steering:
     """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
 
@@ -42,13 +42,13 @@ class Steering:
     latency: float | None = None  # emulator seconds of service time, before the time scale
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Submitted:
     job: Job
     queue_position: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     job: Job
     state: JobState
@@ -148,15 +148,8 @@ class QueueService:
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
-        filed: dict[str, Any] = {
-            "request_id": request_id,
-            "provider": provider,
-            "model": model,
-            "owner": owner_of(key),
-            "seq": await self.store.next_seq(),
-            "params": record_params(params),  # image payloads as their digest and size
-            "submitted_at": now,
-        }
+        seq = await self.store.next_seq()
+        kept_params = record_params(params)  # image payloads as their digest and size
         error: str | None
         if violations:
             error_type, error = (
@@ -166,27 +159,35 @@ class QueueService:
         elif self.outcomes.blocked(str(params["prompt"])):
             error_type, error = ErrorType.CONTENT_BLOCKED, None
         else:
-            return await self._accept(filed, info, key, images, mask, steering)
+            return await self._accept(
+                Job(request_id, provider, model, owner_of(key), seq, kept_params, now, now, now),
+                info,
+                key,
+                images,
+                mask,
+                steering,
+            )
         # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
         refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
         job = Job(
-            **filed, started_at=None, finished_at=refused_at, error_type=error_type, error=error
-        )
+            request_id, provider, model, owner_of(key), seq, kept_params, now,
+            started_at=None, finished_at=refused_at, error_type=error_type, error=error,
+        )  # fmt: skip
         await self.store.put_job(job)
         self.metrics.submitted(provider)
         return Submitted(job, 0)
 
     async def _accept(
         self,
-        filed: dict[str, Any],
+        filed: Job,
         info: ModelInfo,
         key: str,
         images: tuple[ResolvedImage | None, ...],
         mask: ResolvedImage | None,
         steering: Steering | None,
     ) -> Submitted:
-        """Price, time and schedule a valid job (``filed``: its id, owner, params...)."""
-        params, request_id, now = filed["params"], filed["request_id"], filed["submitted_at"]
+        """Price, time and schedule a valid job (``filed``: its id, owner, params and times)."""
+        params, request_id, now = filed.params, filed.request_id, filed.submitted_at
         first = images[0].info if images and images[0] is not None else None
         width, height = resolve_size(
             str(params["size"]), (first.width, first.height) if first else None
@@ -194,9 +195,9 @@ class QueueService:
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
-        if not await self.store.charge(filed["owner"], cost, self.balances.opening_for(key)):
+        if not await self.store.charge(filed.owner, cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
-        self.metrics.charged(filed["provider"], cost)
+        self.metrics.charged(filed.provider, cost)
         outcome = self._outcome(request_id, steering)
         seconds = self.outcomes.service_seconds(
             (info.family, quality, width, height, n),
@@ -211,18 +212,23 @@ class QueueService:
         kept_mask: bytes | None = None
         first_image = next((i.data for i in images if i is not None), None) if images else None
         if first_image is not None and outcome is None:
-            transparent = transparent_output(params, filed["model"], output_format)
+            transparent = transparent_output(params, filed.model, output_format)
             kept = (await self.inputs.keep(first_image, width, height, transparent=transparent),)
             if mask is not None:
                 kept_mask = await self.inputs.keep(
                     mask.data, width, height, transparent=False, mask=True
                 )
         job = Job(
-            **filed,
+            request_id=request_id,
+            provider=filed.provider,
+            model=filed.model,
+            owner=filed.owner,
+            seq=filed.seq,
+            params=params,
+            submitted_at=now,
             started_at=now,
             finished_at=now,
             error_type=outcome,
-            error=None,
             n_outputs=0 if outcome else n,
             width=width,
             height=height,

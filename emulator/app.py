@@ -7,6 +7,7 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from emulator.domain.metrics import Meter, Metrics
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
-from emulator.http.dialects import http_error, refusal, unrouted
+from emulator.http.dialects import http_error, read_error, refusal, unrouted
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
@@ -25,6 +26,7 @@ from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import GatewayMiddleware
+from emulator.http.middleware.journal import JournalMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
 from emulator.http.middleware.request_log import RequestLog
@@ -44,8 +46,8 @@ NODE_RENEW_SECONDS = 10.0
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Take a node number from the store (processes sharing it draw ids apart), hold it while
-    serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go."""
+    serving; on shutdown the last metric counts and journal entries go to the store, then the
+    node number and the store's connections go."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
@@ -64,6 +66,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         # The emulator a reset built holds the same metrics and store.
         with contextlib.suppress(Exception):  # a store gone already: those counts are lost
             await app.state.emulator.metrics.close()
+        with contextlib.suppress(Exception):  # and those entries
+            await app.state.emulator.journal.close()
         with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
             await store.renew_node(node, release=True)
         await store.close()
@@ -100,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for provider, mount in mounted
             for route in _provider_routes(provider, mount, settings, emulator.metrics)
         ),
-        *control_routes(),
+        *control_routes(journaled=settings.journal_size > 0),
         *metrics_routes(),
         *doc_routes(),
         *file_routes(),
@@ -161,9 +165,18 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
 
 def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
-    and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers."""
+    and latency), the journal (unless it is off), the request's id (where the dialect sends
+    it), the gateway (key, then rate limit), the steering headers."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
+    if settings.journal_size:
+        stack.append(
+            Middleware(
+                JournalMiddleware,
+                provider=endpoint.provider,
+                operation=endpoint.kind,
+                read_error=partial(read_error, endpoint.dialect),
+            )
+        )
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
     if endpoint.guarded:

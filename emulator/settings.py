@@ -192,6 +192,12 @@ class Settings(BaseModel):
             "seconds open requests get on SIGTERM; open streams end with an error event at once"
         ),
     )
+    journal_size: int = Field(
+        1000,
+        ge=0,
+        description="requests the journal keeps (GET /_emulator/journal), the newest; "
+        "0 turns journaling off",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="log level"
     )

@@ -13,6 +13,7 @@ from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
+from emulator.domain.journal import Journal
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
@@ -24,6 +25,7 @@ from emulator.settings import Settings
 from emulator.spec import Document
 from emulator.spec.loader import load_cached
 from emulator.store import Store, open_store
+from emulator.store.url import MEMORY
 
 
 @dataclass(slots=True)
@@ -41,6 +43,7 @@ class Emulator:
     images: ImagesService
     tasks: TaskService
     metrics: Metrics
+    journal: Journal
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -61,10 +64,11 @@ def build(
     clock: Clock | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    journal: Journal | None = None,
 ) -> Emulator:
-    """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
-    over the store it emptied rather than open another connection pool, and hands over the
-    metrics the routes' middleware counts into).
+    """A fresh emulator: new clock, store, metrics and journal, unless handed over (a reset may
+    hand over the store it emptied rather than open another connection pool, and hands over the
+    metrics the routes' middleware counts into and the journal, emptied).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -77,6 +81,8 @@ def build(
         upload_bytes = settings.max_upload_mb * 1024 * 1024
         store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     metrics = Metrics(store) if metrics is None else metrics
+    if journal is None:
+        journal = Journal(store, settings.journal_size, shared=settings.store != MEMORY)
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode, metrics=metrics)
@@ -135,4 +141,5 @@ def build(
         images=images,
         tasks=tasks,
         metrics=metrics,
+        journal=journal,
     )

@@ -226,3 +226,30 @@ class Task:
     def file_name(self, index: int) -> str:
         """The name of image ``index`` under the result files' prefix."""
         return f"{self.task_id}/{index}.{self.generation.output_format}"
+
+
+# -- the request journal ----------------------------------------------------------------------
+
+
+@record
+class JournalEntry:
+    """One answered request as the journal keeps it (``emulator.domain.journal``): what was
+    asked, by whom, and how it was answered. Holds no image bytes and no key: ``fields`` is the
+    request's fields summarized (each image as its digest, size and header facts), ``key`` a
+    digest of the API key."""
+
+    time: float  # emulator-clock seconds when the request arrived
+    provider: str  # a provider's name, or ``_emulator`` for the control plane
+    operation: str  # the operation kind (``submit``, ``images.edit``, ``reset``...)
+    method: str
+    path: str
+    query: str | None  # the query string, None without one
+    key: str | None  # the key's digest (a job's ``owner``), None without a key
+    test_id: str | None  # the ``X-Imgemu-Test-Id`` the request carried
+    status: int
+    seconds: float  # wall-clock seconds from arrival to the end of the answer
+    request_id: str | None  # the request's own id, where its dialect has one
+    fields: Any  # the summary of the request's fields (JSON-shaped), None without any
+    error: str | None = None  # the provider's error code of an answer >= 400
+    message: str | None = None  # and its message, bounded
+    fault: dict[str, Any] | None = None  # a fault applied to the request (steering, a plan)

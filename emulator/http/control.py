@@ -1,9 +1,17 @@
-"""The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities."""
+"""The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities,
+the request journal.
+
+The routes that change the emulator (reset, the clock, a balance) are journaled as the
+provider ``_emulator`` when the journal is on.
+"""
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -12,8 +20,12 @@ from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
-from emulator.domain.records import Job
+from emulator.domain.journal import Filter, key_digest
+from emulator.domain.records import Job, JournalEntry
 from emulator.http.common import NotJson, json_response, load_json
+from emulator.http.dialects import read_error
+from emulator.http.middleware.gateway import KEY
+from emulator.http.middleware.journal import FIELDS, JournalMiddleware, test_id_of
 from emulator.providers import PROVIDERS
 from emulator.spec import Document
 from emulator.state import Emulator, build
@@ -29,6 +41,7 @@ async def _json_object(request: Request) -> dict[str, Any] | None:
         body = load_json(await request.body() or b"{}")
     except NotJson:
         return None
+    request.scope[FIELDS] = body
     return body if isinstance(body, dict) else None
 
 
@@ -47,8 +60,11 @@ async def reset(request: Request) -> Response:
     # The store is emptied and kept: a shared one (Redis) forgets for every process at once.
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
+    await old.journal.discard()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics)
+    fresh = build(
+        old.settings, clock=clock, store=old.store, metrics=old.metrics, journal=old.journal
+    )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     request.app.state.emulator = fresh
     return json_response({"status": "reset"})
@@ -144,16 +160,23 @@ async def get_job(request: Request) -> Response:
     return json_response(_job_view(job, emulator.clock.now()))
 
 
-async def balance(request: Request) -> Response:
-    """GET a key's balance; PUT ``{"usd": amount}`` to set it."""
+async def get_balance(request: Request) -> Response:
+    """A key's balance in USD (null: unlimited)."""
     emulator = _emulator(request)
     owner = owner_of(request.path_params["key"])
-    if request.method == "PUT":
-        body = await _json_object(request)
-        usd = body.get("usd") if body else None
-        if isinstance(usd, bool) or not isinstance(usd, int | float):
-            return _bad('Send {"usd": amount}')
-        await emulator.store.set_balance(owner, float(usd))
+    return json_response({"usd": await emulator.store.balance(owner)})
+
+
+async def set_balance(request: Request) -> Response:
+    """PUT ``{"usd": amount}``: set a key's balance."""
+    emulator = _emulator(request)
+    request.scope[KEY] = request.path_params["key"]  # journaled by its digest
+    owner = owner_of(request.path_params["key"])
+    body = await _json_object(request)
+    usd = body.get("usd") if body else None
+    if isinstance(usd, bool) or not isinstance(usd, int | float):
+        return _bad('Send {"usd": amount}')
+    await emulator.store.set_balance(owner, float(usd))
     return json_response({"usd": await emulator.store.balance(owner)})
 
 
@@ -201,14 +224,135 @@ async def capabilities(request: Request) -> Response:
     )
 
 
-def control_routes() -> list[BaseRoute]:
+# -- the request journal ------------------------------------------------------------------------
+
+JOURNAL_PAGE = 100
+JOURNAL_PAGE_MAX = 10_000
+JOURNAL_FILTERS = ("provider", "operation", "path", "status", "key", "test_id", "since", "limit")
+JOURNAL = "_emulator"  # the control plane's name in the journal
+
+
+def entry_view(entry: JournalEntry) -> dict[str, Any]:
+    """An entry as ``GET /_emulator/journal`` shows it."""
+    return {
+        "time": entry.time,
+        "provider": entry.provider,
+        "operation": entry.operation,
+        "method": entry.method,
+        "path": entry.path,
+        "query": entry.query,
+        "key": entry.key,
+        "test_id": entry.test_id,
+        "status": entry.status,
+        "latency_ms": round(entry.seconds * 1000, 3),
+        "request_id": entry.request_id,
+        "fields": entry.fields,
+        "error": entry.error,
+        "message": entry.message,
+        "fault": entry.fault,
+    }
+
+
+def journal_filter(request: Request) -> Filter | str:
+    """The filter the query asks for, or what is wrong with it. Without ``test_id`` in the
+    query, the request's own ``X-Imgemu-Test-Id`` scopes it."""
+    query = request.query_params
+    unknown = sorted(set(query) - set(JOURNAL_FILTERS))
+    if unknown:
+        return f"unknown filter {unknown[0]!r}: one of {', '.join(JOURNAL_FILTERS)}"
+    status = status_class = None
+    text = query.get("status")
+    if text is not None:
+        if len(text) == 3 and text[0] in "12345" and text[1:].lower() == "xx":
+            status_class = int(text[0])
+        elif text.isdigit() and 100 <= int(text) <= 599:
+            status = int(text)
+        else:
+            return "status must be a status (429) or a class (4xx)"
+    since = None
+    text = query.get("since")
+    if text is not None:
+        try:
+            since = float(text)
+        except ValueError:
+            return "since must be a number of seconds (emulator clock)"
+        if not math.isfinite(since):
+            return "since must be a number of seconds (emulator clock)"
+    key = query.get("key")
+    return Filter(
+        provider=query.get("provider"),
+        operation=query.get("operation"),
+        path=query.get("path"),
+        status=status,
+        status_class=status_class,
+        key=None if key is None else key_digest(key),
+        test_id=query.get("test_id", test_id_of(request.scope)),
+        since=since,
+    )
+
+
+def _journal_off() -> Response:
+    return json_response({"detail": "The journal is off; start with --journal-size N"}, 409)
+
+
+async def get_journal(request: Request) -> Response:
+    """The newest entries the filters match (``?provider=&operation=&path=&status=&key=
+    &test_id=&since=&limit=``), newest first, and how many match in all."""
+    emulator = _emulator(request)
+    if emulator.journal.size == 0:
+        return _journal_off()
+    where = journal_filter(request)
+    limit = _query_int(request, "limit", JOURNAL_PAGE, 1, JOURNAL_PAGE_MAX)
+    if isinstance(where, str):
+        return _bad(where)
+    if limit is None:
+        return _bad(f"limit must be an integer 1-{JOURNAL_PAGE_MAX}")
+    entries, total = await emulator.journal.entries(where, limit)
+    return json_response({"entries": [entry_view(e) for e in entries], "total": total})
+
+
+async def clear_journal(request: Request) -> Response:
+    """Empty the journal (nothing else), or with a test id (``?test_id=`` or the request's
+    ``X-Imgemu-Test-Id``) take out that test's entries only: 204."""
+    test_id = request.query_params.get("test_id", test_id_of(request.scope))
+    await _emulator(request).journal.clear(test_id)
+    return Response(status_code=204)
+
+
+def _journaled(operation: str, path: str | None = None) -> list[Middleware]:
+    return [
+        Middleware(
+            JournalMiddleware,
+            provider=JOURNAL,
+            operation=operation,
+            read_error=partial(read_error, "control"),
+            path=path,
+        )
+    ]
+
+
+def control_routes(journaled: bool = False) -> list[BaseRoute]:
+    """The control plane's routes; with ``journaled``, those that change the emulator are
+    journaled."""
+
+    def effect(operation: str, path: str | None = None) -> list[Middleware] | None:
+        return _journaled(operation, path) if journaled else None
+
     return [
         Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/reset", reset, methods=["POST"], middleware=effect("reset")),
         Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"]),
+        Route("/_emulator/clock", move_clock, methods=["POST"], middleware=effect("clock")),
         Route("/_emulator/jobs", list_jobs, methods=["GET"]),
         Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/_emulator/balances/{key}", get_balance, methods=["GET"]),
+        Route(
+            "/_emulator/balances/{key}",
+            set_balance,
+            methods=["PUT"],
+            middleware=effect("balance", "/_emulator/balances/{key}"),
+        ),
         Route("/_emulator/capabilities", capabilities, methods=["GET"]),
+        Route("/_emulator/journal", get_journal, methods=["GET"]),
+        Route("/_emulator/journal", clear_journal, methods=["DELETE"]),
     ]

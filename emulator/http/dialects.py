@@ -1,12 +1,16 @@
-"""Answers in a dialect chosen by the request rather than by a handler.
+"""Answers in a dialect chosen by the request rather than by a handler, and error answers
+read back.
 
 The gateway refuses requests for every provider, and a path no route takes (or a method a route
 does not take) is answered in the dialect its prefix belongs to (``providers.dialect_of``).
 Each answer is written by that dialect's renderer; this module only picks the renderer and
-hands it the request's id.
+hands it the request's id. ``read_error`` is the one place an error answer's code and message
+are read back from its body, per dialect (the journal's ``error`` and ``message``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from emulator.domain.errors import DomainError
 from emulator.http.aa import render as aa_render
-from emulator.http.common import json_response
+from emulator.http.common import NotJson, json_response, load_json
 from emulator.http.images import render as images_render
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import Refusal
@@ -71,3 +75,64 @@ async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
         response = images_render.unrouted(scope["method"], path)
     response.headers[HEADER] = rid
     await response(scope, receive, send)
+
+
+ErrorFacts = tuple[str | None, str | None]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _queue_error(body: dict[str, Any]) -> ErrorFacts:
+    error = body.get("error")
+    if isinstance(error, dict):  # the gateway: 401, 429
+        return _text(error.get("code")), _text(error.get("message"))
+    detail = body.get("detail")
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):  # 422 at submit
+        first = detail[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return _text(first.get("type")), f"{where}: {first.get('msg', '')}"
+    if detail is not None:  # {"detail": ...}, with a failed job's error_type
+        return _text(body.get("error_type")), _text(detail)
+    status = body.get("status")
+    if isinstance(status, dict):  # 402
+        return _text(status.get("error_code") or status.get("code")), _text(status.get("message"))
+    return _text(status), None  # {"status": "NOT_FOUND"}, {"status": "ALREADY_COMPLETED"}
+
+
+def _images_error(body: dict[str, Any]) -> ErrorFacts:
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None, None
+    return _text(error.get("code") or error.get("type")), _text(error.get("message"))
+
+
+def _aa_error(body: dict[str, Any]) -> ErrorFacts:
+    return _text(body.get("code")), _text(body.get("message"))
+
+
+def _control_error(body: dict[str, Any]) -> ErrorFacts:
+    return None, _text(body.get("detail"))
+
+
+_READERS = {
+    "queue": _queue_error,
+    "images": _images_error,
+    "aa": _aa_error,
+    "control": _control_error,
+}
+
+
+def read_error(dialect: str, body: bytes) -> ErrorFacts:
+    """An error answer's code (the provider's own: ``rate_limit_exceeded``,
+    ``RATE_LIMIT_EXCEEDED``, a 422's first violation type, 典名词元's envelope code...) and
+    message, from its ``body`` (which may be cut short: then the message is its text).
+    ``dialect`` is a provider's dialect, or ``control`` for the control plane's answers."""
+    try:
+        data = load_json(body)
+    except NotJson:
+        return None, body[:200].decode("utf-8", "replace") or None
+    if not isinstance(data, dict):
+        return None, str(data)
+    return _READERS[dialect](data)

@@ -24,6 +24,7 @@ CONTROL = {
     "jobs": "GET /_emulator/jobs",
     "job": "GET /_emulator/jobs/{request_id}",
     "balances": "GET|PUT /_emulator/balances/{key}",
+    "journal": "GET|DELETE /_emulator/journal",
     "metrics": "GET /metrics",
 }
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, JournalEntry, Task
 
 
 class Store(Protocol):
@@ -92,6 +92,21 @@ class Store(Protocol):
     async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
         """Each of ``pools`` (``provider:model``) the store holds, in that order: its slots,
         how many run a job at ``now`` and how many jobs wait for one, read at one instant."""
+
+    # -- the request journal (``emulator.domain.journal``) --------------------------------------
+
+    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+        """Add ``entries`` (oldest first) to the journal's ring, which keeps the newest
+        ``keep`` of all the entries every process sharing the store adds."""
+
+    async def journal_entries(
+        self, match: Callable[[JournalEntry], bool], limit: int
+    ) -> tuple[list[JournalEntry], int]:
+        """The newest ``limit`` entries ``match`` takes, newest first, and how many it takes in
+        all."""
+
+    async def journal_clear(self, test_id: str | None = None) -> None:
+        """Empty the journal, or take out the entries of one test id only."""
 
 
 class StoreUnavailable(Exception):

@@ -12,6 +12,9 @@ NaN and infinities (which it writes as null), integers beyond 64 bits, lone surr
 Request parameters may hold any of them, since the HTTP layer falls back to the standard
 library's parser for what orjson refuses. A header never holds a raw newline (both writers
 escape it in strings), so the first newline ends it.
+
+A journal entry has no byte fields; it is its test id (UTF-8, no newline), a newline, then the
+record as above, so a script can tell one test's entries by their start alone.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from emulator.domain.records import ErrorType, Generation, Job, Task, Usage
+from emulator.domain.records import ErrorType, Generation, Job, JournalEntry, Task, Usage
 
 VERSION = 1
 _ORJSON = b"o"
@@ -143,3 +146,24 @@ def decode_task(data: bytes) -> Task:
         None if h[21] is None else ErrorType(h[21]), base, mask, h[24],
     )  # fmt: skip
     return Task(h[1], h[2], generation)
+
+
+# -- journal entries ---------------------------------------------------------------------------
+
+
+def encode_entry(entry: JournalEntry) -> bytes:
+    e = entry
+    header = [
+        VERSION, e.time, e.provider, e.operation, e.method, e.path, e.query, e.key, e.test_id,
+        e.status, e.seconds, e.request_id, e.fields, e.error, e.message, e.fault,
+    ]  # fmt: skip
+    return b"".join(((e.test_id or "").encode(), b"\n", _dump(header), b"\n"))
+
+
+def decode_entry(data: bytes) -> JournalEntry:
+    h, rest = _load(data[data.find(b"\n") + 1 :], 16)
+    _Blobs(rest).done()
+    return JournalEntry(
+        h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
+        h[15],
+    )  # fmt: skip

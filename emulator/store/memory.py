@@ -4,7 +4,9 @@
 record that long after it is done, as the Redis store's keys expire: a job ``ttl`` after its
 finish, a task after its generation's finish, an upload after it was kept, a balance after it
 was last charged or set, and a key's rate window once its last hit has left the window.
-Uploads are also bounded in bytes (``upload_bytes``, the oldest go first).
+Uploads are also bounded in bytes (``upload_bytes``, the oldest go first). The request
+journal is a ring of the newest entries (``journal_append``'s ``keep``), and its entries do
+not expire.
 
 A read checks the record's instant against the clock, so an expired record is not found even
 before it is dropped. Dropping is amortized: jobs and tasks sit in heaps by expiry, uploads,
@@ -23,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, JournalEntry, Task
 from emulator.store.base import PoolStats
 
 # Records dropped at most per kind and call: more than a call adds, so the store keeps up with
@@ -77,6 +79,7 @@ class MemoryStore:
         # A job a cancel moved earlier keeps the expiry of its first schedule (Redis' key does).
         self._moved: dict[str, float] = {}
         self._task_expiries: list[tuple[float, str]] = []  # heap of (expiry, task id)
+        self._journal: deque[JournalEntry] = deque()  # oldest first, bounded at each append
 
     # -- expiry -------------------------------------------------------------------------------
 
@@ -389,3 +392,31 @@ class MemoryStore:
             waiting = len(pool.starts) - bisect_right(pool.starts, (now, math.inf))
             found.append(PoolStats(name, len(pool.free), busy, waiting))
         return found
+
+    # -- the request journal ------------------------------------------------------------------
+
+    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+        journal = self._journal
+        if journal.maxlen != keep:
+            journal = self._journal = deque(journal, maxlen=keep)
+        journal.extend(entries)
+
+    async def journal_entries(
+        self, match: Callable[[JournalEntry], bool], limit: int
+    ) -> tuple[list[JournalEntry], int]:
+        found: list[JournalEntry] = []
+        total = 0
+        for entry in reversed(self._journal):
+            if match(entry):
+                total += 1
+                if total <= limit:
+                    found.append(entry)
+        return found, total
+
+    async def journal_clear(self, test_id: str | None = None) -> None:
+        journal = self._journal
+        if test_id is None:
+            journal.clear()
+        else:
+            kept = (entry for entry in journal if entry.test_id != test_id)
+            self._journal = deque(kept, maxlen=journal.maxlen)

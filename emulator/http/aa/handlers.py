@@ -17,10 +17,12 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.images import Upload
 from emulator.domain.records import TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.journal import FIELDS
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
@@ -44,7 +46,7 @@ async def generate(request: Request) -> Response:
     try:
         steering = steering_of(scope)
         try:
-            body = load_json(await request.body())
+            body = scope[FIELDS] = load_json(await request.body())
         except NotJson:
             raise InvalidBody("not_json") from None
         key = key_of(scope)
@@ -93,7 +95,9 @@ async def upload(request: Request) -> Response:
     emulator = _emulator(request)
     rid = request_id(request.scope, "aa")
     try:
-        file_id = await emulator.tasks.upload(await _read_file(request))
+        data = await _read_file(request)
+        request.scope[FIELDS] = Upload(fields={}, files={"file": [data]})
+        file_id = await emulator.tasks.upload(data)
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)

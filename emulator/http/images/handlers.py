@@ -22,6 +22,7 @@ from emulator.domain.records import Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
 from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.journal import FIELDS
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
@@ -57,6 +58,7 @@ class ImagesHandlers:
         try:
             steering = steering_of(scope)
             body, upload = await _read_body(request)
+            scope[FIELDS] = body if upload is None else upload
             generation = await images.prepare(
                 self.provider,
                 kind,

@@ -28,6 +28,7 @@ from emulator.http.common import (
     send_json,
 )
 from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.journal import FIELDS
 from emulator.http.middleware.steering import steering_of
 from emulator.http.queue import render
 from emulator.state import Emulator
@@ -103,7 +104,7 @@ class SubmitEndpoint:
         try:
             model = scope["path_params"]["model_id"]
             queue.operation(self.provider, "submit", model)
-            body = _parse_json(await read_body(receive))
+            body = scope[FIELDS] = _parse_json(await read_body(receive))
             submitted = await queue.submit(
                 self.provider,
                 key_of(scope),

@@ -19,7 +19,9 @@ the scripts may touch any of them. Under the prefix:
 - ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
 - ``upload:<file id>``: the bytes; ``task:<task id>``: the record;
 - ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
-  ``emulator.domain.metrics``).
+  ``emulator.domain.metrics``);
+- ``journal``: list, the request journal's entries newest first (``codec.encode_entry``),
+  trimmed to the ring's size at every append.
 
 **Atomic.** Every read-modify-write is one Lua script (``*.lua`` beside this module, each
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
@@ -35,7 +37,7 @@ store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bound
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
 
@@ -44,9 +46,16 @@ import redis.asyncio
 import redis.exceptions
 
 from emulator.domain.records import GRACE as GRACE  # the stores share it
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, JournalEntry, Task
 from emulator.store.base import PoolStats, StoreUnavailable
-from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
+from emulator.store.codec import (
+    decode_entry,
+    decode_job,
+    decode_task,
+    encode_entry,
+    encode_job,
+    encode_task,
+)
 from emulator.store.url import RedisTarget
 
 KEY_PREFIX = "imgemu:"
@@ -64,6 +73,8 @@ SCRIPTS = (
     "renew_node",
     "add_metrics",
     "pool_stats",
+    "journal_append",
+    "journal_clear",
 )
 # Node numbers (``Store.claim_node``): held this many seconds unless renewed, and at most this
 # many processes at once on one namespace.
@@ -116,6 +127,7 @@ class RedisStore:
         self._seq_key = self.prefix + "seq"
         self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
+        self._journal = self.prefix + "journal"
 
     def check(self) -> None:
         """Reach the server now (blocking) and load the scripts, or raise ``StoreUnavailable``."""
@@ -369,3 +381,32 @@ class RedisStore:
             PoolStats(pools[stats[i] - 1], stats[i + 1], stats[i + 2], stats[i + 3])
             for i in range(0, len(stats), 4)
         ]
+
+    # -- the request journal ------------------------------------------------------------------
+
+    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+        if not entries:
+            return
+        args: list[str | bytes] = [str(keep), _num(self.ttl)]
+        args.extend(encode_entry(entry) for entry in entries)
+        await self._run("journal_append", (self._journal,), args)
+
+    async def journal_entries(
+        self, match: Callable[[JournalEntry], bool], limit: int
+    ) -> tuple[list[JournalEntry], int]:
+        raw = await cast(Awaitable[list[bytes]], self._redis.lrange(self._journal, 0, -1))
+        found: list[JournalEntry] = []
+        total = 0
+        for data in raw:
+            entry = decode_entry(data)
+            if match(entry):
+                total += 1
+                if total <= limit:
+                    found.append(entry)
+        return found, total
+
+    async def journal_clear(self, test_id: str | None = None) -> None:
+        if test_id is None:
+            await self._redis.delete(self._journal)
+        else:
+            await self._run("journal_clear", (self._journal,), (test_id, _num(self.ttl)))

@@ -1,0 +1,167 @@
+"""Each request of an operation noted in the journal (``emulator.domain.journal``), after its
+answer has gone out.
+
+``JournalMiddleware`` wraps one operation's route beside the metrics (so gateway refusals are
+journaled too), when ``journal_size`` is not 0. While the answer passes it reads the status and,
+for an answer of 400 and above, keeps the first ``KEEP`` bytes of the body; once the answer is
+sent it notes the request (the scope, the arrival time, status, seconds, body: a tuple in a
+list). Everything else is done by the journal's flush, in the background: the entry is made
+from the scope then, where the handlers left what they parsed:
+
+- ``FIELDS``: the request's fields as the handler read them (a JSON body, or the form's
+  ``Upload``), so the body is never parsed twice;
+- the key the gateway took (``gateway.KEY``), else the one the ``Authorization`` header
+  presented (a refused key is journaled by its digest too);
+- ``TEST_ID``: the ``X-Imgemu-Test-Id`` header, bounded (``test_id_of`` reads it once and
+  keeps it in the scope for any feature that scopes by test);
+- ``FAULT``: a fault applied to the request (set by whatever applies one), else the steering
+  headers' outcome and latency;
+- the request's id, where its dialect draws one.
+
+The error code and message are read from the kept body by the dialect's reader
+(``emulator.http.dialects.read_error``), handed over when the app is assembled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from emulator.domain.journal import clean_test_id, make_entry, presented_key
+from emulator.domain.queue import Steering
+from emulator.domain.records import JournalEntry
+from emulator.http.middleware import gateway, request_id
+from emulator.http.middleware.steering import KEY as STEERING
+from emulator.state import Emulator
+
+FIELDS = "imgemu.fields"
+TEST_ID = "imgemu.test_id"
+FAULT = "imgemu.fault"
+HEADER = "x-imgemu-test-id"
+_HEADER = HEADER.encode()
+_AUTHORIZATION = b"authorization"
+KEEP = 4096  # bytes of an error answer's body kept for its code and message
+
+# An error answer's (code, message), from its body's first ``KEEP`` bytes.
+ErrorReader = Callable[[bytes], tuple[str | None, str | None]]
+
+
+def test_id_of(scope: Scope) -> str | None:
+    """The request's test id (``X-Imgemu-Test-Id``, the first one), read once per request."""
+    if TEST_ID in scope:
+        found: str | None = scope[TEST_ID]
+        return found
+    found = None
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            found = clean_test_id(value.decode("latin-1"))
+            break
+    scope[TEST_ID] = found
+    return found
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def fault_of(scope: Scope) -> dict[str, Any] | None:
+    """The fault applied to the request: one set in the scope, else the steering's."""
+    fault: dict[str, Any] | None = scope.get(FAULT)
+    if fault is not None:
+        return fault
+    steering = scope.get(STEERING)
+    if not isinstance(steering, Steering):
+        return None
+    if steering.outcome is None and steering.latency is None:
+        return None
+    found: dict[str, Any] = {"kind": "steering"}
+    if steering.outcome is not None:
+        found["outcome"] = steering.outcome.value
+    if steering.latency is not None:
+        found["latency"] = steering.latency
+    return found
+
+
+class JournalMiddleware:
+    """Note each request of one operation in the journal once it is answered.
+
+    ``provider`` and ``operation`` name it in the entries; ``read_error`` reads an error
+    answer's code; ``path``, when given, is journaled instead of the request's (a path that
+    carries a key).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        provider: str,
+        operation: str,
+        read_error: ErrorReader,
+        path: str | None = None,
+    ) -> None:
+        self.app = app
+        self.provider = provider
+        self.operation = operation
+        self.read_error = read_error
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        emulator: Emulator = scope["app"].state.emulator
+        arrived = emulator.clock.now()
+        status = 500
+        body: list[bytes] | None = None
+        kept = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status, body, kept
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status >= 400:
+                    body = []
+            elif body is not None and kept < KEEP:
+                chunk = message.get("body", b"")[: KEEP - kept]
+                body.append(chunk)
+                kept += len(chunk)
+            await send(message)
+
+        start = perf_counter()
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            # The journal handed over through resets: the one this request began with.
+            emulator.journal.note(self.entry, scope, arrived, status, perf_counter() - start, body)
+
+    def entry(
+        self, scope: Scope, arrived: float, status: int, seconds: float, body: list[bytes] | None
+    ) -> JournalEntry:
+        """The entry of a request answered ``status`` after ``seconds`` (in the flush)."""
+        key: str | None = scope.get(gateway.KEY)
+        if key is None:
+            key = presented_key(_header(scope, _AUTHORIZATION))
+        error = message = None
+        if body is not None:
+            error, message = self.read_error(b"".join(body))
+        query: bytes = scope.get("query_string", b"")
+        return make_entry(
+            time=arrived,
+            provider=self.provider,
+            operation=self.operation,
+            method=scope["method"],
+            path=self.path or scope["path"],
+            query=query.decode("latin-1") if query else None,
+            key=key,
+            test_id=test_id_of(scope),
+            status=status,
+            seconds=seconds,
+            request_id=scope.get(request_id.KEY),
+            fields=scope.get(FIELDS),
+            error=error,
+            message=message,
+            fault=fault_of(scope),
+        )

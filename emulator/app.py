@@ -15,7 +15,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
-from emulator.domain.metrics import Meter, Metrics
+from emulator.domain.journal import Journal
+from emulator.domain.metrics import Meter
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
 from emulator.http.dialects import http_error, read_error, refusal, unrouted
@@ -66,22 +67,22 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         # The emulator a reset built holds the same metrics and store.
         with contextlib.suppress(Exception):  # a store gone already: those counts are lost
             await app.state.emulator.metrics.close()
-        with contextlib.suppress(Exception):  # and those entries
-            await app.state.emulator.journal.close()
+        app.state.emulator.journal.close()  # to the store, which sends them as it closes
         with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
             await store.renew_node(node, release=True)
         await store.close()
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics
+    provider: Provider, mount: str, settings: Settings, emulator: Emulator
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind))
+        meter = emulator.metrics.meter(provider.name, kind)
+        return _operation_middleware(settings, endpoint, meter, emulator.journal)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -102,9 +103,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics)
+            for route in _provider_routes(provider, mount, settings, emulator)
         ),
-        *control_routes(journaled=settings.journal_size > 0),
+        *control_routes(emulator.journal if settings.journal_size else None),
         *metrics_routes(),
         *doc_routes(),
         *file_routes(),
@@ -163,20 +164,25 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
     return stack
 
 
-def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
+def _operation_middleware(
+    settings: Settings, endpoint: Endpoint, meter: Meter, journal: Journal
+) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
-    and latency), the journal (unless it is off), the request's id (where the dialect sends
+    and latency) and the journal (unless it is off: then the metrics alone; when on, the
+    journal's middleware counts the metrics too), the request's id (where the dialect sends
     it), the gateway (key, then rate limit), the steering headers."""
-    stack = [Middleware(MetricsMiddleware, meter=meter)]
     if settings.journal_size:
-        stack.append(
-            Middleware(
-                JournalMiddleware,
-                provider=endpoint.provider,
-                operation=endpoint.kind,
-                read_error=partial(read_error, endpoint.dialect),
-            )
+        observe = Middleware(
+            JournalMiddleware,
+            journal=journal,
+            provider=endpoint.provider,
+            operation=endpoint.kind,
+            read_error=partial(read_error, endpoint.dialect),
+            meter=meter,
         )
+    else:
+        observe = Middleware(MetricsMiddleware, meter=meter)
+    stack = [observe]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
     if endpoint.guarded:

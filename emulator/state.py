@@ -82,7 +82,7 @@ def build(
         store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     metrics = Metrics(store) if metrics is None else metrics
     if journal is None:
-        journal = Journal(store, settings.journal_size, shared=settings.store != MEMORY)
+        journal = Journal(store, settings.journal_size, clock, shared=settings.store != MEMORY)
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
     secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode, metrics=metrics)

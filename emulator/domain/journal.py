@@ -13,14 +13,16 @@ bounds are tried, then the fields are left out), so the ring is bounded in memor
 journal never keeps image bytes.
 
 **The ring** holds the newest ``size`` entries (the ``journal_size`` setting) in the store:
-one for every process sharing it. Entries are read newest first, in the order their answers
-were noted (across processes, the order they reached the store).
+one for every process sharing it, which drops the entries added first. Entries are read
+newest first: by the instant each request arrived (emulator clock), and those of one instant
+in the order they were added, newest first.
 
 **Off the answer's path.** The HTTP layer notes each request after its answer has gone out
-(``Journal.note``: a function and its arguments, kept in a list), and the summarizing and the
-store's write happen in the background a moment later (``FLUSH_SECONDS``), many entries to one
-write under load. A read flushes this process's notes first, so a process reads its own
-requests at once; with a shared store it also waits ``SHARED_READ_WAIT`` for the others'.
+(``Journal.note``: one tuple, what makes the entry and what it is made from, kept in a list),
+and making the entries happens a moment later (``FLUSH_SECONDS``, a timer), many entries to
+one write to the store under load. A read flushes this process's
+notes first, so a process reads its own requests at once; with a shared store it also waits
+``SHARED_READ_WAIT`` for the others'.
 Notes waiting for a flush are bounded by the ring's size (the oldest go, as they would from
 the ring).
 """
@@ -32,12 +34,12 @@ import hashlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
+from emulator.domain.clock import Clock
 from emulator.domain.drawing import InvalidImage, decode_inline, probe
 from emulator.domain.gateway import owner_of
 from emulator.domain.images import Upload
@@ -201,12 +203,27 @@ def json_size(value: Any) -> int:
         return len(json.dumps(value, separators=(",", ":"), allow_nan=True).encode())
 
 
+def _plain(fields: dict[Any, Any]) -> bool:
+    """Whether ``fields`` is kept as it is: at most ``TEXT`` bytes as JSON, with no list, no
+    image parameter, and no colon but the one after each key (so no inner object with keys,
+    no URL, no ``data:`` URL). A queue submit's body is one: this is its cheap path, one
+    ``orjson.dumps`` and two searches of its bytes; anything else takes the walk."""
+    if len(fields) > KEYS or not fields.keys().isdisjoint(IMAGE_PARAMS):
+        return False
+    try:
+        data = orjson.dumps(fields)
+    except TypeError:  # an integer beyond 64 bits, a key that is no text
+        return False
+    return len(data) <= TEXT and data.count(b":") == len(fields) and b"[" not in data
+
+
 def summarize(fields: Any) -> Any:
     """A request's fields as the journal keeps them: the JSON body or the form's parts, each
     image as its ``image_summary``, long texts and lists bounded, at most ``FIELDS_BYTES`` as
-    JSON (tighter bounds, then ``{"omitted": bytes}``). None stays None."""
-    if fields is None:
-        return None
+    JSON (tighter bounds, then ``{"omitted": bytes}``). None stays None; a flat object with
+    nothing to bound is kept as it is (not copied: request bodies are not changed)."""
+    if fields is None or (type(fields) is dict and _plain(fields)):
+        return fields
     walk = _Summary()
     size = 0
     for bounds in _TIGHTER:
@@ -218,7 +235,6 @@ def summarize(fields: Any) -> Any:
 
 
 def make_entry(
-    *,
     time: float,
     provider: str,
     operation: str,
@@ -236,23 +252,24 @@ def make_entry(
     fault: dict[str, Any] | None = None,
 ) -> JournalEntry:
     """An entry from what a request was and how it was answered: ``key`` is the key itself
-    (digested here), ``fields`` as the handler parsed them (summarized here); texts bounded."""
+    (digested here), ``fields`` as the handler parsed them (summarized here); texts bounded.
+    (Positional arguments are the cheaper call: every request makes one.)"""
     return JournalEntry(
-        time=time,
-        provider=provider,
-        operation=operation,
-        method=method,
-        path=clip(path, PATH) or "",
-        query=clip(query, QUERY) or None,
-        key=None if key is None else key_digest(key),
-        test_id=test_id,
-        status=status,
-        seconds=seconds,
-        request_id=request_id,
-        fields=summarize(fields),
-        error=clip(error, MESSAGE),
-        message=clip(message, MESSAGE),
-        fault=fault,
+        time,
+        provider,
+        operation,
+        method,
+        path if len(path) <= PATH else path[:PATH],
+        query if query is None or len(query) <= QUERY else query[:QUERY],
+        None if key is None else key_digest(key),
+        test_id,
+        status,
+        seconds,
+        request_id,
+        summarize(fields),
+        clip(error, MESSAGE),
+        clip(message, MESSAGE),
+        fault,
     )
 
 
@@ -293,74 +310,90 @@ class Filter:
 
 # -- this process's notes on their way to the store ---------------------------------------------
 
-Note = tuple[Callable[..., JournalEntry], tuple[Any, ...]]
+
+class EntryMaker(Protocol):
+    """What makes an entry from a noted request (the HTTP layer's middleware)."""
+
+    def entry(
+        self, request: Any, arrived: float, status: int, seconds: float, body: Any
+    ) -> JournalEntry:
+        """The entry of ``request`` (whatever the maker noted), which arrived at ``arrived``
+        and was answered ``status`` (with ``body`` kept, if any) after ``seconds``."""
+
+
+Note = tuple[EntryMaker, Any, float, int, float, Any]
 
 
 class Journal:
     """The journal of one process: its notes, flushed to the ring in ``store``.
 
     ``size``: the entries the ring keeps (0: journaling is off and nothing is noted);
+    ``clock``: the emulator's, which times the requests' arrivals (a reset hands the journal
+    over with its clock: the same virtual clock, or a real one, which any real one equals);
     ``shared``: the store is shared with other processes (reads wait for their flushes).
+
+    A flush is a timer on the running loop, not a task: it makes the entries and hands them
+    to the store (``Store.journal_append`` returns at once), so a loop that stops with a
+    flush pending simply drops the timer.
     """
 
     def __init__(
-        self, store: Store, size: int, shared: bool = False, flush_seconds: float = FLUSH_SECONDS
+        self,
+        store: Store,
+        size: int,
+        clock: Clock,
+        shared: bool = False,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.store = store
         self.size = size
+        self.clock = clock
         self.shared = shared
         self.flush_seconds = flush_seconds
         self._notes: deque[Note] = deque(maxlen=max(1, size))
-        self._due = False  # a flush is scheduled
-        self._lock = asyncio.Lock()  # one flush at a time: entries reach the ring in order
-        self._task: asyncio.Task[None] | None = None
-        self._failing = False
+        self._timer: asyncio.TimerHandle | None = None
 
-    def note(self, make: Callable[..., JournalEntry], *args: Any) -> None:
-        """Keep ``make(*args)`` for the next flush, which makes the entry and writes it."""
-        self._notes.append((make, args))
-        if not self._due:
-            self._schedule()
+    def note(
+        self,
+        maker: EntryMaker,
+        request: Any,
+        arrived: float,
+        status: int,
+        seconds: float,
+        body: Any,
+    ) -> None:
+        """Keep a request for the next flush, which makes its entry (``maker.entry``) and
+        writes it. A tuple and an append (and once a flush, a timer): every request of every
+        operation calls this."""
+        self._notes.append((maker, request, arrived, status, seconds, body))
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # noted outside any loop: the next read flushes it
+                return
+            self._timer = loop.call_later(self.flush_seconds, self.flush)
 
-    def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # noted outside any loop: the next read flushes it
+    def flush(self) -> None:
+        """Make the entries of every note so far and hand them to the store's ring."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # a flush before the timer's own: nothing left for it
+        notes = self._notes
+        if not notes:
             return
-        self._due = True
-        loop.call_later(self.flush_seconds, self._start_flush, loop)
-
-    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._due = False
-        self._task = loop.create_task(self._flush_in_background())
-
-    async def _flush_in_background(self) -> None:
-        try:
-            await self.flush()
-            self._failing = False
-        except Exception as exc:  # the store is unreachable: those entries are lost
-            if not self._failing:
-                LOGGER.warning("journal: cannot write to the store: %s", exc)
-                self._failing = True
-
-    async def flush(self) -> None:
-        """Make the entries of every note so far and add them to the ring."""
-        async with self._lock:
-            notes = self._notes
-            while notes:
-                batch = list(notes)
-                notes.clear()
-                entries = []
-                for make, args in batch:
-                    try:
-                        entries.append(make(*args))
-                    except Exception:  # a request the journal cannot describe is left out
-                        LOGGER.exception("journal: cannot make an entry")
-                await self.store.journal_append(entries, self.size)
+        batch = list(notes)
+        notes.clear()
+        entries = []
+        for maker, request, arrived, status, seconds, body in batch:
+            try:
+                entries.append(maker.entry(request, arrived, status, seconds, body))
+            except Exception:  # a request the journal cannot describe is left out
+                LOGGER.exception("journal: cannot make an entry")
+        self.store.journal_append(entries, self.size)
 
     async def entries(self, where: Filter, limit: int) -> tuple[list[JournalEntry], int]:
         """The newest ``limit`` entries ``where`` matches, and how many match in all."""
-        await self.flush()
+        self.flush()
         if self.shared:
             await asyncio.sleep(SHARED_READ_WAIT)
         return await self.store.journal_entries(where.matches, limit)
@@ -368,17 +401,15 @@ class Journal:
     async def clear(self, test_id: str | None = None) -> None:
         """Empty the ring, or take one test id's entries out of it."""
         if test_id is None:
-            await self.discard()
+            self.discard()
         else:
-            await self.flush()
+            self.flush()
         await self.store.journal_clear(test_id)
 
-    async def discard(self) -> None:
-        """Forget the notes not yet written (a reset), once a flush under way is done."""
+    def discard(self) -> None:
+        """Forget the notes not yet written (a reset, before the store forgets the rest)."""
         self._notes.clear()
-        async with self._lock:
-            pass
 
-    async def close(self) -> None:
-        """The app stops: what is noted goes to the store now."""
-        await self.flush()
+    def close(self) -> None:
+        """The app stops: what is noted goes to the store now (before the store closes)."""
+        self.flush()

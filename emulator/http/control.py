@@ -20,7 +20,7 @@ from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
-from emulator.domain.journal import Filter, key_digest
+from emulator.domain.journal import Filter, Journal, key_digest
 from emulator.domain.records import Job, JournalEntry
 from emulator.http.common import NotJson, json_response, load_json
 from emulator.http.dialects import read_error
@@ -60,7 +60,7 @@ async def reset(request: Request) -> Response:
     # The store is emptied and kept: a shared one (Redis) forgets for every process at once.
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
-    await old.journal.discard()
+    old.journal.discard()
     await old.store.reset()
     fresh = build(
         old.settings, clock=clock, store=old.store, metrics=old.metrics, journal=old.journal
@@ -319,24 +319,15 @@ async def clear_journal(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _journaled(operation: str, path: str | None = None) -> list[Middleware]:
-    return [
-        Middleware(
-            JournalMiddleware,
-            provider=JOURNAL,
-            operation=operation,
-            read_error=partial(read_error, "control"),
-            path=path,
-        )
-    ]
-
-
-def control_routes(journaled: bool = False) -> list[BaseRoute]:
-    """The control plane's routes; with ``journaled``, those that change the emulator are
-    journaled."""
+def control_routes(journal: Journal | None = None) -> list[BaseRoute]:
+    """The control plane's routes; with a ``journal``, those that change the emulator are
+    journaled in it."""
 
     def effect(operation: str, path: str | None = None) -> list[Middleware] | None:
-        return _journaled(operation, path) if journaled else None
+        if journal is None:
+            return None
+        read = partial(read_error, "control")
+        return [Middleware(JournalMiddleware, journal, JOURNAL, operation, read, path)]
 
     return [
         Route("/_emulator/health", health, methods=["GET"]),

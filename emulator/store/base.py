@@ -95,15 +95,20 @@ class Store(Protocol):
 
     # -- the request journal (``emulator.domain.journal``) --------------------------------------
 
-    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+    def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
         """Add ``entries`` (oldest first) to the journal's ring, which keeps the newest
-        ``keep`` of all the entries every process sharing the store adds."""
+        ``keep`` of all the entries every process sharing the store adds.
+
+        Not a coroutine: it returns at once (the journal calls it from a timer, off every
+        request's path). A networked store sends the entries in the background, in order;
+        its journal reads, clears, ``reset`` and ``close`` wait for what it has not sent."""
 
     async def journal_entries(
         self, match: Callable[[JournalEntry], bool], limit: int
     ) -> tuple[list[JournalEntry], int]:
-        """The newest ``limit`` entries ``match`` takes, newest first, and how many it takes in
-        all."""
+        """The newest ``limit`` entries ``match`` takes, newest first (by their ``time``, the
+        instant each request arrived; entries of one instant newest added first), and how
+        many it takes in all."""
 
     async def journal_clear(self, test_id: str | None = None) -> None:
         """Empty the journal, or take out the entries of one test id only."""

@@ -28,6 +28,11 @@ from itertools import islice
 from emulator.domain.records import Job, JournalEntry, Task
 from emulator.store.base import PoolStats
 
+
+def _arrival(entry: JournalEntry) -> float:
+    return entry.time
+
+
 # Records dropped at most per kind and call: more than a call adds, so the store keeps up with
 # any steady load, and few enough that a clock moved a day ahead costs no request a long pause.
 SWEEP = 16
@@ -395,7 +400,7 @@ class MemoryStore:
 
     # -- the request journal ------------------------------------------------------------------
 
-    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+    def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
         journal = self._journal
         if journal.maxlen != keep:
             journal = self._journal = deque(journal, maxlen=keep)
@@ -404,14 +409,9 @@ class MemoryStore:
     async def journal_entries(
         self, match: Callable[[JournalEntry], bool], limit: int
     ) -> tuple[list[JournalEntry], int]:
-        found: list[JournalEntry] = []
-        total = 0
-        for entry in reversed(self._journal):
-            if match(entry):
-                total += 1
-                if total <= limit:
-                    found.append(entry)
-        return found, total
+        found = [entry for entry in reversed(self._journal) if match(entry)]
+        found.sort(key=_arrival, reverse=True)  # stable: ties stay newest added first
+        return found[:limit], len(found)
 
     async def journal_clear(self, test_id: str | None = None) -> None:
         journal = self._journal

@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.domain.records import ErrorType, Generation, Job, Task, Usage
-from emulator.store.codec import CodecError, decode_job, decode_task, encode_job, encode_task
+from emulator.domain.records import ErrorType, Generation, Job, JournalEntry, Task, Usage
+from emulator.store.codec import (
+    CodecError,
+    decode_entry,
+    decode_job,
+    decode_task,
+    encode_entry,
+    encode_job,
+    encode_task,
+)
 
 # Text as a JSON body can carry it: any code point, lone surrogates included (the standard
 # library's parser, which the HTTP layer falls back to, lets ``\ud800`` through).
@@ -55,6 +63,16 @@ generations = st.builds(
     inputs=st.integers(0, 16),
 )  # fmt: skip
 tasks = st.builds(Task, task_id=text, owner=text, generation=generations)
+# A test id as the journal keeps it: printable (so never a newline), from a header.
+test_ids = st.none() | st.text(st.characters(min_codepoint=32, max_codepoint=255), min_size=1)
+entries = st.builds(
+    JournalEntry,
+    time=times, provider=text, operation=text, method=text, path=text, query=st.none() | text,
+    key=st.none() | text, test_id=test_ids.filter(lambda t: t is None or t.isprintable()),
+    status=st.integers(100, 599), seconds=times, request_id=st.none() | text,
+    fields=json_values, error=st.none() | text, message=st.none() | text,
+    fault=st.none() | params,
+)  # fmt: skip
 
 
 @given(jobs)
@@ -65,6 +83,13 @@ def test_jobs_round_trip(job: Job) -> None:
 @given(tasks)
 def test_tasks_round_trip(task: Task) -> None:
     assert decode_task(encode_task(task)) == task
+
+
+@given(entries)
+def test_journal_entries_round_trip(entry: JournalEntry) -> None:
+    data = encode_entry(entry)
+    assert data.startswith((entry.test_id or "").encode() + b"\n")  # what a script tells
+    assert decode_entry(data) == entry
 
 
 @given(jobs, st.none() | times, times, st.none() | times)

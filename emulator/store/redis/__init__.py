@@ -21,7 +21,9 @@ the scripts may touch any of them. Under the prefix:
 - ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
   ``emulator.domain.metrics``);
 - ``journal``: list, the request journal's entries newest first (``codec.encode_entry``),
-  trimmed to the ring's size at every append.
+  trimmed to the ring's size at every append. Appends are queued in the process (an outbox
+  bounded by the ring's size) and sent by a background task, one script call for all that
+  is queued; journal reads and clears, ``reset`` and ``close`` send what is queued first.
 
 **Atomic.** Every read-modify-write is one Lua script (``*.lua`` beside this module, each
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
@@ -36,7 +38,10 @@ store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bound
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, cast
@@ -58,6 +63,7 @@ from emulator.store.codec import (
 )
 from emulator.store.url import RedisTarget
 
+LOGGER = logging.getLogger("imgemu")
 KEY_PREFIX = "imgemu:"
 SCRIPTS = (
     "next_seq",
@@ -87,6 +93,10 @@ def script_text(name: str) -> str:
     """A script as Redis runs it: the shared functions, then its own body."""
     here = resources.files(__name__)
     return here.joinpath("common.lua").read_text() + here.joinpath(f"{name}.lua").read_text()
+
+
+def _arrival(entry: JournalEntry) -> float:
+    return entry.time
 
 
 def _num(value: float) -> str:
@@ -128,6 +138,12 @@ class RedisStore:
         self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
         self._journal = self.prefix + "journal"
+        self._outbox: deque[bytes] = deque()  # encoded entries not sent yet, oldest first
+        self._keep = 0  # the ring's size, as the last append gave it
+        self._sender: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._sending: asyncio.Lock | None = None
+        self._closed = False
 
     def check(self) -> None:
         """Reach the server now (blocking) and load the scripts, or raise ``StoreUnavailable``."""
@@ -313,7 +329,10 @@ class RedisStore:
     # -- the whole store ----------------------------------------------------------------------
 
     async def reset(self) -> None:
-        """Delete every key of the namespace (other namespaces keep theirs)."""
+        """Delete every key of the namespace (other namespaces keep theirs); journal entries
+        not sent yet are dropped."""
+        async with self._send_lock():
+            self._outbox.clear()
         batch: list[bytes] = []
         async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
             batch.append(key)
@@ -324,7 +343,17 @@ class RedisStore:
             await self._redis.unlink(*batch)
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        """Send the journal entries still queued, then let the connections go; later appends
+        are dropped."""
+        try:
+            await self._send_journal()
+        finally:
+            self._closed = True
+            sender, self._sender = self._sender, None
+            if sender is not None and not sender.done():
+                sender.cancel()
+                await asyncio.wait({sender})
+            await self._pool.aclose()
 
     # -- processes --------------------------------------------------------------------------
 
@@ -384,29 +413,68 @@ class RedisStore:
 
     # -- the request journal ------------------------------------------------------------------
 
-    async def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
-        if not entries:
+    def journal_append(self, entries: Sequence[JournalEntry], keep: int) -> None:
+        if not entries or self._closed:
             return
-        args: list[str | bytes] = [str(keep), _num(self.ttl)]
-        args.extend(encode_entry(entry) for entry in entries)
-        await self._run("journal_append", (self._journal,), args)
+        if self._outbox.maxlen != keep:  # bounded as the ring is: the oldest would go anyway
+            self._outbox = deque(self._outbox, maxlen=keep)
+        self._keep = keep
+        self._outbox.extend(encode_entry(entry) for entry in entries)
+        if self._sender is None or self._sender.done():
+            self._wake = asyncio.Event()
+            self._sender = asyncio.get_running_loop().create_task(self._keep_sending())
+        assert self._wake is not None
+        self._wake.set()
+
+    def _send_lock(self) -> asyncio.Lock:
+        if self._sending is None:
+            self._sending = asyncio.Lock()
+        return self._sending
+
+    async def _send_journal(self) -> None:
+        """Send every queued entry, in order (one send at a time)."""
+        async with self._send_lock():
+            outbox = self._outbox
+            while outbox:
+                args: list[str | bytes] = [str(self._keep), _num(self.ttl)]
+                args.extend(outbox)
+                outbox.clear()
+                await self._run("journal_append", (self._journal,), args)
+
+    async def _keep_sending(self) -> None:
+        """The background sender: woken by appends, sends what is queued. A failed send loses
+        its entries (the journal says so once); a cancelled one stops, even if redis-py turned
+        the cancellation into an error on its way."""
+        task = asyncio.current_task()
+        failing = False
+        while True:
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._send_journal()
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    LOGGER.warning("journal: cannot write to the store: %s", exc)
+                    failing = True
+            if task is not None and task.cancelling():
+                return
 
     async def journal_entries(
         self, match: Callable[[JournalEntry], bool], limit: int
     ) -> tuple[list[JournalEntry], int]:
+        await self._send_journal()
         raw = await cast(Awaitable[list[bytes]], self._redis.lrange(self._journal, 0, -1))
-        found: list[JournalEntry] = []
-        total = 0
-        for data in raw:
-            entry = decode_entry(data)
-            if match(entry):
-                total += 1
-                if total <= limit:
-                    found.append(entry)
-        return found, total
+        found = [entry for entry in map(decode_entry, raw) if match(entry)]
+        found.sort(key=_arrival, reverse=True)  # stable: ties stay newest added first
+        return found[:limit], len(found)
 
     async def journal_clear(self, test_id: str | None = None) -> None:
         if test_id is None:
-            await self._redis.delete(self._journal)
-        else:
-            await self._run("journal_clear", (self._journal,), (test_id, _num(self.ttl)))
+            async with self._send_lock():
+                self._outbox.clear()
+                await self._redis.delete(self._journal)
+            return
+        await self._send_journal()
+        await self._run("journal_clear", (self._journal,), (test_id, _num(self.ttl)))

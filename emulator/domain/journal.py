@@ -261,14 +261,14 @@ def make_entry(
         method,
         path if len(path) <= PATH else path[:PATH],
         query if query is None or len(query) <= QUERY else query[:QUERY],
-        None if key is None else key_digest(key),
+        None if key is None else owner_of(key),  # key_digest, one call less
         test_id,
         status,
         seconds,
         request_id,
-        summarize(fields),
-        clip(error, MESSAGE),
-        clip(message, MESSAGE),
+        None if fields is None else summarize(fields),
+        None if error is None else clip(error, MESSAGE),
+        None if message is None else clip(message, MESSAGE),
         fault,
     )
 

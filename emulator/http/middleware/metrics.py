@@ -1,7 +1,9 @@
 """Each provider operation's requests counted: status and seconds, into its ``Meter``.
 
 ``MetricsMiddleware`` wraps one operation's route, outermost, so gateway refusals count too;
-its ``Meter`` (provider, operation) is chosen once when the app is assembled. The status is
+its ``Meter`` (provider, operation) is chosen once when the app is assembled. When the journal
+is on, the journal's middleware (``middleware/journal.py``) takes its place and counts into the
+same meter: one watch of the answer for both. The status is
 read from the answer's start message as it passes; the seconds run from the call to the end
 of the answer's body (a stream's included). An answer that never started counts as 500, as
 the server then answers. Counting is a few dictionary and list updates in this process; the

@@ -5,7 +5,10 @@ Drives the emulator in-process over the same fixed ASGI scope as ``profile_queue
 prints, per request of submit and of status, the Python bytecode instructions executed
 (``sys.settrace`` opcode events) and the function calls (cProfile). Neither moves with the
 machine's load, so two trees can be compared where wrk's numbers drown in noise; C code (JSON,
-regexes, the schema validator) counts as the one call that enters it.
+regexes, the schema validator) counts as the one call that enters it. The request journal makes
+its entries a moment after the answers (a timer, which this loop never lets run): that work is
+counted apart, per entry, by flushing the journal by hand (``journal: ...``; absent in a tree
+without a journal, or with ``IMGEMU_JOURNAL_SIZE=0``).
 
     .venv/bin/python benchmarks/count_work.py [--requests 300]
 
@@ -62,6 +65,36 @@ async def count(n: int) -> None:
         profile.disable()
         calls = pstats.Stats(profile).total_calls / n
         print(f"{op:8}{opcodes:>10.0f} opcodes/request{calls:>8.0f} calls/request")
+        journal = getattr(app.state.emulator, "journal", None)
+        if journal is not None and journal.size:
+            await _count_journal(journal, app, method, path, body, min(n, journal.size))
+
+
+async def _count_journal(
+    journal: Any, app: Any, method: str, path: str, body: bytes, n: int
+) -> None:
+    """The journal's work per entry: ``n`` requests noted, then one flush counted."""
+    global _opcodes
+    counts = []
+    for counting in ("opcodes", "calls"):
+        journal.flush()
+        for _ in range(n):
+            await pq.call(app, method, path, body)
+        if counting == "opcodes":
+            _opcodes = 0
+            sys.settrace(_trace)
+            try:
+                journal.flush()
+            finally:
+                sys.settrace(None)
+            counts.append(_opcodes / n)
+        else:
+            profile = cProfile.Profile()
+            profile.enable()
+            journal.flush()
+            profile.disable()
+            counts.append(pstats.Stats(profile).total_calls / n)
+    print(f"  journal{counts[0]:>9.0f} opcodes/entry  {counts[1]:>7.0f} calls/entry (later)")
 
 
 def main() -> None:

@@ -20,11 +20,11 @@ in the order they were added, newest first.
 **Off the answer's path.** The HTTP layer notes each request after its answer has gone out
 (``Journal.note``: one tuple, what makes the entry and what it is made from, kept in a list),
 and making the entries happens a moment later (``FLUSH_SECONDS``, a timer), many entries to
-one write to the store under load. A read flushes this process's
-notes first, so a process reads its own requests at once; with a shared store it also waits
-``SHARED_READ_WAIT`` for the others'.
-Notes waiting for a flush are bounded by the ring's size (the oldest go, as they would from
-the ring).
+one write to the store under load. A read flushes this process's notes first, so a process
+reads its own requests at once; with a shared store it also waits ``SHARED_READ_WAIT`` for
+the others'. Notes waiting for a flush are bounded by the ring's size (the oldest go, as they
+would from the ring); until their flush they hold the request's scope, images included, for
+those few milliseconds only.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
-from emulator.domain.journal import Filter, Journal, key_digest
+from emulator.domain.journal import Filter, Journal, clean_test_id, key_digest
 from emulator.domain.records import Job, JournalEntry
 from emulator.http.common import NotJson, json_response, load_json
 from emulator.http.dialects import read_error
@@ -253,9 +253,16 @@ def entry_view(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
+def _test_id(request: Request) -> str | None:
+    """The test a journal request is about: ``?test_id=`` (empty: none, all tests), else the
+    request's own ``X-Imgemu-Test-Id``; bounded as the journal keeps test ids."""
+    if "test_id" in request.query_params:
+        return clean_test_id(request.query_params["test_id"])
+    return test_id_of(request.scope)
+
+
 def journal_filter(request: Request) -> Filter | str:
-    """The filter the query asks for, or what is wrong with it. Without ``test_id`` in the
-    query, the request's own ``X-Imgemu-Test-Id`` scopes it."""
+    """The filter the query asks for, or what is wrong with it (a test id as ``_test_id``)."""
     query = request.query_params
     unknown = sorted(set(query) - set(JOURNAL_FILTERS))
     if unknown:
@@ -286,7 +293,7 @@ def journal_filter(request: Request) -> Filter | str:
         status=status,
         status_class=status_class,
         key=None if key is None else key_digest(key),
-        test_id=query.get("test_id", test_id_of(request.scope)),
+        test_id=_test_id(request),
         since=since,
     )
 
@@ -312,10 +319,9 @@ async def get_journal(request: Request) -> Response:
 
 
 async def clear_journal(request: Request) -> Response:
-    """Empty the journal (nothing else), or with a test id (``?test_id=`` or the request's
-    ``X-Imgemu-Test-Id``) take out that test's entries only: 204."""
-    test_id = request.query_params.get("test_id", test_id_of(request.scope))
-    await _emulator(request).journal.clear(test_id)
+    """Empty the journal (nothing else), or with a test id (``_test_id``) take out that
+    test's entries only: 204."""
+    await _emulator(request).journal.clear(_test_id(request))
     return Response(status_code=204)
 
 

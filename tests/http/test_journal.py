@@ -322,6 +322,7 @@ def test_test_ids_keep_parallel_tests_apart(serve: Callable[[Starlette], Running
         assert prompts(read(two)) == ["two a"]
         assert prompts(read(one, test_id="t::two")) == ["two a"]
         assert prompts(read(anyone)) == ["none", "one b", "two a", "one a"]
+        assert prompts(read(one, test_id="")) == prompts(read(anyone))  # empty: every test
         # A test clears its own entries only.
         assert one.delete(JOURNAL).status_code == 204
         assert read(one) == []

@@ -343,10 +343,12 @@ class RedisStore:
             await self._redis.unlink(*batch)
 
     async def close(self) -> None:
-        """Send the journal entries still queued, then let the connections go; later appends
-        are dropped."""
+        """Send the journal entries still queued (if Redis takes them), then let the
+        connections go; later appends are dropped."""
         try:
             await self._send_journal()
+        except Exception as exc:  # a server gone already: those entries are lost
+            LOGGER.warning("journal: cannot write to the store: %s", exc)
         finally:
             self._closed = True
             sender, self._sender = self._sender, None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
+from emulator.domain.drawing import ImageLimits
 from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
@@ -100,7 +101,10 @@ def build(
         owner = tasks if is_task_id(request_id) else queue
         return await owner.own_file(request_id, index, fmt)
 
-    inputs = InputResolver(own_file, fetch)
+    limits = ImageLimits(
+        max_bytes=settings.max_image_mb * 1024 * 1024, max_pixels=settings.max_image_pixels
+    )
+    inputs = InputResolver(own_file, fetch, limits)
     # Each service gets its slice of the settings, not all of them.
     outcomes = Outcomes(
         seed=settings.seed,

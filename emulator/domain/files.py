@@ -71,6 +71,10 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if k not in ("images", "mask", "prompt")}
 
 
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 16
+
+
 # Expired files dropped at most per file kept (the cache is bounded in bytes besides).
 SWEEP = 8
 
@@ -122,7 +126,9 @@ class FileService:
 
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
         """Raise ``LinkExpired`` unless the signature is right and the link has not expired."""
-        if expires is None or sig is None or not expires.isdigit():
+        # Only ASCII digits (``"²".isdigit()`` is true) of a sane length, and an ASCII
+        # signature (``compare_digest`` refuses other text): anything else is a bad link.
+        if expires is None or sig is None or not _ascii_digits(expires) or not sig.isascii():
             raise LinkExpired()
         good = self._signature(name, int(expires))
         if not hmac.compare_digest(good, sig) or now > int(expires):

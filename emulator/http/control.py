@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Scope
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
+from emulator.domain.errors import BodyTooLarge, DomainError
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
 from emulator.domain.records import Job
 from emulator.http.common import NotJson, json_response, load_json
+from emulator.http.middleware.body_limit import BodyLimit
+from emulator.http.queue.render import body_too_large_text
 from emulator.providers import PROVIDERS
 from emulator.spec import Document
 from emulator.state import Emulator, build
@@ -201,14 +206,21 @@ async def capabilities(request: Request) -> Response:
     )
 
 
-def control_routes() -> list[BaseRoute]:
+def _too_large(exc: DomainError, scope: Scope) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    return json_response({"detail": body_too_large_text(exc)}, 413)
+
+
+def control_routes(body_limit: int) -> list[BaseRoute]:
+    """The control plane's routes; those that read a body take at most ``body_limit`` bytes."""
+    bounded = [Middleware(BodyLimit, limit=body_limit, refuse=_too_large)]
     return [
         Route("/_emulator/health", health, methods=["GET"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
         Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"]),
+        Route("/_emulator/clock", move_clock, methods=["POST"], middleware=bounded),
         Route("/_emulator/jobs", list_jobs, methods=["GET"]),
         Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"], middleware=bounded),
         Route("/_emulator/capabilities", capabilities, methods=["GET"]),
     ]

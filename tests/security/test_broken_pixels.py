@@ -37,7 +37,7 @@ def emulator_of(app: Starlette) -> Emulator:
 def edit_form(image: bytes, **fields: str) -> dict[str, Any]:
     return {
         "files": [("image[]", ("in.png", image, "image/png"))],
-        "data": {"prompt": "make it blue", "model": "gpt-image-1.5", **fields},
+        "data": {"prompt": "make it blue", "model": "gpt-image-1", **fields},
     }
 
 

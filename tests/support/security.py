@@ -1,13 +1,19 @@
-"""Hostile inputs for tests/security: decompression bombs, broken pixel data, deep JSON, and
-the server process's memory as the kernel counts it."""
+"""Hostile inputs for tests/security: decompression bombs, broken pixel data, deep JSON; the
+server process's memory as the kernel counts it, and how long its event loop takes to answer."""
 
 from __future__ import annotations
 
 import functools
 import io
 import struct
+import threading
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from PIL import Image
 
@@ -65,3 +71,35 @@ def rss_mb(pid: int) -> tuple[float, float]:
         name, _, value = line.partition(":")
         fields[name] = value
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def reset_peak(pid: int) -> None:
+    """Start counting process ``pid``'s peak resident memory afresh (Linux ``clear_refs``)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+@contextmanager
+def loop_watch(base_url: str, every: float = 0.02) -> Iterator[list[float]]:
+    """Ask ``/_emulator/health`` every ``every`` seconds while the block runs; the list holds
+    each answer's latency in seconds (a stalled event loop shows as a long one)."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            while not done.is_set():
+                start = time.perf_counter()
+                client.get("/_emulator/health")
+                latencies.append(time.perf_counter() - start)
+                done.wait(every)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not latencies and time.monotonic() < deadline:  # polling before the block begins
+        time.sleep(0.005)
+    try:
+        yield latencies
+    finally:
+        done.set()
+        thread.join(timeout=30)

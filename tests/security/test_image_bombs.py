@@ -195,7 +195,8 @@ async def test_an_image_within_the_limits_is_kept_at_the_output_size(n: int) -> 
                 "n": n,
             },
         )
-    assert job is not None and len(job.inputs) == 1
+    assert job is not None
+    assert len(job.inputs) == 1
     assert Image.open(io.BytesIO(job.inputs[0])).size == (1024, 1024)
     assert [file.status_code for file in files] == [200] * n
     assert task.status_code == 200, task.text

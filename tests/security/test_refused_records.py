@@ -42,7 +42,8 @@ async def test_a_refused_job_keeps_only_its_error(app: Starlette) -> None:
         job = await emulator.store.get_job(request_id)
         assert job is not None
         assert (job.params, job.inputs, job.mask) == ({}, (), None)
-        assert job.error is not None and len(job.error) < 2000
+        assert job.error is not None
+        assert len(job.error) < 2000
     assert prompt not in (status["error"] or "")
 
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 from PIL import Image
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -31,12 +31,14 @@ from emulator.http.middleware.request_log import RequestLog
 from emulator.http.middleware.steering import SteeringMiddleware
 from emulator.http.queue import queue_routes
 from emulator.http.queue.front import QueueFront
-from emulator.http.shutdown import Drain
+from emulator.http.shutdown import Drain, DrainMiddleware
 from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import Emulator, build
 
+# The operations whose handlers read a request body (a client may send it slowly).
+READS_A_BODY = frozenset({"submit", "images.generate", "images.edit", "aa.generate", "aa.upload"})
 # Seconds between renewals of this process's node number (a shared store forgets it after 30).
 NODE_RENEW_SECONDS = 10.0
 
@@ -45,7 +47,7 @@ NODE_RENEW_SECONDS = 10.0
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     """Take a node number from the store (processes sharing it draw ids apart), hold it while
     serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go."""
+    store's connections go, and the fetcher's HTTP client."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
@@ -67,6 +69,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
             await store.renew_node(node, release=True)
         await store.close()
+        await app.state.emulator.fetcher.aclose()
 
 
 def _provider_routes(
@@ -120,7 +123,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Innermost: queue submits and status reads go straight to their routes (see front.py).
     app.user_middleware.append(Middleware(QueueFront, router=app.router))
     app.state.emulator = emulator
-    app.state.drain = Drain()
+    # Stopping ends the waits of every request, fetches of input images among them.
+    app.state.drain = Drain(on_begin=(emulator.fetcher.stop,))
     return app
 
 
@@ -162,7 +166,8 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
 def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers."""
+    limit), the steering headers, and for the operations that read a body, the end of that read
+    when the server begins to stop."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -170,4 +175,6 @@ def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) 
         stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
+    if endpoint.kind in READS_A_BODY:
+        stack.append(Middleware(DrainMiddleware))
     return stack

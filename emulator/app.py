@@ -73,14 +73,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics
+    provider: Provider, mount: str, settings: Settings, metrics: Metrics, drain: Drain
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind))
+        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind), drain)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
     emulator = build(settings)
+    # Stopping ends the waits of every request, fetches of input images among them.
+    drain = Drain(on_begin=(emulator.fetcher.stop,))
     # Every provider at each of its mounts, by its protocol. Routes are tried in order: the
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics)
+            for route in _provider_routes(provider, mount, settings, emulator.metrics, drain)
         ),
         *control_routes(),
         *metrics_routes(),
@@ -123,8 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Innermost: queue submits and status reads go straight to their routes (see front.py).
     app.user_middleware.append(Middleware(QueueFront, router=app.router))
     app.state.emulator = emulator
-    # Stopping ends the waits of every request, fetches of input images among them.
-    app.state.drain = Drain(on_begin=(emulator.fetcher.stop,))
+    app.state.drain = drain
     return app
 
 
@@ -163,7 +164,9 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
     return stack
 
 
-def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
+def _operation_middleware(
+    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain
+) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
     limit), the steering headers, and for the operations that read a body, the end of that read
@@ -176,5 +179,5 @@ def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) 
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
     if endpoint.kind in READS_A_BODY:
-        stack.append(Middleware(DrainMiddleware))
+        stack.append(Middleware(DrainMiddleware, drain=drain))
     return stack

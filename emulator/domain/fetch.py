@@ -43,7 +43,7 @@ T = TypeVar("T")
 _SCHEMES = frozenset({"http", "https"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Bytes come as sent: a compressed body could inflate past the cap within one chunk.
-_HEADERS = {"accept": "image/*", "accept-encoding": "identity"}
+_HEADERS = {"accept-encoding": "identity"}
 
 
 def _host(entry: str) -> str:

@@ -7,8 +7,8 @@ fetched, and the fetch stays inside these walls (docs/security_fetch.md says why
   at most ``MAX_REDIRECTS`` of them, each hop's scheme and host checked like the first;
 - at most ``MAX_FETCH_BYTES`` per answer: a larger ``Content-Length`` is refused before the body
   is read, and a body without one is read in network-sized pieces and dropped once it passes
-  the cap (it is never held whole); compressed answers are refused, since a small body may
-  inflate past any cap;
+  the cap (an answer past it is never held whole); compressed answers are refused, since a
+  small body may inflate past any cap;
 - at most ``timeout`` seconds per fetch, all hops and any wait for a slot included;
 - at most ``MAX_CONCURRENT_FETCHES`` fetches at once in the process; a request's own references
   are fetched together (its callers gather them), so it waits about one fetch, not their sum;

@@ -23,6 +23,7 @@ from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
+from emulator.http.middleware.drain import DrainMiddleware
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
@@ -31,7 +32,7 @@ from emulator.http.middleware.request_log import RequestLog
 from emulator.http.middleware.steering import SteeringMiddleware
 from emulator.http.queue import queue_routes
 from emulator.http.queue.front import QueueFront
-from emulator.http.shutdown import Drain, DrainMiddleware
+from emulator.http.shutdown import Drain
 from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
 from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load

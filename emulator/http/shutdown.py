@@ -3,7 +3,7 @@
 A synchronous call waiting out its generation time answers the provider's 503, and an open
 stream sends the provider's error event and ends, instead of holding the process until the
 shutdown timeout cuts the connection (or forever, on a virtual clock that nobody moves). So do
-a call whose body is still arriving (``DrainMiddleware``) and a call waiting for its input
+a call whose body is still arriving (``middleware/drain.py``) and a call waiting for its input
 images from the network (the fetcher is told through ``on_begin``).
 """
 
@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive
 
 from emulator.domain.errors import ServerStopping
 
@@ -86,32 +86,3 @@ class Drain:
             raise ServerStopping() from None
         finally:
             self._reading.discard(task)
-
-
-class DrainMiddleware:
-    """Route middleware of the operations that read a body: a read still waiting for the body
-    when the server begins to stop raises ``ServerStopping``, which the handler answers in its
-    dialect (a 503) rather than the shutdown timeout cutting the call.
-
-    On the queue's hot path (a submit): one closure per request, and per read of the body a
-    set's add and discard (no task, no lookup)."""
-
-    def __init__(self, app: ASGIApp, drain: Drain) -> None:
-        self.app = app
-        self.drain = drain
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        drain = self.drain
-        body_read = False
-
-        async def receive_or_stop() -> Message:
-            # Only the body's reads end: a response listening for the client to leave (a
-            # stream) ends its own way, with the provider's error event.
-            nonlocal body_read
-            if body_read:
-                return await receive()
-            message = await drain.receive(receive)
-            body_read = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        await self.app(scope, receive_or_stop, send)

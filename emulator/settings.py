@@ -161,6 +161,11 @@ class Settings(BaseModel):
         "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
+    fetch_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="real seconds one fetch of an input image may take, redirects included",
+    )
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
     max_upload_mb: int = Field(
         256,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.drawing.renderer import Renderer
+from emulator.domain.fetch import Fetcher
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
@@ -41,6 +42,7 @@ class Emulator:
     images: ImagesService
     tasks: TaskService
     metrics: Metrics
+    fetcher: Fetcher
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -61,10 +63,12 @@ def build(
     clock: Clock | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    fetcher: Fetcher | None = None,
 ) -> Emulator:
-    """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
-    over the store it emptied rather than open another connection pool, and hands over the
-    metrics the routes' middleware counts into).
+    """A fresh emulator: new clock, store, metrics and fetcher, unless handed over (a reset may
+    hand over the store it emptied rather than open another connection pool, and hands over the
+    metrics the routes' middleware counts into and the fetcher, whose HTTP client is the
+    process's one).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -93,14 +97,16 @@ def build(
     latency = LatencyModel(
         base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
     )
-    fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+    if fetcher is None:
+        hosts = settings.fetch_allowlist if settings.fetch_remote == "allowlist" else ()
+        fetcher = Fetcher(hosts, timeout=settings.fetch_timeout)
 
     async def own_file(request_id: str, index: int, fmt: str) -> bytes | None:
         # Result links of every protocol work as input references: the queue's and 典名词元's.
         owner = tasks if is_task_id(request_id) else queue
         return await owner.own_file(request_id, index, fmt)
 
-    inputs = InputResolver(own_file, fetch)
+    inputs = InputResolver(own_file, fetcher)
     # Each service gets its slice of the settings, not all of them.
     outcomes = Outcomes(
         seed=settings.seed,
@@ -135,4 +141,5 @@ def build(
         images=images,
         tasks=tasks,
         metrics=metrics,
+        fetcher=fetcher,
     )

@@ -2,7 +2,8 @@
 
 References are ``data:`` URLs, bare base64, and URLs. Nothing is fetched from the network by
 default: a URL this emulator served resolves to its own file, any other URL to a deterministic
-placeholder. ``fetch_remote=allowlist`` fetches from the listed hosts only.
+placeholder. ``fetch_remote=allowlist`` fetches from the listed hosts only, within the walls
+``emulator.domain.fetch.Fetcher`` keeps.
 
 A job or a task keeps only what rendering needs: its first input image and its mask, each
 reduced to the output size when it is larger (``drawing.fit_base``, ``fit_mask``: the same
@@ -21,17 +22,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from emulator.domain.drawing import InvalidImage, decode_inline, placeholder, probe
 from emulator.domain.drawing.render import fit_base, fit_mask
 from emulator.domain.errors import Violation
+from emulator.domain.fetch import Fetcher
 from emulator.domain.rules import ResolvedImage
 
 _OWN_FILE = re.compile(
     r"/_files/(?P<rid>(?:mmsu|task)_[0-9a-z]{26})/(?P<index>\d+)\.(?P<fmt>png|jpeg|webp)$"
 )
-MAX_DOWNLOAD = 50 * 1024 * 1024
 # A reference in the parameters longer than this is kept as its digest and size.
 MAX_KEPT_REFERENCE = 2048
 # The parameters that carry images (every protocol names them so).
@@ -80,9 +79,9 @@ def _digest(reference: str) -> dict[str, Any]:
 class InputResolver:
     """Turns a reference into image bytes and header facts, or a ``Violation`` naming it."""
 
-    def __init__(self, own_file: OwnFileLoader, fetch_hosts: frozenset[str] | None) -> None:
+    def __init__(self, own_file: OwnFileLoader, fetcher: Fetcher | None) -> None:
         self._own_file = own_file
-        self._fetch_hosts = fetch_hosts
+        self._fetcher = fetcher
         # (content digest, width, height, transparent, is mask) -> the bytes records keep
         self._kept: OrderedDict[tuple[bytes, int, int, bool, bool], bytes] = OrderedDict()
         self._kept_bytes = 0
@@ -137,17 +136,6 @@ class InputResolver:
         own = _OWN_FILE.search(parts.path)
         if own is not None:
             return await self._own_file(own["rid"], int(own["index"]), own["fmt"])
-        if self._fetch_hosts is not None and parts.hostname in self._fetch_hosts:
-            return await _download(url)
+        if self._fetcher is not None and self._fetcher.covers(url):
+            return await self._fetcher.fetch(url)
         return placeholder(url)
-
-
-async def _download(url: str) -> bytes | None:
-    try:
-        async with httpx.AsyncClient(timeout=10.0, follow_redirects=True) as client:
-            response = await client.get(url)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200 or len(response.content) > MAX_DOWNLOAD:
-        return None
-    return response.content

@@ -17,6 +17,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
@@ -247,23 +248,16 @@ class QueueService:
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]
-        problems: list[Violation] = []
-        images: list[ResolvedImage | None] = []
-        for index, ref in enumerate(refs):
-            resolved = await self.inputs.resolve(ref, ("images", index))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-                images.append(None)
-            else:
-                images.append(resolved)
-        mask: ResolvedImage | None = None
+        lookups = [self.inputs.resolve(ref, ("images", index)) for index, ref in enumerate(refs)]
         if "mask" in params:
-            resolved = await self.inputs.resolve(params["mask"], ("mask",))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-            else:
-                mask = resolved
-        return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
+            lookups.append(self.inputs.resolve(params["mask"], ("mask",)))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems = [item for item in found if isinstance(item, Violation)]
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask: ResolvedImage | None = None
+        if "mask" in params and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:

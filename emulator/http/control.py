@@ -48,7 +48,9 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics)
+    fresh = build(
+        old.settings, clock=clock, store=old.store, metrics=old.metrics, fetcher=old.fetcher
+    )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     request.app.state.emulator = fresh
     return json_response({"status": "reset"})

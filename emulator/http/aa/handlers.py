@@ -106,6 +106,8 @@ async def _read_file(request: Request) -> bytes:
         raise InvalidBody("not_form")
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except ServerStopping:  # the body was still arriving when the server began to stop
+        raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None
     try:

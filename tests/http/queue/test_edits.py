@@ -242,15 +242,20 @@ async def test_allowlisted_hosts_are_really_fetched(serve: Any) -> None:
 
     origin = serve(Starlette(routes=[Route("/input.png", picture)]))
     app = make_app(fetch_remote="allowlist", fetch_allowlist=("127.0.0.1",))
-    async with asgi_client(app, {"Authorization": "Key k"}) as client:
-        body = {
-            "prompt": "x",
-            "images": [f"{origin.base_url}/input.png"],
-            "mask": data_url(half_mask(1024, 1536)),
-        }
-        done = await run(app, client, "gpt_image_1_edit", body)
-        assert done["code"] == 200, done
-        output = done["result"]["outputs"][0]
-        assert (output["width"], output["height"]) == (1024, 1536)  # auto follows the fetched image
-        image = (await fetch_image(client, output["url"])).convert("RGB")
-        assert image.getpixel((1000, 700)) == (250, 10, 10)  # the kept half is the fetched image
+    try:
+        async with asgi_client(app, {"Authorization": "Key k"}) as client:
+            body = {
+                "prompt": "x",
+                "images": [f"{origin.base_url}/input.png"],
+                "mask": data_url(half_mask(1024, 1536)),
+            }
+            done = await run(app, client, "gpt_image_1_edit", body)
+            assert done["code"] == 200, done
+            output = done["result"]["outputs"][0]
+            # size auto follows the fetched image
+            assert (output["width"], output["height"]) == (1024, 1536)
+            image = (await fetch_image(client, output["url"])).convert("RGB")
+            # the kept half is the fetched image
+            assert image.getpixel((1000, 700)) == (250, 10, 10)
+    finally:  # what the lifespan does when a server stops
+        await app.state.emulator.fetcher.aclose()

@@ -23,6 +23,7 @@ from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
+from emulator.http.middleware.control_token import ControlToken
 from emulator.http.middleware.drain import DrainMiddleware
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import GatewayMiddleware
@@ -44,20 +45,32 @@ READS_A_BODY = frozenset({"submit", "images.generate", "images.edit", "aa.genera
 NODE_RENEW_SECONDS = 10.0
 
 
+async def _share_signing_key(app: Starlette) -> None:
+    """Sign with the key of the processes sharing the store, unless a secret is configured
+    (the emulator a reset built holds the key it was handed)."""
+    emulator: Emulator = app.state.emulator
+    if not emulator.settings.signing_secret:
+        files = emulator.files
+        files.use_secret(await emulator.store.signing_key(files.secret))
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Take a node number from the store (processes sharing it draw ids apart), hold it while
-    serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go, and the fetcher's HTTP client."""
+    """Take a node number from the store (processes sharing it draw ids apart) and the signing
+    key they share, hold the number while serving (and read the key again: a store that lost
+    it takes the first one offered again); on shutdown the last metric counts go to the store,
+    then the node number and the store's connections go, and the fetcher's HTTP client."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
     emulator.ids.assign(node)
+    await _share_signing_key(app)
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(NODE_RENEW_SECONDS)
             await store.renew_node(node)
+            await _share_signing_key(app)
 
     renewal = asyncio.create_task(keep())
     try:
@@ -100,14 +113,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
     mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
+    # The control token locks the control plane and the metrics, nothing else.
+    token = settings.control_token
+    locked = [Middleware(ControlToken, token=token)] if token else []
     routes = [
         *(
             route
             for provider, mount in mounted
             for route in _provider_routes(provider, mount, settings, emulator.metrics, drain)
         ),
-        *control_routes(),
-        *metrics_routes(),
+        *control_routes(locked),
+        *metrics_routes(locked),
         *doc_routes(),
         *file_routes(),
     ]

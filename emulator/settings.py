@@ -155,7 +155,14 @@ class Settings(BaseModel):
         "forgotten a minute after",
     )
     signing_secret: str = Field(
-        "", description="secret of result URL signatures (default from the seed)"
+        "",
+        description="secret of result URL signatures (default random at start, one per Redis "
+        "namespace; set it to keep links valid across restarts)",
+    )
+    control_token: str = Field(
+        "",
+        description="token /_emulator/* and /metrics require, as 'Authorization: Bearer TOKEN' "
+        "or 'X-Imgemu-Control-Token: TOKEN' (default: open to anyone who reaches the port)",
     )
     fetch_remote: Literal["off", "allowlist"] = Field(
         "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
@@ -247,6 +254,13 @@ class Settings(BaseModel):
         unknown = sorted(set(value) - set(PROVIDERS))
         if unknown:
             raise ValueError(f"unknown provider {unknown[0]!r}: one of {', '.join(PROVIDERS)}")
+        return value
+
+    @field_validator("control_token")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if any(not "!" <= ch <= "~" for ch in value):
+            raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
         return value
 
     @field_validator("blocked_terms")

@@ -100,6 +100,15 @@ class FileService:
         self._cache: OrderedDict[tuple[str, int], tuple[float, bytes]] = OrderedDict()
         self._cached_bytes = 0
 
+    @property
+    def secret(self) -> bytes:
+        """The key links are signed with."""
+        return self._secret
+
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check links with ``secret`` from now on (the key a shared store holds)."""
+        self._secret = secret
+
     def _signature(self, name: str, expires: int) -> str:
         message = f"{name}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
@@ -48,8 +50,14 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
+    # The signing key is kept too: the other processes sharing the store sign with it.
     fresh = build(
-        old.settings, clock=clock, store=old.store, metrics=old.metrics, fetcher=old.fetcher
+        old.settings,
+        clock=clock,
+        store=old.store,
+        metrics=old.metrics,
+        fetcher=old.fetcher,
+        key=old.files.secret,
     )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     request.app.state.emulator = fresh
@@ -203,14 +211,17 @@ async def capabilities(request: Request) -> Response:
     )
 
 
-def control_routes() -> list[BaseRoute]:
-    return [
-        Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"]),
-        Route("/_emulator/jobs", list_jobs, methods=["GET"]),
-        Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
-        Route("/_emulator/capabilities", capabilities, methods=["GET"]),
+def control_routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
+    """The control plane: one mount for everything under ``/_emulator/``, so ``middleware``
+    (the control token's lock) stands before every path of it, routed or not."""
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/clock", get_clock, methods=["GET"]),
+        Route("/clock", move_clock, methods=["POST"]),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{request_id}", get_job, methods=["GET"]),
+        Route("/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/capabilities", capabilities, methods=["GET"]),
     ]
+    return [Mount("/_emulator", routes=routes, middleware=middleware)]

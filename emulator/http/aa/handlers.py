@@ -93,7 +93,7 @@ async def upload(request: Request) -> Response:
     emulator = _emulator(request)
     rid = request_id(request.scope, "aa")
     try:
-        file_id = await emulator.tasks.upload(await _read_file(request))
+        file_id = await emulator.tasks.upload(key_of(request.scope), await _read_file(request))
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)

@@ -71,6 +71,10 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if k not in ("images", "mask", "prompt")}
 
 
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 # Expired files dropped at most per file kept (the cache is bounded in bytes besides).
 SWEEP = 8
 
@@ -131,8 +135,8 @@ class FileService:
 
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
         """Raise ``LinkExpired`` unless the signature is right and the link has not expired."""
-        if expires is None or sig is None or not expires.isdigit():
-            raise LinkExpired()
+        if expires is None or sig is None or not _ascii_digits(expires) or not sig.isascii():
+            raise LinkExpired()  # ("²" is a digit to ``isdigit``; only ASCII compares in hmac)
         good = self._signature(name, int(expires))
         if not hmac.compare_digest(good, sig) or now > int(expires):
             raise LinkExpired()

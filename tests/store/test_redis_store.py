@@ -62,7 +62,7 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
     await store.take_rate_slot("key", 5, 60.0, 0.0)
     await store.charge("owner", 0.5, 2.0)
     await store.set_balance("other", 1.0)
-    await store.put_upload("file", b"data")
+    await store.put_upload("owner", "file", b"data")
     await store.put_task(a_task())
     found = keys_of(redis_url)
     kinds = {key.split(":", 2)[2].split(":")[0] for key in found}
@@ -99,11 +99,11 @@ async def test_records_expire_and_leave_the_listing(redis_url: str) -> None:
     store = redis_store(redis_url, ttl=0.3)
     try:
         jobs = [await store.schedule(make_job(i, 0.01), 2, 0.0) for i in (1, 2, 3)]
-        await store.put_upload("file", b"x")
+        await store.put_upload("owner", "file", b"x")
         assert await store.jobs() == jobs
         await asyncio.sleep(0.5)
         assert await store.get_job("r1") is None
-        assert await store.get_upload("file") is None
+        assert await store.get_upload("owner", "file") is None
         assert await store.jobs() == []
         assert keys_of(redis_url) == {}
         assert await store.next_seq() == 1

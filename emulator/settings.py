@@ -46,6 +46,9 @@ ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
 OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
 
+# Settings whose values are secrets: an error names them without repeating the value.
+SECRETS = frozenset({"signing_secret", "control_token"})
+
 # The queue providers' names, literal for pydantic: tests/test_providers.py holds them to the table.
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
@@ -282,7 +285,7 @@ def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> 
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, Settings.model_fields, n=1)
             message = "not a setting" + (f" (did you mean {close[0]}?)" if close else "")
-        elif "input" in error and not isinstance(error["input"], dict):
+        elif "input" in error and not isinstance(error["input"], dict) and name not in SECRETS:
             message += f" (got {error['input']!r})"
         parts.append(f"{place}: {message}")
     return "; ".join(parts)

@@ -180,7 +180,7 @@ class Settings(BaseModel):
     max_upload_mb: int = Field(
         256,
         ge=1,
-        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        description="room for 典名词元 uploads in the store, MB (the oldest go first; each expires "
         "after result_ttl plus a minute)",
     )
     load_mode: bool = Field(

@@ -18,6 +18,8 @@ the scripts may touch any of them. Under the prefix:
   tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
 - ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
 - ``upload:<owner>:<file id>``: the bytes (another owner's file id names no key);
+  ``uploads:index`` (sorted set: upload key by expiry), ``uploads:sizes`` (hash: upload key ->
+  bytes) and ``uploads:total``: what the byte budget counts (``put_upload.lua``);
   ``task:<task id>``: the record;
 - ``signing_key``: the key every process on the namespace signs result links with (the first
   to start chose it at random, ``signing_key.lua``); it has no expiry and a reset keeps it;
@@ -31,8 +33,9 @@ Reads of one key are single commands. One round trip per operation.
 **Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``, the
 constant of ``emulator.domain.records`` both stores use) and, for a job or a pool, the seconds
 until the job finishes; writes renew it. Redis counts real seconds: on a virtual clock that
-runs ahead, records live by the wall clock. Uploads have no byte budget here (the memory
-store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bounds the rest.
+runs ahead, records live by the wall clock. Uploads also share a byte budget
+(``upload_bytes``, the memory store's): past it the oldest go first, the newest is kept
+whatever its size.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ SCRIPTS = (
     "add_metrics",
     "pool_stats",
     "signing_key",
+    "put_upload",
 )
 # Node numbers (``Store.claim_node``): held this many seconds unless renewed, and at most this
 # many processes at once on one namespace.
@@ -110,9 +114,10 @@ class RedisStore:
     Connections open on first use, in the event loop that uses them; ``close`` lets them go.
     """
 
-    def __init__(self, target: RedisTarget, ttl: float) -> None:
+    def __init__(self, target: RedisTarget, ttl: float, upload_bytes: int | None = None) -> None:
         self.target = target
         self.ttl = ttl
+        self.upload_bytes = upload_bytes
         self.prefix = f"{KEY_PREFIX}{{{target.namespace}}}:"
         self._pool = redis.asyncio.ConnectionPool.from_url(target.url)
         self._redis = redis.asyncio.Redis(connection_pool=self._pool)
@@ -284,7 +289,10 @@ class RedisStore:
     # -- uploads and tasks --------------------------------------------------------------------
 
     async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
-        await self._redis.set(f"{self.prefix}upload:{owner}:{file_id}", data, px=self._ms(0.0))
+        budget = -1 if self.upload_bytes is None else self.upload_bytes
+        keys = [f"{self.prefix}upload:{owner}:{file_id}"]
+        keys += [f"{self.prefix}uploads:{part}" for part in ("index", "sizes", "total")]
+        await self._run("put_upload", keys, (data, str(self._ms(0.0)), str(budget)))
 
     async def get_upload(self, owner: str, file_id: str) -> bytes | None:
         return await cast(

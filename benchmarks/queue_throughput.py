@@ -2,10 +2,13 @@
 """Queue-protocol throughput of the emulator against a bare Starlette app, and render time.
 
 Run through ``benchmarks/queue_throughput`` (installs the venv and wrk). Each server is its own
+process: the emulator is ``imgemu serve`` with its defaults (one worker), the bare app a
 ``uvicorn`` process (one worker, uvloop, httptools); wrk drives submit and status reads. The
 render benchmark runs in this process. Optional servers in the same run: ``--granian`` (the
-emulator's app under granian, one worker) and ``--aimock`` (aimock's fal.ai-style queue, the
-peer users would otherwise pick). See ``benchmarks/README.md``.
+emulator's app under granian, one worker), ``--aimock`` (aimock's fal.ai-style queue, the
+peer users would otherwise pick) and ``--bare-protocol`` (the bare app under uvicorn with
+``imgemu serve``'s HTTP protocol, ``emulator.protocol.CoalescingProtocol``). See
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ SUBMIT_PATH = "/model/v1/queue/gpt_image_1"
 # The emulator runs with its built-in defaults (16 slots per model, time scale 0.1): submits
 # build a real backlog, and the status job, submitted after them, waits in it.
 EMULATOR_ENV = {"IMGEMU_LOG_LEVEL": "warning"}
+# The HTTP protocol ``imgemu serve`` runs (``--bare-protocol`` gives it to the bare app too).
+PROTOCOL = "emulator.protocol:CoalescingProtocol"
 TARGET_RATIO, TARGET_P99_MS, TARGET_RENDER_MS = 0.8, 15.0, 30.0
 # aimock (npm @copilotkit/aimock, pinned in benchmarks/peers/package.json): its general fal
 # handler answers under /fal/<model> when the request names the fal host it stands in for.
@@ -77,15 +82,22 @@ def busy_percent(seconds: float = 1.0) -> float:
     return 100.0 * (busy1 - busy0) / max(1, total1 - total0)
 
 
-def uvicorn_command(factory: str) -> Callable[[int], list[str]]:
+def uvicorn_command(factory: str, http: str = "httptools") -> Callable[[int], list[str]]:
     """A one-worker uvicorn server for ``factory`` (module:function in benchmarks/)."""
 
     def command(port: int) -> list[str]:
         cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(BENCH)]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--loop", "uvloop"]
-        return [*cmd, "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+        return [*cmd, "--http", http, "--no-access-log", "--log-level", "warning"]
 
     return command
+
+
+def serve_command(port: int) -> list[str]:
+    """``imgemu serve`` as a user starts it: its defaults, the port chosen here (the log level
+    comes from ``EMULATOR_ENV``). Started in a tree's directory, it runs that tree's code."""
+    return [sys.executable, "-c", "from imgemu.cli import main; main()", "serve",
+            "--port", str(port)]  # fmt: skip
 
 
 def granian_command(factory: str) -> Callable[[int], list[str]]:
@@ -119,9 +131,10 @@ class Target:
     headers: Mapping[str, str] = field(default_factory=dict)  # on every request, wrk's too
 
 
-EMULATOR = Target("emulator", "imgemu (uvicorn)", uvicorn_command("emulator_app:create_app"),
-                  EMULATOR_ENV)  # fmt: skip
+EMULATOR = Target("emulator", "imgemu serve", serve_command, EMULATOR_ENV)
 BARE = Target("bare", "bare Starlette (uvicorn)", uvicorn_command("bare_app:create_app"))
+BARE_PROTOCOL = Target("bare_protocol", "bare Starlette (uvicorn, imgemu's protocol)",
+                       uvicorn_command("bare_app:create_app", PROTOCOL))  # fmt: skip
 GRANIAN = Target("granian", "imgemu (granian)", granian_command("emulator_app:create_app"),
                  EMULATOR_ENV)  # fmt: skip
 AIMOCK = Target("aimock", "aimock 1.43 (fal queue)", aimock_command, cwd=PEERS,
@@ -138,7 +151,7 @@ def tree_target(spec: str) -> Target:
     env = {**EMULATOR_ENV, "PYTHONPATH": str(root)}
     # Started from the tree: ``python -m`` puts the working directory first on the path, ahead
     # of PYTHONPATH and of this checkout's editable install.
-    return Target(label, f"imgemu {label} (uvicorn)", EMULATOR.command, env, cwd=root)
+    return Target(label, f"imgemu serve {label}", EMULATOR.command, env, cwd=root)
 
 
 def missing(target: Target) -> str | None:
@@ -560,6 +573,11 @@ def main() -> int:
         "--aimock", action="store_true", help="also aimock's fal queue (benchmarks/peers)"
     )
     parser.add_argument(
+        "--bare-protocol",
+        action="store_true",
+        help="also the bare app under uvicorn with imgemu serve's HTTP protocol",
+    )
+    parser.add_argument(
         "--tree",
         action="append",
         default=[],
@@ -567,7 +585,8 @@ def main() -> int:
         help="also the emulator of another source tree, under uvicorn (repeatable)",
     )
     args = parser.parse_args()
-    extra = [t for t, wanted in ((GRANIAN, args.granian), (AIMOCK, args.aimock)) if wanted]
+    wanted = ((GRANIAN, args.granian), (AIMOCK, args.aimock), (BARE_PROTOCOL, args.bare_protocol))
+    extra = [target for target, asked in wanted if asked]
     extra += [tree_target(spec) for spec in args.tree]
     busy = busy_percent()
     if busy > 5:

@@ -25,7 +25,9 @@ from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
 from emulator.http.middleware.body_limit import BodyLimit, Limit
-from emulator.http.middleware.endpoint import Endpoint
+from emulator.http.middleware.control_token import ControlToken
+from emulator.http.middleware.drain import DrainMiddleware
+from emulator.http.middleware.endpoint import BODIES, Endpoint
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
@@ -39,24 +41,38 @@ from emulator.runtime import tune_allocator, tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import Emulator, build
 
+# The operations whose handlers read a request body (a client may send it slowly).
+READS_A_BODY = frozenset(BODIES)
 # Seconds between renewals of this process's node number (a shared store forgets it after 30).
 NODE_RENEW_SECONDS = 10.0
 
 
+async def _share_signing_key(app: Starlette) -> None:
+    """Sign with the key of the processes sharing the store, unless a secret is configured
+    (the emulator a reset built holds the key it was handed)."""
+    emulator: Emulator = app.state.emulator
+    if not emulator.settings.signing_secret:
+        files = emulator.files
+        files.use_secret(await emulator.store.signing_key(files.secret))
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Take a node number from the store (processes sharing it draw ids apart), hold it while
-    serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go."""
+    """Take a node number from the store (processes sharing it draw ids apart) and the signing
+    key they share, hold the number while serving (and read the key again: a store that lost
+    it takes the first one offered again); on shutdown the last metric counts go to the store,
+    then the node number and the store's connections go, and the fetcher's HTTP client."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
     emulator.ids.assign(node)
+    await _share_signing_key(app)
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(NODE_RENEW_SECONDS)
             await store.renew_node(node)
+            await _share_signing_key(app)
 
     renewal = asyncio.create_task(keep())
     try:
@@ -69,17 +85,18 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
             await store.renew_node(node, release=True)
         await store.close()
+        await app.state.emulator.fetcher.aclose()
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics
+    provider: Provider, mount: str, settings: Settings, metrics: Metrics, drain: Drain
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind))
+        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind), drain)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -92,18 +109,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
     emulator = build(settings)
+    # Stopping ends the waits of every request, fetches of input images among them.
+    drain = Drain(on_begin=(emulator.fetcher.stop,))
     # Every provider at each of its mounts, by its protocol. Routes are tried in order: the
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
     mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
+    # The control token locks the control plane and the metrics, nothing else.
+    token = settings.control_token
+    locked = [Middleware(ControlToken, token=token)] if token else []
     routes = [
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics)
+            for route in _provider_routes(provider, mount, settings, emulator.metrics, drain)
         ),
-        *control_routes(settings.max_text_request_kb * 1024),
-        *metrics_routes(),
+        *control_routes(locked, settings.max_text_request_kb * 1024),
+        *metrics_routes(locked),
         *doc_routes(),
         *file_routes(),
     ]
@@ -122,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Innermost: queue submits and status reads go straight to their routes (see front.py).
     app.user_middleware.append(Middleware(QueueFront, router=app.router))
     app.state.emulator = emulator
-    app.state.drain = Drain()
+    app.state.drain = drain
     return app
 
 
@@ -178,10 +200,14 @@ def body_limit(settings: Settings, endpoint: Endpoint) -> Limit | None:
     return None
 
 
-def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
+def _operation_middleware(
+    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain
+) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the body's size limit (for
-    an operation that reads one), the gateway (key, then rate limit), the steering headers."""
+    an operation that reads one), the gateway (key, then rate limit), the steering headers,
+    and for the operations that read a body, the end of that read when the server begins to
+    stop."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -192,4 +218,6 @@ def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) 
         stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
+    if endpoint.kind in READS_A_BODY:
+        stack.append(Middleware(DrainMiddleware, drain=drain))
     return stack

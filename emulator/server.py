@@ -8,6 +8,7 @@ error instead of holding the process until ``shutdown_timeout`` cuts them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from importlib.metadata import PackageNotFoundError, version
@@ -18,6 +19,7 @@ from starlette.applications import Starlette
 from emulator.http.index import banner, providers
 from emulator.http.shutdown import Drain
 from emulator.logs import LOGGER, log_config
+from emulator.protocol import CoalescingProtocol
 from emulator.settings import Settings
 
 
@@ -37,6 +39,27 @@ def display_base(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def loopback_only(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a wildcard ("") or a host name: it may be reached from elsewhere
+        return False
+
+
+def open_control_warning(settings: Settings) -> str | None:
+    """The warning for a server reachable beyond loopback whose control plane is open."""
+    if settings.control_token or loopback_only(settings.host):
+        return None
+    return (
+        f"listening on {settings.host or 'every interface'} with no control token: anyone who "
+        "reaches the port can reset the emulator, read every job and set balances "
+        "(set --control-token or IMGEMU_CONTROL_TOKEN)"
+    )
 
 
 def announce(settings: Settings, port: int) -> None:
@@ -90,5 +113,6 @@ def make_server(app: Starlette, settings: Settings, announce: bool = True) -> Em
         access_log=False,  # the app logs requests itself (settings.log_requests)
         timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",  # the app takes its node number from the store and closes the store
+        http=CoalescingProtocol,  # one socket write per answer
     )
     return EmulatorServer(config, app, settings, announce)

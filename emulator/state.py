@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.drawing import ImageLimits
 from emulator.domain.drawing.renderer import Renderer
+from emulator.domain.errors import LinkExpired
+from emulator.domain.fetch import Fetcher
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import InputResolver, OwnFile
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
@@ -42,6 +45,7 @@ class Emulator:
     images: ImagesService
     tasks: TaskService
     metrics: Metrics
+    fetcher: Fetcher
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -57,15 +61,27 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
     return RealClock()
 
 
+def signing_key(settings: Settings) -> bytes:
+    """The key result links are signed with: from ``signing_secret`` when one is set, else
+    random (the seed repeats ids and pixels, not signatures: a link cannot be forged from it).
+    Processes sharing a store agree on one random key at start (``Store.signing_key``)."""
+    if settings.signing_secret:
+        return hashlib.sha256(settings.signing_secret.encode()).digest()
+    return secrets.token_bytes(32)
+
+
 def build(
     settings: Settings,
     clock: Clock | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    fetcher: Fetcher | None = None,
+    key: bytes | None = None,
 ) -> Emulator:
-    """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
-    over the store it emptied rather than open another connection pool, and hands over the
-    metrics the routes' middleware counts into).
+    """A fresh emulator: new clock, store, metrics, fetcher and signing key, unless handed over
+    (a reset may hand over the store it emptied rather than open another connection pool, and
+    hands over the metrics the routes' middleware counts into, the fetcher, whose HTTP client is
+    the process's one, and the signing key the other processes share).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -79,10 +95,9 @@ def build(
         store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     metrics = Metrics(store) if metrics is None else metrics
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
-    secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode, metrics=metrics)
     files = FileService(
-        secret=hashlib.sha256(secret.encode()).digest(),
+        secret=key if key is not None else signing_key(settings),
         ttl=settings.result_ttl,
         seed=settings.seed,
         cache_bytes=settings.image_cache_mb * 1024 * 1024,
@@ -94,17 +109,24 @@ def build(
     latency = LatencyModel(
         base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
     )
-    fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+    if fetcher is None:
+        hosts = settings.fetch_allowlist if settings.fetch_remote == "allowlist" else ()
+        fetcher = Fetcher(hosts, timeout=settings.fetch_timeout)
 
-    async def own_file(request_id: str, index: int, fmt: str) -> bytes | None:
-        # Result links of every protocol work as input references: the queue's and 典名词元's.
-        owner = tasks if is_task_id(request_id) else queue
-        return await owner.own_file(request_id, index, fmt)
+    async def own_file(ref: OwnFile, owner: str) -> bytes | None:
+        # Result links of every protocol work as input references (the queue's and 典名词元's),
+        # each only as signed and only for the key whose result it is.
+        try:
+            files.verify(ref.name, ref.expires, ref.sig, clock.now())
+        except LinkExpired:
+            return None
+        service = tasks if is_task_id(ref.request_id) else queue
+        return await service.own_file(ref.request_id, ref.index, ref.output_format, owner)
 
     limits = ImageLimits(
         max_bytes=settings.max_image_mb * 1024 * 1024, max_pixels=settings.max_image_pixels
     )
-    inputs = InputResolver(own_file, fetch, limits)
+    inputs = InputResolver(own_file, fetcher, limits)
     # Each service gets its slice of the settings, not all of them.
     outcomes = Outcomes(
         seed=settings.seed,
@@ -139,4 +161,5 @@ def build(
         images=images,
         tasks=tasks,
         metrics=metrics,
+        fetcher=fetcher,
     )

@@ -72,6 +72,7 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
 
 
 def _ascii_digits(text: str) -> bool:
+    # At most 16 digits: int() refuses thousands of them (and no link lives that long).
     return text.isascii() and text.isdigit() and len(text) <= 16
 
 
@@ -104,6 +105,15 @@ class FileService:
         self._cache: OrderedDict[tuple[str, int], tuple[float, bytes]] = OrderedDict()
         self._cached_bytes = 0
 
+    @property
+    def secret(self) -> bytes:
+        """The key links are signed with."""
+        return self._secret
+
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check links with ``secret`` from now on (the key a shared store holds)."""
+        self._secret = secret
+
     def _signature(self, name: str, expires: int) -> str:
         message = f"{name}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
@@ -126,10 +136,8 @@ class FileService:
 
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
         """Raise ``LinkExpired`` unless the signature is right and the link has not expired."""
-        # Only ASCII digits (``"²".isdigit()`` is true) of a sane length, and an ASCII
-        # signature (``compare_digest`` refuses other text): anything else is a bad link.
         if expires is None or sig is None or not _ascii_digits(expires) or not sig.isascii():
-            raise LinkExpired()
+            raise LinkExpired()  # ("²" is a digit to ``isdigit``; only ASCII compares in hmac)
         good = self._signature(name, int(expires))
         if not hmac.compare_digest(good, sig) or now > int(expires):
             raise LinkExpired()

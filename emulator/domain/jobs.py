@@ -6,13 +6,12 @@ so every worker or replica that shares the store computes the same answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
-from emulator.domain.records import ErrorType, Job, Status
+from emulator.domain.records import ErrorType, Job, Status, record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class JobState:
     """What a status read reports at one instant."""
 

@@ -17,6 +17,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
@@ -25,7 +26,7 @@ from emulator.domain.jobs import JobState, state_at
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
-from emulator.domain.records import ErrorType, Job, OutputFile
+from emulator.domain.records import ErrorType, Job, OutputFile, record
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
@@ -38,7 +39,7 @@ _NOTHING_KEPT = Fitted()
 MAX_REPORTED = 10
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Steering:
     """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
 
@@ -46,13 +47,13 @@ class Steering:
     latency: float | None = None  # emulator seconds of service time, before the time scale
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Submitted:
     job: Job
     queue_position: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     job: Job
     state: JobState
@@ -153,7 +154,7 @@ class QueueService:
         fitted = _NOTHING_KEPT
         size = (0, 0)
         if not violations:
-            ctx = await self._resolve_inputs(params, info) if info.edit else _NO_INPUTS
+            ctx = await self._resolve_inputs(params, info, key) if info.edit else _NO_INPUTS
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
             if not violations:
                 size = _output_size(params, ctx.images)
@@ -172,15 +173,7 @@ class QueueService:
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
-        filed: dict[str, Any] = {
-            "request_id": request_id,
-            "provider": provider,
-            "model": model,
-            "owner": owner_of(key),
-            "seq": await self.store.next_seq(),
-            "params": {},  # a refused job keeps only what its error says
-            "submitted_at": now,
-        }
+        seq = await self.store.next_seq()
         error: str | None
         if violations:
             error_type, error = (
@@ -190,36 +183,45 @@ class QueueService:
         elif self.outcomes.blocked(str(params["prompt"])):
             error_type, error = ErrorType.CONTENT_BLOCKED, None
         else:
-            filed["params"] = await kept_params(params)  # image payloads as digest and size
-            return await self._accept(filed, info, key, size, fitted, steering)
-        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
+            kept = await kept_params(params)  # image payloads as their digest and size
+            return await self._accept(
+                Job(request_id, provider, model, owner_of(key), seq, kept, now, now, now),
+                info,
+                key,
+                size,
+                fitted,
+                steering,
+            )
+        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
+        # it keeps only what its error says, none of the request's parameters.
         refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
         job = Job(
-            **filed, started_at=None, finished_at=refused_at, error_type=error_type, error=error
-        )
+            request_id, provider, model, owner_of(key), seq, {}, now,
+            started_at=None, finished_at=refused_at, error_type=error_type, error=error,
+        )  # fmt: skip
         await self.store.put_job(job)
         self.metrics.submitted(provider)
         return Submitted(job, 0)
 
     async def _accept(
         self,
-        filed: dict[str, Any],
+        filed: Job,
         info: ModelInfo,
         key: str,
         size: tuple[int, int],
         fitted: Fitted,
         steering: Steering | None,
     ) -> Submitted:
-        """Price, time and schedule a valid job (``filed``: its id, owner, params...) of
+        """Price, time and schedule a valid job (``filed``: its id, owner, params and times) of
         ``size``, keeping what rendering needs of its inputs (``fitted``)."""
-        params, request_id, now = filed["params"], filed["request_id"], filed["submitted_at"]
+        params, request_id, now = filed.params, filed.request_id, filed.submitted_at
         width, height = size
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
-        if not await self.store.charge(filed["owner"], cost, self.balances.opening_for(key)):
+        if not await self.store.charge(filed.owner, cost, self.balances.opening_for(key)):
             raise InsufficientBalance()
-        self.metrics.charged(filed["provider"], cost)
+        self.metrics.charged(filed.provider, cost)
         outcome = self._outcome(request_id, steering)
         seconds = self.outcomes.service_seconds(
             (info.family, quality, width, height, n),
@@ -233,11 +235,16 @@ class QueueService:
         kept = (fitted.base,) if fitted.base is not None and outcome is None else ()
         kept_mask = fitted.mask if outcome is None else None
         job = Job(
-            **filed,
+            request_id=request_id,
+            provider=filed.provider,
+            model=filed.model,
+            owner=filed.owner,
+            seq=filed.seq,
+            params=params,
+            submitted_at=now,
             started_at=now,
             finished_at=now,
             error_type=outcome,
-            error=None,
             n_outputs=0 if outcome else n,
             width=width,
             height=height,
@@ -250,29 +257,26 @@ class QueueService:
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 
-    async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
+    async def _resolve_inputs(
+        self, params: Mapping[str, Any], info: ModelInfo, key: str
+    ) -> RuleContext:
         if not info.edit:
             return _NO_INPUTS
+        owner = owner_of(key)
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]
-        problems: list[Violation] = []
-        images: list[ResolvedImage | None] = []
-        for index, ref in enumerate(refs):
-            resolved = await self.inputs.resolve(ref, ("images", index))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-                images.append(None)
-            else:
-                images.append(resolved)
-        mask: ResolvedImage | None = None
+        resolve = self.inputs.resolve
+        lookups = [resolve(ref, ("images", index), owner=owner) for index, ref in enumerate(refs)]
         if "mask" in params:
-            resolved = await self.inputs.resolve(params["mask"], ("mask",))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-            else:
-                mask = resolved
-        return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
+            lookups.append(resolve(params["mask"], ("mask",), owner=owner))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems = [item for item in found if isinstance(item, Violation)]
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask: ResolvedImage | None = None
+        if "mask" in params and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
@@ -306,16 +310,22 @@ class QueueService:
 
     async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         """A finished job's output file (link checks are the caller's)."""
-        job = await self.store.get_job(request_id)
+        return await self._file(await self.store.get_job(request_id), index, fmt)
+
+    async def _file(self, job: Job | None, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         now = self.clock.now()
         if job is None or not state_at(job, now).succeeded:
             raise RequestNotFound()
         output = self.files.find_output(job, index, fmt)
         return job, output, await self.files.render(job, output, now)
 
-    async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(self, request_id: str, index: int, fmt: str, owner: str) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        job = await self.store.get_job(request_id)
+        if job is None or job.owner != owner:
+            return None
         try:
-            return (await self.file(request_id, index, fmt))[2]
+            return (await self._file(job, index, fmt))[2]
         except RequestNotFound:
             return None

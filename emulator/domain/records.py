@@ -12,7 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def record(cls: type[_T]) -> type[_T]:
+    """A record class: a slotted dataclass, frozen to the type checker (mypy refuses any
+    assignment to a field) but not at run time, where a frozen dataclass builds each instance
+    through ``object.__setattr__``, once per field: measured 4.2 µs against 0.5 µs for a
+    19-field ``Job``, built on every submit. Change a record with ``dataclasses.replace``."""
+    return dataclass(slots=True)(cls)
+
 
 # Seconds a record outlives its results' links (``result_ttl``): a client that read a status
 # at the edge of ``result_ttl`` still finds the record behind its next call. Both stores keep
@@ -55,7 +67,7 @@ class OutputFile:
         return f"output_{self.index}.{self.output_format}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Job:
     """A submitted queue job. Times are emulator-clock seconds."""
 

@@ -15,6 +15,7 @@ from typing import Any
 from emulator.domain.catalog import STANDARD_SIZES, ImageModel, parse_size
 from emulator.domain.drawing import ImageInfo
 from emulator.domain.errors import Violation, WebhookNotSupported
+from emulator.domain.records import record
 
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400
@@ -31,7 +32,7 @@ class ResolvedImage:
     info: ImageInfo
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleContext:
     """What rules may look at besides the body."""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Scope
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
@@ -53,7 +54,15 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics)
+    # The signing key is kept too: the other processes sharing the store sign with it.
+    fresh = build(
+        old.settings,
+        clock=clock,
+        store=old.store,
+        metrics=old.metrics,
+        fetcher=old.fetcher,
+        key=old.files.secret,
+    )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     request.app.state.emulator = fresh
     return json_response({"status": "reset"})
@@ -211,16 +220,21 @@ def _too_large(exc: DomainError, scope: Scope) -> Response:
     return json_response({"detail": body_too_large_text(exc)}, 413)
 
 
-def control_routes(body_limit: int) -> list[BaseRoute]:
-    """The control plane's routes; those that read a body take at most ``body_limit`` bytes."""
+def control_routes(
+    middleware: Sequence[Middleware] = (), body_limit: int = 1024 * 1024
+) -> list[BaseRoute]:
+    """The control plane: one mount for everything under ``/_emulator/``, so ``middleware``
+    (the control token's lock) stands before every path of it, routed or not; the routes that
+    read a body take at most ``body_limit`` bytes."""
     bounded = [Middleware(BodyLimit, limit=body_limit, refuse=_too_large)]
-    return [
-        Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"], middleware=bounded),
-        Route("/_emulator/jobs", list_jobs, methods=["GET"]),
-        Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"], middleware=bounded),
-        Route("/_emulator/capabilities", capabilities, methods=["GET"]),
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/clock", get_clock, methods=["GET"]),
+        Route("/clock", move_clock, methods=["POST"], middleware=bounded),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{request_id}", get_job, methods=["GET"]),
+        Route("/balances/{key}", balance, methods=["GET", "PUT"], middleware=bounded),
+        Route("/capabilities", capabilities, methods=["GET"]),
     ]
+    return [Mount("/_emulator", routes=routes, middleware=middleware)]

@@ -26,6 +26,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from emulator.protocol import CoalescingProtocol
 from tests.helpers import RunningServer, free_port
 from tests.support.contracts import contract_app
 
@@ -92,8 +93,14 @@ def serve() -> Iterator[Callable[[Starlette], RunningServer]]:
 
     def start(app: Starlette) -> RunningServer:
         port = free_port()
+        # The protocol ``imgemu serve`` runs, so every integration test goes through it.
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            http=CoalescingProtocol,
         )
         server = _Server(config)
         thread = threading.Thread(target=server.run, daemon=True)

@@ -3,6 +3,8 @@ parameters, not its images, and an error that names a bounded number of faults."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from starlette.applications import Starlette
 
@@ -16,10 +18,16 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["memory", "redis"])
-def app(request: pytest.FixtureRequest) -> Starlette:
+async def app(request: pytest.FixtureRequest) -> AsyncIterator[Starlette]:
     if request.param == "memory":
-        return fast_app()
-    return fast_app(store=request.getfixturevalue("redis_url"))
+        yield fast_app()
+        return
+    made = fast_app(store=request.getfixturevalue("redis_url"))
+    try:
+        yield made
+    finally:  # no lifespan runs in-process: the store's connections are closed here
+        emulator: Emulator = made.state.emulator
+        await emulator.store.close()
 
 
 async def test_a_refused_job_keeps_only_its_error(app: Starlette) -> None:

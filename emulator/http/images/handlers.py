@@ -102,7 +102,7 @@ async def _read_form(request: Request) -> Upload:
         form = await request.form(
             max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
         )
-    except DomainError:  # the body's size limit (middleware/body_limit.py)
+    except DomainError:  # the server began to stop, or the body passed its size limit
         raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None

@@ -14,7 +14,9 @@ when the routes are made, so a request pays for no lookup beyond routing):
   against it; a refusal is answered in the provider's dialect;
 - ``steering``: ``X-Imgemu-Outcome`` and ``X-Imgemu-Latency`` parsed once into the scope (only
   when ``settings.steering`` is on); a bad value is raised where the handler asks for it, so
-  every operation keeps its order of checks.
+  every operation keeps its order of checks;
+- ``drain``: for the operations that read a body, a read still waiting when the server begins
+  to stop ends with the provider's 503.
 
 The control plane, the documents, result files and ``/`` have no route middleware.
 """

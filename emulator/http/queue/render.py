@@ -23,6 +23,7 @@ from emulator.domain.errors import (
     ModelNotFound,
     RateLimited,
     RequestNotFound,
+    ServerStopping,
     Unauthorized,
     ValidationFailed,
     WebhookNotSupported,
@@ -176,6 +177,9 @@ _BODY_TEXT: dict[str, str] = {
     "too_deep": f"Request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
 }
 _LINK_EXPIRED = "Request has expired or the signature is invalid"
+# A submit still reading its body or fetching its inputs when the server begins to stop; fal's
+# clients retry a 503.
+_STOPPING = "Service is shutting down, please retry"
 
 
 def body_too_large_text(exc: BodyTooLarge) -> str:
@@ -223,4 +227,6 @@ def error_response(
         return json_response({"detail": "webhook not supported"}, 400)
     if isinstance(exc, LinkExpired):
         return json_response({"detail": _LINK_EXPIRED}, 403)
+    if isinstance(exc, ServerStopping):
+        return json_response({"detail": _STOPPING}, 503)
     return json_response({"detail": "Internal server error"}, 500)

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from emulator.domain.metrics import Meter, Metrics
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
-from emulator.http.dialects import http_error, refusal, unrouted
+from emulator.http.dialects import http_error, quota_headers, refusal, unrouted
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
@@ -170,13 +170,21 @@ def _operation_middleware(
 ) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers, and for the operations that read a body, the end of that read
+    limits, and the ``x-ratelimit-*`` headers where the dialect sends them), the steering
+    headers, and for the operations that read a body, the end of that read
     when the server begins to stop."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
     if endpoint.guarded:
-        stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
+        stack.append(
+            Middleware(
+                GatewayMiddleware,
+                endpoint=endpoint,
+                refuse=refusal(endpoint),
+                quota_headers=quota_headers(endpoint),
+            )
+        )
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
     if endpoint.kind in READS_A_BODY:

@@ -57,7 +57,11 @@ class SettingsError(ValueError):
 
 
 class RateLimit(BaseModel):
-    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off."""
+    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off.
+
+    The generic limit, the same for every provider; the per-provider settings (``openai_rpm``,
+    ``queue_concurrency``...) count in each provider's own terms.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -140,8 +144,34 @@ class Settings(BaseModel):
     )
     rate_limit: RateLimit = Field(
         default=RateLimit(),
-        description='submissions per key: {"limit": 10, "window_seconds": 60} (0: off)',
+        description='submissions per key, any provider: {"limit": 10, "window_seconds": 60} '
+        "(0: off; the per-provider limits below speak each provider's terms)",
     )
+    openai_rpm: int = Field(
+        0, ge=0, description="OpenAI requests per minute per key and model (0: unlimited)"
+    )
+    openai_ipm: int = Field(
+        0,
+        ge=0,
+        description="OpenAI images per minute per key and model; a request for n takes n "
+        "(0: unlimited)",
+    )
+    agcloud_rpm: int = Field(
+        0, ge=0, description="AGCloud requests per minute per key and model (0: unlimited)"
+    )
+    agcloud_ipm: int = Field(
+        0, ge=0, description="AGCloud images per minute per key and model (0: unlimited)"
+    )
+    queue_rpm: int = Field(
+        0, ge=0, description="queue providers: submissions per minute per key (0: unlimited)"
+    )
+    queue_concurrency: int = Field(
+        0,
+        ge=0,
+        description="queue providers: jobs IN_QUEUE or IN_PROGRESS per key; a submit beyond "
+        "is refused with 429 (0: unlimited)",
+    )
+    aa_rpm: int = Field(0, ge=0, description="典名词元 requests per minute per key (0: unlimited)")
     balances: dict[str, float] = Field(
         default_factory=dict, description='USD balance per key: {"k": 1.5}'
     )

@@ -15,6 +15,7 @@ from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.limits import LimitPolicy
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances
@@ -48,6 +49,22 @@ class Emulator:
 def load_documents(rules: RuleBook) -> dict[str, Document]:
     """Every provider's document, compiled once per process."""
     return {provider: load_cached(provider, rules.names) for provider in PROVIDERS}
+
+
+def limit_policy(settings: Settings) -> LimitPolicy:
+    """The rate limits the settings ask for, per provider (``emulator.domain.limits``)."""
+    requests = {"openai": settings.openai_rpm, "agcloud": settings.agcloud_rpm}
+    requests["aa"] = settings.aa_rpm
+    for name, provider in PROVIDERS.items():
+        if provider.protocol == "queue":
+            requests[name] = settings.queue_rpm
+    images = {"openai": settings.openai_ipm, "agcloud": settings.agcloud_ipm}
+    return LimitPolicy(
+        requests={name: limit for name, limit in requests.items() if limit > 0},
+        images={name: limit for name, limit in images.items() if limit > 0},
+        concurrency=settings.queue_concurrency,
+        per_model=frozenset(n for n, p in PROVIDERS.items() if p.protocol == "images"),
+    )
 
 
 def make_clock(settings: Settings, start: float | None = None) -> Clock:
@@ -121,6 +138,7 @@ def build(
         invalid_delay=settings.invalid_delay,
         slots=settings.slots,
         model_slots=dict(settings.model_slots),
+        concurrency=settings.queue_concurrency,
     )
     queue = QueueService(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
@@ -136,7 +154,7 @@ def build(
         ids=ids,
         documents=documents,
         files=files,
-        gateway=Gateway(settings.api_keys, settings.rate_limit),
+        gateway=Gateway(settings.api_keys, settings.rate_limit, limit_policy(settings)),
         queue=queue,
         images=images,
         tasks=tasks,

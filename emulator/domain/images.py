@@ -40,6 +40,8 @@ from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
+# The most images one request may ask for (every provider's documented maximum of ``n``).
+MAX_IMAGES = 10
 # Each partial image costs 100 more image-output tokens (AGCloud's and 典名词元's pages).
 PARTIAL_IMAGE_TOKENS = 100
 # USD per million input tokens (text, image), used for the balance only.
@@ -121,6 +123,28 @@ class ImagesService:
         if op is None:
             raise ModelNotFound(kind)
         return op
+
+    def requested(
+        self, provider: str, kind: str, body: Any, upload: Upload | None = None
+    ) -> tuple[str, int]:
+        """The model and the number of images a request asks for, as its rate limits count
+        them, read leniently before any check: a model the emulator does not serve counts as
+        the operation's default model (or none), an ``n`` that is not a valid count as 1."""
+        op = self.operation(provider, kind)
+        fields: Mapping[str, Any] = {}
+        if upload is not None:
+            fields = upload.fields
+        elif isinstance(body, dict):
+            fields = body
+        model = fields.get("model")
+        if not isinstance(model, str) or model not in IMAGE_MODELS:
+            model = str(op.defaults.get("model", ""))
+        n = fields.get("n")
+        if isinstance(n, str) and n.isdigit():
+            n = int(n)
+        if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
+            return model, n
+        return model, 1
 
     async def prepare(
         self,

@@ -10,9 +10,11 @@ from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, re
 from emulator.domain.clock import Clock
 from emulator.domain.errors import (
     AlreadyCompleted,
+    DomainError,
     InsufficientBalance,
     InvalidBody,
     ModelNotFound,
+    RateLimited,
     RequestNotFound,
     ValidationFailed,
     Violation,
@@ -23,6 +25,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
 from emulator.domain.inputs import InputResolver, record_params
 from emulator.domain.jobs import JobState, state_at
+from emulator.domain.limits import concurrency_key
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
@@ -64,6 +67,7 @@ class QueuePolicy:
     invalid_delay: float  # seconds (before the time scale) a refused job takes to end
     slots: int  # worker slots of a model's pool
     model_slots: Mapping[str, int] = field(default_factory=dict)  # per model, over ``slots``
+    concurrency: int = 0  # unfinished jobs (IN_QUEUE + IN_PROGRESS) per key; 0: unlimited
 
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
@@ -149,34 +153,53 @@ class QueueService:
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
-        seq = await self.store.next_seq()
-        kept_params = record_params(params)  # image payloads as their digest and size
-        error: str | None
-        if violations:
-            error_type, error = (
-                ErrorType.REQUEST_INVALID,
-                "; ".join(v.describe() for v in violations),
-            )
-        elif self.outcomes.blocked(str(params["prompt"])):
-            error_type, error = ErrorType.CONTENT_BLOCKED, None
-        else:
-            return await self._accept(
-                Job(request_id, provider, model, owner_of(key), seq, kept_params, now, now, now),
-                info,
-                key,
-                images,
-                mask,
-                steering,
-            )
-        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
-        refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
-        job = Job(
-            request_id, provider, model, owner_of(key), seq, kept_params, now,
-            started_at=None, finished_at=refused_at, error_type=error_type, error=error,
-        )  # fmt: skip
-        await self.store.put_job(job)
-        self.metrics.submitted(provider)
-        return Submitted(job, 0)
+        held = await self._hold(provider, key, request_id, now) if self.policy.concurrency else None
+        try:
+            seq = await self.store.next_seq()
+            kept_params = record_params(params)  # image payloads as their digest and size
+            error: str | None
+            if violations:
+                error_type, error = (
+                    ErrorType.REQUEST_INVALID,
+                    "; ".join(v.describe() for v in violations),
+                )
+            elif self.outcomes.blocked(str(params["prompt"])):
+                error_type, error = ErrorType.CONTENT_BLOCKED, None
+            else:
+                return await self._accept(
+                    Job(
+                        request_id, provider, model, owner_of(key), seq, kept_params, now, now, now
+                    ),
+                    info,
+                    key,
+                    images,
+                    mask,
+                    steering,
+                )
+            # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
+            refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
+            job = Job(
+                request_id, provider, model, owner_of(key), seq, kept_params, now,
+                started_at=None, finished_at=refused_at, error_type=error_type, error=error,
+            )  # fmt: skip
+            await self.store.put_job(job)
+            self.metrics.submitted(provider)
+            return Submitted(job, 0)
+        except DomainError:
+            if held is not None:  # refused before it was kept: the job's place goes back
+                await self.store.release_concurrency(held, request_id)
+            raise
+
+    async def _hold(self, provider: str, key: str, request_id: str, now: float) -> str:
+        """A place for job ``request_id`` among the key's unfinished jobs, or ``RateLimited``;
+        returns where the place is held."""
+        owner = owner_of(key)
+        where = concurrency_key(provider, owner)
+        limit = self.policy.concurrency
+        busy = await self.store.take_concurrency(where, request_id, limit, now)
+        if busy.wait is not None:
+            raise RateLimited(busy.wait, limit, "concurrency", used=busy.active, owner=owner)
+        return where
 
     async def _accept(
         self,

@@ -8,6 +8,12 @@ from typing import Protocol
 
 from emulator.domain.records import Job, Task
 
+# Seconds of emulator time a concurrency place waits for its job to be stored (a submit takes
+# milliseconds; a place older than this belongs to a submit that never finished), and the wait
+# a refusal names when every place is held by such a submit.
+HOLD_SECONDS = 60.0
+HOLD_WAIT = 1.0
+
 
 class Store(Protocol):
     """Job records and the shared state around them."""
@@ -38,7 +44,29 @@ class Store(Protocol):
         """Mark the job canceled at ``now`` and move the waiting jobs of its pool up."""
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        """Count one request for ``key``; None if allowed, else seconds until it would be."""
+        """Count one request for ``key``; None if allowed, else seconds until it would be
+        (``take_windows`` with one window of one unit)."""
+
+    async def take_windows(self, windows: Sequence[Window], now: float) -> Taken:
+        """Count a request in every one of ``windows`` at ``now``, or in none of them.
+
+        Each window is a sliding window of ``seconds``: a unit counted at ``t`` is in it until
+        ``t + seconds``. The request takes ``amount`` units of each window; when one of them
+        lacks room (its units plus ``amount`` would pass its ``limit``) nothing is taken, and
+        the answer names the first such window and how long until it has room.
+        """
+
+    async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
+        """Hold a place for job ``request_id`` among ``key``'s unfinished jobs, if fewer than
+        ``limit`` of them are unfinished at ``now`` (IN_QUEUE or IN_PROGRESS: stored and not yet
+        finished or canceled, or held a moment ago and not stored yet).
+
+        The place lasts as long as the job: once it is stored (``put_job`` or ``schedule``)
+        its own times say when it ends, a cancel included.
+        """
+
+    async def release_concurrency(self, key: str, request_id: str) -> None:
+        """Give back the place of a job that was held but will never be stored."""
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
         """Take ``amount`` USD from the key's balance; False (and nothing taken) if short."""
@@ -96,6 +124,46 @@ class Store(Protocol):
 
 class StoreUnavailable(Exception):
     """The store cannot be reached; the message says where and why, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One sliding window of a rate limit: at most ``limit`` units per ``seconds`` under
+    ``key``; the request being counted takes ``amount`` of them."""
+
+    key: str
+    limit: int
+    seconds: float
+    amount: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    """A window after a request was counted (or refused): the units in it, and the seconds
+    until its oldest unit leaves it (0 when it is empty)."""
+
+    used: int
+    reset: float
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What ``take_windows`` did: each window's state, in the order given; when the request
+    was refused, the index of the first window without room and the seconds until it has room
+    for the request's amount."""
+
+    states: tuple[WindowState, ...]
+    refused: int | None = None
+    wait: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """What ``take_concurrency`` found: the key's unfinished jobs (the new one included when it
+    got a place); when it got none, the seconds until the first of them ends (``wait``)."""
+
+    active: int
+    wait: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,14 +3,16 @@
 **Bounded.** A store made with a ``ttl`` (``result_ttl`` plus ``records.GRACE``) forgets every
 record that long after it is done, as the Redis store's keys expire: a job ``ttl`` after its
 finish, a task after its generation's finish, an upload after it was kept, a balance after it
-was last charged or set, and a key's rate window once its last hit has left the window.
-Uploads are also bounded in bytes (``upload_bytes``, the oldest go first).
+was last charged or set, a rate window once its last unit has left it, and a key's
+concurrency places once its jobs have ended. Uploads are also bounded in bytes
+(``upload_bytes``, the oldest go first).
 
 A read checks the record's instant against the clock, so an expired record is not found even
 before it is dropped. Dropping is amortized: jobs and tasks sit in heaps by expiry, uploads,
-balances and rate windows in insertion-ordered dictionaries oldest first, and each call drops
-at most ``SWEEP`` due records from their fronts; no call scans the store, and each record is
-dropped once. The listing and the count drop everything due first.
+balances, rate windows and concurrency places in insertion-ordered dictionaries oldest first,
+and each call drops at most ``SWEEP`` due records from their fronts (a concurrency call looks
+at one key); no call scans the store, and each record is dropped once. The listing and the
+count drop everything due first.
 """
 
 from __future__ import annotations
@@ -24,11 +26,39 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from emulator.domain.records import Job, Task
-from emulator.store.base import PoolStats
+from emulator.store.base import (
+    HOLD_SECONDS,
+    HOLD_WAIT,
+    Busy,
+    PoolStats,
+    Taken,
+    Window,
+    WindowState,
+)
 
 # Records dropped at most per kind and call: more than a call adds, so the store keeps up with
 # any steady load, and few enough that a clock moved a day ahead costs no request a long pause.
 SWEEP = 16
+
+
+@dataclass(slots=True)
+class _Window:
+    """A rate limit's sliding window: its length and the instant of each unit, oldest first."""
+
+    seconds: float
+    hits: deque[float]
+
+
+def _room_in(hits: deque[float], window: Window, now: float) -> float:
+    """Seconds until ``window`` (whose units are ``hits``) has room for its amount: until enough
+    of its oldest units have left. A request larger than the whole limit waits until the window
+    is empty, and is refused again then."""
+    excess = len(hits) + window.amount - window.limit
+    if excess > len(hits):
+        leaves = hits[-1] + window.seconds if hits else now + window.seconds
+    else:
+        leaves = hits[excess - 1] + window.seconds
+    return max(leaves - now, 0.001)
 
 
 @dataclass(slots=True)
@@ -67,7 +97,10 @@ class MemoryStore:
         self._seq = 0
         self._jobs: dict[str, Job] = {}
         self._pools: dict[str, _Pool] = {}
-        self._windows: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
+        self._windows: OrderedDict[str, _Window] = OrderedDict()  # least recently hit first
+        # Concurrency: key -> request id -> the instant its place was taken; least recently
+        # used key first.
+        self._holders: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._balances: dict[str, float] = {}
         self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
         self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
@@ -259,26 +292,96 @@ class MemoryStore:
         pool.active = active
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        windows = self._windows
-        # The least recently hit keys whose last hit has left the window hold nothing.
+        taken = await self.take_windows((Window(key, limit, window),), now)
+        return None if taken.refused is None else taken.wait
+
+    async def take_windows(self, windows: Sequence[Window], now: float) -> Taken:
+        found = self._windows
+        # The least recently hit windows whose last unit has left them hold nothing.
         left = SWEEP
-        while windows and left > 0:
-            oldest, old_hits = next(iter(windows.items()))
-            if old_hits and old_hits[-1] > now - window:
+        while found and left > 0:
+            oldest, idle = next(iter(found.items()))
+            if idle.hits and idle.hits[-1] > now - idle.seconds:
                 break
             left -= 1
-            del windows[oldest]
-        hits = windows.get(key)
-        if hits is None:
-            hits = windows[key] = deque()
+            del found[oldest]
+        counted: list[deque[float]] = []
+        refused: int | None = None
+        wait = 0.0
+        for index, window in enumerate(windows):
+            entry = found.get(window.key)
+            hits: deque[float] = deque() if entry is None else entry.hits
+            cutoff = now - window.seconds
+            while hits and hits[0] <= cutoff:
+                hits.popleft()
+            counted.append(hits)
+            if refused is None and len(hits) + window.amount > window.limit:
+                refused, wait = index, _room_in(hits, window, now)
+        if refused is None:
+            for window, hits in zip(windows, counted, strict=True):
+                hits.extend([now] * window.amount)
+                entry = found.get(window.key)
+                if entry is None:
+                    found[window.key] = _Window(window.seconds, hits)
+                else:
+                    entry.seconds = window.seconds
+                    found.move_to_end(window.key)
+        states = tuple(
+            WindowState(len(hits), hits[0] + window.seconds - now if hits else 0.0)
+            for window, hits in zip(windows, counted, strict=True)
+        )
+        return Taken(states, refused, wait)
+
+    async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
+        holders = self._holders
+        self._sweep_holders(now)
+        held = holders.get(key)
+        if held is None:
+            held = {}
         else:
-            windows.move_to_end(key)
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) >= limit:
-            return max(hits[0] + window - now, 0.001)
-        hits.append(now)
-        return None
+            holders.move_to_end(key)
+        ends = self._still_held(held, now)
+        if len(ends) >= limit:
+            known = [end for end in ends if end != math.inf]
+            wait = max(min(known) - now, 0.001) if known else HOLD_WAIT
+            return Busy(len(ends), wait)
+        held[request_id] = now
+        holders[key] = held
+        return Busy(len(ends) + 1)
+
+    async def release_concurrency(self, key: str, request_id: str) -> None:
+        held = self._holders.get(key)
+        if held is not None:
+            held.pop(request_id, None)
+
+    def _still_held(self, held: dict[str, float], now: float) -> list[float]:
+        """When each job of ``held`` ends (``math.inf``: a place held for a job not stored
+        yet); the jobs that have ended by ``now`` let their places go."""
+        ends: list[float] = []
+        jobs = self._jobs
+        for request_id, held_at in list(held.items()):
+            job = jobs.get(request_id)
+            if job is None:
+                end = math.inf if held_at > now - HOLD_SECONDS else now
+            else:
+                end = job.finished_at
+                if job.canceled_at is not None and job.canceled_at < end:
+                    end = job.canceled_at
+            if end > now:
+                ends.append(end)
+            else:
+                del held[request_id]
+        return ends
+
+    def _sweep_holders(self, now: float) -> None:
+        """Look at the least recently used key's places: let it go once none is held."""
+        holders = self._holders
+        if holders:
+            key, held = next(iter(holders.items()))
+            if self._still_held(held, now):
+                holders.move_to_end(key)
+            else:
+                del holders[key]
 
     def _touch(self, key: str, now: float) -> None:
         """The balance was set or charged at ``now``: it lives ``ttl`` from here."""

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Awaitable
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulator.domain.errors import (
     DomainError,
     InvalidBody,
+    RateLimited,
     ServerStopping,
     UpstreamFailure,
     ValidationFailed,
@@ -21,7 +23,7 @@ from emulator.domain.images import Upload
 from emulator.domain.records import Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
-from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.gateway import admit_images, key_of
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
@@ -54,9 +56,13 @@ class ImagesHandlers:
         emulator = _emulator(request)
         images = emulator.images
         scope = request.scope
+        counted = False
         try:
             steering = steering_of(scope)
             body, upload = await _read_body(request)
+            model, n = images.requested(self.provider, kind, body, upload)
+            counted = True
+            await admit_images(scope, self.provider, model, n)
             generation = await images.prepare(
                 self.provider,
                 kind,
@@ -68,6 +74,8 @@ class ImagesHandlers:
                 latency=steering.latency if steering else None,
             )
         except DomainError as exc:
+            if not counted:  # a request refused before its body was read counts all the same
+                exc = await self._count_unread(scope, kind, exc)
             return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
@@ -82,6 +90,21 @@ class ImagesHandlers:
         for image in data:
             emulator.metrics.served("b64", len(image))
         return render.images_response(generation, list(data))
+
+    async def _count_unread(self, scope: Scope, kind: str, exc: DomainError) -> DomainError:
+        """Count a request whose body could not be read (as one image of the operation's
+        default model); the refusal to answer: a reached limit's, else ``exc``."""
+        model, n = _emulator_of(scope).images.requested(self.provider, kind, None)
+        try:
+            await admit_images(scope, self.provider, model, n)
+        except RateLimited as limited:
+            return limited
+        return exc
+
+
+def _emulator_of(scope: Scope) -> Emulator:
+    emulator: Emulator = scope["app"].state.emulator
+    return emulator
 
 
 async def _read_body(request: Request) -> tuple[object, Upload | None]:

@@ -29,6 +29,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.limits import Quota
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import quote_list
 from emulator.http.common import dump_json, json_response
@@ -150,6 +151,60 @@ def upstream_text(outcome: ErrorType) -> str:
     return _UPSTREAM_TEXT.get(outcome, _SERVER_ERROR + " Sorry about that!")
 
 
+# -- rate limits -----------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """A wait as OpenAI writes one in headers and messages (Go's duration form, to the
+    millisecond, rounded up): ``0s``, ``240ms``, ``7.5s``, ``6m0s``, ``1h2m3.5s``."""
+    ms = math.ceil(round(seconds * 1000, 6))
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    text = f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def quota_headers(quota: Quota) -> list[tuple[bytes, bytes]]:
+    """A key's requests and images per minute for one model, as the ``x-ratelimit-*`` headers
+    of every answer: the limit, what is left, and how long until the oldest counted unit
+    leaves the window."""
+    requests, images = quota.requests, quota.images
+    return [
+        (b"x-ratelimit-limit-requests", b"%d" % requests.limit),
+        (b"x-ratelimit-remaining-requests", b"%d" % requests.remaining),
+        (b"x-ratelimit-reset-requests", duration(requests.reset).encode()),
+        (b"x-ratelimit-limit-images", b"%d" % images.limit),
+        (b"x-ratelimit-remaining-images", b"%d" % images.remaining),
+        (b"x-ratelimit-reset-images", duration(images.reset).encode()),
+    ]
+
+
+def rate_limit_text(exc: RateLimited) -> str:
+    """Why a request was refused by a limit, in OpenAI's words for that limit."""
+    org = f"org-{exc.owner or 'emulator'}"
+    if exc.kind == "images":
+        return (
+            f"Rate limit exceeded for images per minute in organization {org}. "
+            f"Limit: {exc.limit}/1min. Current: {exc.used + exc.requested}/1min. Please visit "
+            "https://platform.openai.com/docs/guides/rate-limits to learn how to increase your "
+            "rate limit."
+        )
+    what = f" for {exc.model}" if exc.model else ""
+    per = "min (RPM)" if exc.window == 60 else duration(exc.window)
+    return (
+        f"Rate limit reached{what} in organization {org} on requests per {per}: "
+        f"Limit {exc.limit}, Used {exc.used}, Requested {exc.requested}. Please try again in "
+        f"{duration(exc.retry_after)}. Visit https://platform.openai.com/account/rate-limits "
+        "to learn more."
+    )
+
+
 def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) of a domain error in this dialect."""
     if isinstance(exc, ValidationFailed):
@@ -167,12 +222,12 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers = {
             "retry-after": str(max(1, math.ceil(wait))),
             "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            "x-ratelimit-limit-requests": str(exc.limit) if exc.limit else "0",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{wait:.3f}s",
         }
-        message = f"Rate limit reached for images. Please try again in {wait:.3f}s."
-        return 429, error_body(message, "requests", None, "rate_limit_exceeded"), headers
+        return (
+            429,
+            error_body(rate_limit_text(exc), "requests", None, "rate_limit_exceeded"),
+            headers,
+        )
     if isinstance(exc, InsufficientBalance):
         message = "You exceeded your current quota, please check your plan and billing details."
         return 429, error_body(message, "insufficient_quota", None, "insufficient_quota"), {}

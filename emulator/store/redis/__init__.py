@@ -16,7 +16,9 @@ the scripts may touch any of them. Under the prefix:
   (the memory store's heap); ``starts:<pool>`` sorted set, padded seq by the start of a job
   still waiting when it was scheduled (equal starts order by seq, as the memory store's
   tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
-- ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
+- ``rate:<key>``: a rate limit's window, sorted set of units by the instant each was counted;
+  ``held:<key>``: a key's concurrency places, sorted set of request ids by the instant each
+  place was taken (the job's own hash says when it ends); ``bal:<owner>``: USD left;
 - ``upload:<file id>``: the bytes; ``task:<task id>``: the record;
 - ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
   ``emulator.domain.metrics``).
@@ -45,7 +47,16 @@ import redis.exceptions
 
 from emulator.domain.records import GRACE as GRACE  # the stores share it
 from emulator.domain.records import Job, Task
-from emulator.store.base import PoolStats, StoreUnavailable
+from emulator.store.base import (
+    HOLD_SECONDS,
+    HOLD_WAIT,
+    Busy,
+    PoolStats,
+    StoreUnavailable,
+    Taken,
+    Window,
+    WindowState,
+)
 from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
 from emulator.store.url import RedisTarget
 
@@ -57,7 +68,8 @@ SCRIPTS = (
     "job_status",
     "queue_position",
     "cancel",
-    "take_rate_slot",
+    "take_windows",
+    "take_concurrency",
     "charge",
     "jobs",
     "claim_node",
@@ -250,12 +262,42 @@ class RedisStore:
     # -- limits and balances ------------------------------------------------------------------
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        wait = await self._run(
-            "take_rate_slot",
-            (f"{self.prefix}rate:{key}",),
-            (_num(now), str(limit), _num(window), _num(self.ttl)),
+        taken = await self.take_windows((Window(key, limit, window),), now)
+        return None if taken.refused is None else taken.wait
+
+    async def take_windows(self, windows: Sequence[Window], now: float) -> Taken:
+        args = [_num(now), _num(self.ttl)]
+        for window in windows:
+            args += [str(window.limit), _num(window.seconds), str(window.amount)]
+        found = await self._run(
+            "take_windows", [f"{self.prefix}rate:{window.key}" for window in windows], args
         )
-        return None if wait is None else float(wait)
+        refused = int(found[0])
+        states = tuple(
+            WindowState(int(found[i]), float(found[i + 1])) for i in range(2, len(found), 2)
+        )
+        if refused == 0:
+            return Taken(states)
+        return Taken(states, refused - 1, float(found[1]))
+
+    async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
+        found = await self._run(
+            "take_concurrency",
+            (f"{self.prefix}held:{key}",),
+            (
+                _num(now),
+                str(limit),
+                request_id,
+                self.prefix,
+                _num(HOLD_SECONDS),
+                _num(HOLD_WAIT),
+                _num(self.ttl),
+            ),
+        )
+        return Busy(int(found[0]), float(found[1]) if len(found) > 1 else None)
+
+    async def release_concurrency(self, key: str, request_id: str) -> None:
+        await self._redis.zrem(f"{self.prefix}held:{key}", request_id)
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
         taken = await self._run(

@@ -145,7 +145,7 @@ class Settings(BaseModel):
     rate_limit: RateLimit = Field(
         default=RateLimit(),
         description='submissions per key, any provider: {"limit": 10, "window_seconds": 60} '
-        "(0: off; the per-provider limits below speak each provider's terms)",
+        "(0: off; openai_rpm, queue_concurrency and the like count in each provider's terms)",
     )
     openai_rpm: int = Field(
         0, ge=0, description="OpenAI requests per minute per key and model (0: unlimited)"

@@ -140,7 +140,7 @@ class ImagesService:
         if not isinstance(model, str) or model not in IMAGE_MODELS:
             model = str(op.defaults.get("model", ""))
         n = fields.get("n")
-        if isinstance(n, str) and n.isdigit():
+        if isinstance(n, str) and n.isascii() and n.isdigit():
             n = int(n)
         if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
             return model, n

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from emulator.domain.records import Job
 from emulator.store import MemoryStore, Store, StoreUnavailable, open_store
+from emulator.store.base import Window
 from emulator.store.redis import GRACE, RedisStore
 from emulator.store.url import RedisTarget, parse
 from tests.helpers import examples
@@ -60,6 +61,8 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         await store.schedule(make_job(seq, seconds), 1, 0.0)
     await store.cancel("r3", 1.0, 1)
     await store.take_rate_slot("key", 5, 60.0, 0.0)
+    await store.take_windows([Window("rpm", 5, 60.0), Window("ipm", 5, 60.0, 3)], 0.0)
+    await store.take_concurrency("owner", "r2", 5, 0.0)
     await store.charge("owner", 0.5, 2.0)
     await store.set_balance("other", 1.0)
     await store.put_upload("file", b"data")
@@ -74,6 +77,7 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         "starts",
         "active",
         "rate",
+        "held",
         "bal",
         "upload",
         "task",

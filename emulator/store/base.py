@@ -159,8 +159,10 @@ class Taken:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    """What ``take_concurrency`` found: the key's unfinished jobs (the new one included when it
-    got a place); when it got none, the seconds until the first of them ends (``wait``)."""
+    """What ``take_concurrency`` found: when the request got no place, the key's unfinished
+    jobs (``active``, exactly) and the seconds until the first of them ends (``wait``); when
+    it got one, the places held, its own included (at least the unfinished jobs: places whose
+    end is not due are not looked at then)."""
 
     active: int
     wait: float | None = None

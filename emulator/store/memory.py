@@ -62,6 +62,16 @@ def _room_in(hits: deque[float], window: Window, now: float) -> float:
 
 
 @dataclass(slots=True)
+class _Places:
+    """A key's concurrency places: each request id's end, as last seen (while its job is not
+    stored: when its hold lapses), and a heap of them, soonest first (entries whose end has
+    changed since are skipped)."""
+
+    ends: dict[str, float] = field(default_factory=dict)
+    due: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Pool:
     """A model's worker pool: when each slot frees, and the start times of waiting jobs."""
 
@@ -98,9 +108,8 @@ class MemoryStore:
         self._jobs: dict[str, Job] = {}
         self._pools: dict[str, _Pool] = {}
         self._windows: OrderedDict[str, _Window] = OrderedDict()  # least recently hit first
-        # Concurrency: key -> request id -> the instant its place was taken; least recently
-        # used key first.
-        self._holders: OrderedDict[str, dict[str, float]] = OrderedDict()
+        # Concurrency places by key, least recently used key first.
+        self._holders: OrderedDict[str, _Places] = OrderedDict()
         self._balances: dict[str, float] = {}
         self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
         self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
@@ -335,50 +344,81 @@ class MemoryStore:
     async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
         holders = self._holders
         self._sweep_holders(now)
-        held = holders.get(key)
-        if held is None:
-            held = {}
+        places = holders.get(key)
+        if places is None:
+            places = _Places()
         else:
             holders.move_to_end(key)
-        ends = self._still_held(held, now)
+        self._let_go(places, now)
+        ends = places.ends
         if len(ends) >= limit:
-            known = [end for end in ends if end != math.inf]
-            wait = max(min(known) - now, 0.001) if known else HOLD_WAIT
-            return Busy(len(ends), wait)
-        held[request_id] = now
-        holders[key] = held
-        return Busy(len(ends) + 1)
+            # An end may be later than its job's (a cancel, a job shorter than its hold's
+            # estimate): at the limit, each place is looked at.
+            known = self._look_at_all(places, now)
+            if len(ends) >= limit:
+                wait = max(min(known) - now, 0.001) if known else HOLD_WAIT
+                return Busy(len(ends), wait)
+        end = now + HOLD_SECONDS
+        ends[request_id] = end
+        heapq.heappush(places.due, (end, request_id))
+        holders[key] = places
+        return Busy(len(ends))
 
     async def release_concurrency(self, key: str, request_id: str) -> None:
-        held = self._holders.get(key)
-        if held is not None:
-            held.pop(request_id, None)
+        places = self._holders.get(key)
+        if places is not None:
+            places.ends.pop(request_id, None)
 
-    def _still_held(self, held: dict[str, float], now: float) -> list[float]:
-        """When each job of ``held`` ends (``math.inf``: a place held for a job not stored
-        yet); the jobs that have ended by ``now`` let their places go."""
-        ends: list[float] = []
-        jobs = self._jobs
-        for request_id, held_at in list(held.items()):
-            job = jobs.get(request_id)
-            if job is None:
-                end = math.inf if held_at > now - HOLD_SECONDS else now
+    def _job_end(self, request_id: str, end: float) -> tuple[float, bool]:
+        """When the job of a place ends, and whether it is stored (if not: ``end``, when the
+        place's hold lapses)."""
+        job = self._jobs.get(request_id)
+        if job is None:
+            return end, False
+        if job.canceled_at is not None and job.canceled_at < job.finished_at:
+            return job.canceled_at, True
+        return job.finished_at, True
+
+    def _let_go(self, places: _Places, now: float) -> None:
+        """Look at the places whose end has come: let go of those whose job has ended, move
+        the others to their job's end. A place is never let go before its job ends, so the
+        places left are at least the unfinished jobs."""
+        due, ends = places.due, places.ends
+        while due and due[0][0] <= now:
+            end, request_id = heapq.heappop(due)
+            if ends.get(request_id) != end:
+                continue  # given back, or moved since
+            actual = self._job_end(request_id, end)[0]
+            if actual > now:
+                ends[request_id] = actual
+                heapq.heappush(due, (actual, request_id))
             else:
-                end = job.finished_at
-                if job.canceled_at is not None and job.canceled_at < end:
-                    end = job.canceled_at
-            if end > now:
-                ends.append(end)
-            else:
-                del held[request_id]
-        return ends
+                del ends[request_id]
+
+    def _look_at_all(self, places: _Places, now: float) -> list[float]:
+        """Set every place's end to its job's (letting go of the ended ones); the ends of the
+        stored jobs that still hold one."""
+        known: list[float] = []
+        ends = places.ends
+        for request_id, end in list(ends.items()):
+            actual, stored = self._job_end(request_id, end)
+            if actual <= now:
+                del ends[request_id]
+                continue
+            ends[request_id] = actual
+            if stored:
+                known.append(actual)
+        places.due = [(end, request_id) for request_id, end in ends.items()]
+        heapq.heapify(places.due)
+        return known
 
     def _sweep_holders(self, now: float) -> None:
         """Look at the least recently used key's places: let it go once none is held."""
         holders = self._holders
         if holders:
-            key, held = next(iter(holders.items()))
-            if self._still_held(held, now):
+            key, places = next(iter(holders.items()))
+            self._let_go(places, now)
+            if places.ends:
                 holders.move_to_end(key)
             else:
                 del holders[key]

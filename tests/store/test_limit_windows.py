@@ -212,7 +212,7 @@ async def test_a_cancel_ends_the_place_at_once(store: Store) -> None:
     await store.schedule(make_job(1, 100.0), 1, 0.0)
     assert (await store.take_concurrency("k", "r2", 1, 5.0)).wait == pytest.approx(95.0)
     await store.cancel("r1", 5.0, 1)
-    assert await store.take_concurrency("k", "r2", 1, 5.0) == Busy(1)
+    assert (await store.take_concurrency("k", "r2", 1, 5.0)).wait is None
 
 
 async def test_a_job_refused_after_submit_holds_its_place_until_it_is_done(store: Store) -> None:
@@ -246,7 +246,115 @@ async def test_idle_places_are_let_go_in_memory() -> None:
     for i in range(5):
         await store.take_concurrency(f"key-{i}", f"r{i}", 1, 0.0)
         await store.put_job(make_job(i, 0.0, request_id=f"r{i}", finished_at=1.0))
-    for _ in range(5):  # each call looks at the least recently used key
-        await store.take_concurrency("busy", "rb", 5, 2.0)
+    # Until its end comes, a place is not looked at (its end is its hold's lapse: 60 s).
+    await store.take_concurrency("busy", "b0", 5, 2.0)
+    assert len(store._holders) == 6
+    for i in range(1, 6):  # each call looks at the least recently used key
+        await store.take_concurrency("busy", f"b{i}", 10, 62.0)
     assert list(store._holders) == ["busy"]
-    assert math.isinf(store._still_held(store._holders["busy"], 2.0)[0])
+    assert len(store._holders["busy"].ends) == 5  # b0's hold lapsed unstored
+
+
+# -- the property: both stores hold places as a plain model of unfinished jobs ------------------
+
+
+@dataclass(frozen=True)
+class Take:
+    seconds: float  # the job's service time
+    stored: bool  # the submit stores its job (else it never does: the hold lapses)
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    index: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+async def _play(store: Store, limit: int, ops: list[Take | CancelJob | Wait]) -> list[Busy]:
+    """Every answer of ``take_concurrency``, each checked against the plain model: a place is
+    held while its stored job is unfinished (its own times say so, as the store keeps them),
+    or, for a job never stored, for a minute; a request gets one when fewer than ``limit`` are
+    held, and a refusal counts them exactly."""
+    now = 0.0
+    held: dict[str, float] = {}  # request id -> when its place was taken
+    stored: list[str] = []
+    answers = []
+    for seq, op in enumerate(ops, start=1):
+        if isinstance(op, Wait):
+            now += op.seconds
+            continue
+        if isinstance(op, CancelJob):
+            if stored:
+                request_id = stored[op.index % len(stored)]
+                job = await store.get_job(request_id)
+                assert job is not None
+                if job.canceled_at is None and job.finished_at > now:
+                    await store.cancel(request_id, now, 1)
+            continue
+        ends: list[float] = []
+        unstored = 0
+        for request_id, taken in list(held.items()):
+            job = await store.get_job(request_id)
+            if job is None:
+                if taken + 60.0 > now:
+                    unstored += 1
+                else:
+                    del held[request_id]
+                continue
+            end = (
+                job.finished_at
+                if job.canceled_at is None
+                else min(job.finished_at, job.canceled_at)
+            )
+            if end > now:
+                ends.append(end)
+            else:
+                del held[request_id]
+        active = len(ends) + unstored
+        request_id = f"r{seq}"
+        busy = await store.take_concurrency("k", request_id, limit, now)
+        answers.append(busy)
+        if active >= limit:
+            wait = max(min(ends) - now, 0.001) if ends else 1.0
+            assert busy == Busy(active, pytest.approx(wait)), (op, now, held)
+            continue
+        # Taken: places not yet due are not looked at, so the count may include ended jobs.
+        assert busy.wait is None, (op, now, held)
+        assert busy.active >= active + 1, (op, now, held)
+        held[request_id] = now
+        if op.stored:
+            await store.schedule(make_job(seq, op.seconds, request_id=request_id), 1, now)
+            stored.append(request_id)
+    return answers
+
+
+concurrency_ops = st.lists(
+    st.one_of(
+        st.builds(Take, st.sampled_from([1.0, 5.0, 30.0, 90.0]), st.booleans()),
+        st.builds(CancelJob, st.integers(0, 20)),
+        st.builds(Wait, st.sampled_from([0.0, 1.0, 5.0, 30.0, 60.0]) | st.floats(0, 100)),
+    ),
+    min_size=3,
+    max_size=30,
+)
+
+
+@settings(max_examples=examples(), deadline=None)
+@given(st.integers(1, 3), concurrency_ops)
+def test_both_stores_hold_places_for_unfinished_jobs(
+    redis_server: str, limit: int, ops: list[Take | CancelJob | Wait]
+) -> None:
+    async def run() -> list[list[Busy]]:
+        redis = redis_store(redis_server, "places")
+        try:
+            await redis.reset()
+            return [await _play(MemoryStore(), limit, ops), await _play(redis, limit, ops)]
+        finally:
+            await redis.close()
+
+    in_memory, in_redis = asyncio.run(run())
+    assert in_memory == in_redis

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, Task, record
 
 # Seconds of emulator time a concurrency place waits for its job to be stored (a submit takes
 # milliseconds; a place older than this belongs to a submit that never finished), and the wait
@@ -126,7 +126,7 @@ class StoreUnavailable(Exception):
     """The store cannot be reached; the message says where and why, in one line."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Window:
     """One sliding window of a rate limit: at most ``limit`` units per ``seconds`` under
     ``key``; the request being counted takes ``amount`` of them."""
@@ -137,7 +137,7 @@ class Window:
     amount: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WindowState:
     """A window after a request was counted (or refused): the units in it, and the seconds
     until its oldest unit leaves it (0 when it is empty)."""
@@ -146,7 +146,7 @@ class WindowState:
     reset: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Taken:
     """What ``take_windows`` did: each window's state, in the order given; when the request
     was refused, the index of the first window without room and the seconds until it has room
@@ -157,7 +157,7 @@ class Taken:
     wait: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Busy:
     """What ``take_concurrency`` found: when the request got no place, the key's unfinished
     jobs (``active``, exactly) and the seconds until the first of them ends (``wait``); when

@@ -317,17 +317,18 @@ class MemoryStore:
         counted: list[deque[float]] = []
         refused: int | None = None
         wait = 0.0
-        for index, window in enumerate(windows):
+        for window in windows:
             entry = found.get(window.key)
             hits: deque[float] = deque() if entry is None else entry.hits
             cutoff = now - window.seconds
             while hits and hits[0] <= cutoff:
                 hits.popleft()
-            counted.append(hits)
             if refused is None and len(hits) + window.amount > window.limit:
-                refused, wait = index, _room_in(hits, window, now)
-        if refused is None:
-            for window, hits in zip(windows, counted, strict=True):
+                refused, wait = len(counted), _room_in(hits, window, now)
+            counted.append(hits)
+        states = []
+        for window, hits in zip(windows, counted, strict=True):
+            if refused is None:
                 hits.extend([now] * window.amount)
                 entry = found.get(window.key)
                 if entry is None:
@@ -335,11 +336,8 @@ class MemoryStore:
                 else:
                     entry.seconds = window.seconds
                     found.move_to_end(window.key)
-        states = tuple(
-            WindowState(len(hits), hits[0] + window.seconds - now if hits else 0.0)
-            for window, hits in zip(windows, counted, strict=True)
-        )
-        return Taken(states, refused, wait)
+            states.append(WindowState(len(hits), hits[0] + window.seconds - now if hits else 0.0))
+        return Taken(tuple(states), refused, wait)
 
     async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
         holders = self._holders

@@ -49,7 +49,11 @@ async def test_the_images_windows_are_per_key_and_model() -> None:
         await gate.admit_images(store, "openai", KEY, "gpt-image-1", 2, clock)
     exc = refused.value
     assert (exc.kind, exc.limit, exc.used, exc.requested, exc.model) == (
-        "images", 3, 2, 2, "gpt-image-1"
+        "images",
+        3,
+        2,
+        2,
+        "gpt-image-1",
     )
     assert exc.retry_after == pytest.approx(54.0)
     assert exc.owner == owner_of(KEY)

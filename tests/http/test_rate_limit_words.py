@@ -78,7 +78,7 @@ def test_openai_words_for_images_per_minute() -> None:
 
 def test_openai_words_for_requests_per_minute() -> None:
     exc = RateLimited(0.24, 3, "requests", used=3, model="gpt-image-2", owner="ab")
-    status, error, headers = _openai(exc)
+    _, error, headers = _openai(exc)
     assert error["message"] == (
         "Rate limit reached for gpt-image-2 in organization org-ab on requests per min (RPM): "
         "Limit 3, Used 3, Requested 1. Please try again in 240ms. Visit "
@@ -99,7 +99,9 @@ def test_openai_words_for_the_generic_window() -> None:
 @pytest.mark.parametrize("kind", ["requests", "concurrency", "window"])
 def test_the_queue_and_aa_refuse_every_limit_alike(kind: str) -> None:
     exc = RateLimited(34.2, 2, kind, used=2)  # type: ignore[arg-type]
-    queue = queue_render.error_response(exc, provider="seacloud", operation="submit", request_id="r")
+    queue = queue_render.error_response(
+        exc, provider="seacloud", operation="submit", request_id="r"
+    )
     assert (queue.status_code, json.loads(queue.body)) == (
         429,
         {

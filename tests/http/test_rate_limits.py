@@ -50,7 +50,10 @@ RPM_TEXT = (
     "Limit {limit}, Used {used}, Requested 1. Please try again in {wait}. Visit "
     "https://platform.openai.com/account/rate-limits to learn more."
 )
-QUEUE_429 = {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded, please try again later"}
+QUEUE_429 = {
+    "code": "RATE_LIMIT_EXCEEDED",
+    "message": "Rate limit exceeded, please try again later",
+}
 
 
 class Emulator:
@@ -444,4 +447,3 @@ def test_two_servers_on_one_redis_share_the_limits(serve: Serve, redis_url: str)
     finally:
         one.http.close()
         two.http.close()
-

@@ -10,7 +10,6 @@ place lasts as long as its job, as the job's own stored times say, a cancel incl
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
 
 import pytest

@@ -18,8 +18,9 @@ the scripts may touch any of them. Under the prefix:
   tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
 - ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
 - ``upload:<owner>:<file id>``: the bytes (another owner's file id names no key);
-  ``uploads:index`` (sorted set: upload key by expiry), ``uploads:sizes`` (hash: upload key ->
-  bytes) and ``uploads:total``: what the byte budget counts (``put_upload.lua``);
+  ``uploads:index`` (sorted set: upload key by the order it was kept, ``uploads:order``),
+  ``uploads:sizes`` (hash: upload key -> bytes) and ``uploads:total``: what the byte budget
+  counts (``put_upload.lua``);
   ``task:<task id>``: the record;
 - ``signing_key``: the key every process on the namespace signs result links with (the first
   to start chose it at random, ``signing_key.lua``); it has no expiry and a reset keeps it;
@@ -291,7 +292,7 @@ class RedisStore:
     async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
         budget = -1 if self.upload_bytes is None else self.upload_bytes
         keys = [f"{self.prefix}upload:{owner}:{file_id}"]
-        keys += [f"{self.prefix}uploads:{part}" for part in ("index", "sizes", "total")]
+        keys += [f"{self.prefix}uploads:{part}" for part in ("index", "sizes", "total", "order")]
         await self._run("put_upload", keys, (data, str(self._ms(0.0)), str(budget)))
 
     async def get_upload(self, owner: str, file_id: str) -> bytes | None:

@@ -24,6 +24,7 @@ from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
 from emulator.http.middleware.endpoint import Endpoint
+from emulator.http.middleware.faults import FaultsMiddleware
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
@@ -50,6 +51,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     store = emulator.store
     node = await store.claim_node()
     emulator.ids.assign(node)
+    await emulator.live.sync()  # the config file's fault plans, and what the store holds
 
     async def keep() -> None:
         while True:
@@ -162,7 +164,7 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
 def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers."""
+    limit), the steering headers, the fault plans."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -170,4 +172,5 @@ def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) 
         stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
+    stack.append(Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     return stack

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.drawing.renderer import Renderer
+from emulator.domain.faults import parse_plan
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.live import Live
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances
@@ -41,6 +43,7 @@ class Emulator:
     images: ImagesService
     tasks: TaskService
     metrics: Metrics
+    live: Live  # fault plans and runtime settings, as the store has them
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -90,9 +93,6 @@ def build(
     base = {**DEFAULT_BASE_SECONDS}
     for family, table in settings.base_seconds.items():
         base[family] = {**base.get(family, {}), **table}
-    latency = LatencyModel(
-        base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
-    )
     fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
 
     async def own_file(request_id: str, index: int, fmt: str) -> bytes | None:
@@ -101,21 +101,32 @@ def build(
         return await owner.own_file(request_id, index, fmt)
 
     inputs = InputResolver(own_file, fetch)
-    # Each service gets its slice of the settings, not all of them.
-    outcomes = Outcomes(
-        seed=settings.seed,
-        blocked_terms=tuple(settings.blocked_terms),
-        failure_rate=settings.failure_rate,
-        time_scale=settings.time_scale,
-        latency=latency,
-    )
+
+    # Each service gets its slice of the settings, not all of them; those that may change while
+    # the emulator runs (``live.RUNTIME_FIELDS``) are made again from the settings then.
+    def outcomes_of(settings: Settings) -> Outcomes:
+        latency = LatencyModel(
+            base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
+        )
+        return Outcomes(
+            seed=settings.seed,
+            blocked_terms=tuple(settings.blocked_terms),
+            failure_rate=settings.failure_rate,
+            time_scale=settings.time_scale,
+            latency=latency,
+        )
+
+    def policy_of(settings: Settings) -> QueuePolicy:
+        return QueuePolicy(
+            validation=settings.validation,
+            invalid_delay=settings.invalid_delay,
+            slots=settings.slots,
+            model_slots=dict(settings.model_slots),
+        )
+
+    outcomes = outcomes_of(settings)
     balances = Balances(dict(settings.balances), settings.default_balance_usd)
-    policy = QueuePolicy(
-        validation=settings.validation,
-        invalid_delay=settings.invalid_delay,
-        slots=settings.slots,
-        model_slots=dict(settings.model_slots),
-    )
+    policy = policy_of(settings)
     queue = QueueService(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
     )
@@ -123,6 +134,14 @@ def build(
         outcomes, balances, clock, store, documents, rules, inputs, renderer, metrics
     )
     tasks = TaskService(clock, store, images, files, ids)
+    gateway = Gateway(settings.api_keys, settings.rate_limit)
+
+    def apply(changed: Settings) -> None:
+        queue.outcomes = images.outcomes = outcomes_of(changed)
+        queue.policy = policy_of(changed)
+        gateway.limit(changed.rate_limit)
+
+    config_plans = [parse_plan(plan, documents) for plan in settings.faults]
     return Emulator(
         settings=settings,
         clock=clock,
@@ -130,9 +149,10 @@ def build(
         ids=ids,
         documents=documents,
         files=files,
-        gateway=Gateway(settings.api_keys, settings.rate_limit),
+        gateway=gateway,
         queue=queue,
         images=images,
         tasks=tasks,
         metrics=metrics,
+        live=Live(store, settings, documents, apply, config_plans),
     )

@@ -24,6 +24,9 @@ CONTROL = {
     "jobs": "GET /_emulator/jobs",
     "job": "GET /_emulator/jobs/{request_id}",
     "balances": "GET|PUT /_emulator/balances/{key}",
+    "faults": "GET|POST|DELETE /_emulator/faults",
+    "fault": "DELETE /_emulator/faults/{id}",
+    "config": "GET|PATCH /_emulator/config",
     "metrics": "GET /metrics",
 }
 

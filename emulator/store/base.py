@@ -126,7 +126,8 @@ class Store(Protocol):
 
     async def live_version(self) -> str:
         """A token that changes with every change of the plans (not of their counts) or of the
-        runtime settings, and with a reset."""
+        runtime settings, and with a reset (in Redis, back to the empty token of a store with
+        no plans and no changed settings)."""
 
     async def config_overrides(self) -> dict[str, Any]:
         """The runtime settings changed from the start (``PATCH /_emulator/config``), by name."""

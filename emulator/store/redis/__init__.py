@@ -406,6 +406,8 @@ class RedisStore:
         ids = await self._run("add_faults", keys, args)
         if ids is None:
             return None
+        if not ids:  # offered once already
+            return []
         return [
             StoredFault(plan_id.decode(), fault.body, fault.after, fault.times, fault.probability)
             for plan_id, fault in zip(ids, faults, strict=True)

@@ -53,7 +53,7 @@ class PlanError(ValueError):
     """A plan the emulator cannot take; the message names the field and what is wrong."""
 
 
-# -- the plan -----------------------------------------------------------------------------------
+# -- the plan -------------------------------------------------------------------------------------
 
 
 @record
@@ -459,7 +459,7 @@ def from_stored(stored: StoredFault, documents: Mapping[str, Document]) -> Fault
     return parse_plan(data, documents, stored.plan_id)
 
 
-# -- which plans a request meets -------------------------------------------------------------
+# -- which plans a request meets ------------------------------------------------------------------
 
 
 @record

@@ -40,7 +40,7 @@ def refusal(data: Any) -> str:
     return str(caught.value)
 
 
-# -- the operations a plan can take ------------------------------------------------------------
+# -- the operations a plan can take ---------------------------------------------------------------
 
 
 def test_an_error_applies_only_where_its_status_is_documented() -> None:
@@ -56,7 +56,10 @@ def test_an_error_applies_only_where_its_status_is_documented() -> None:
 
 def test_an_undocumented_status_is_refused_naming_what_is_documented() -> None:
     message = refusal(
-        {"match": {"provider": "seacloud", "operation": "status"}, "action": {"kind": "error", "status": 503}}
+        {
+            "match": {"provider": "seacloud", "operation": "status"},
+            "action": {"kind": "error", "status": 503},
+        }
     )
     assert message == (
         "action.status: 503 is not an answer the matched operations document "
@@ -92,9 +95,10 @@ def test_outcome_and_slow_queue_take_operations_that_make_a_generation() -> None
     assert refusal(
         {"match": {"operation": "status"}, "action": {"kind": "outcome", "error_type": "CANCELED"}}
     ).startswith("action.kind: outcome applies to the operations that make a generation")
-    assert refusal(
-        {"match": {"provider": "openai"}, "action": {"kind": "slow_queue", "slots": 2}}
-    ) == "action.slots: slots are a queue pool's, and the plan matches no queue submit"
+    assert (
+        refusal({"match": {"provider": "openai"}, "action": {"kind": "slow_queue", "slots": 2}})
+        == "action.slots: slots are a queue pool's, and the plan matches no queue submit"
+    )
 
 
 def test_a_model_narrows_the_operations() -> None:
@@ -105,7 +109,7 @@ def test_a_model_narrows_the_operations() -> None:
     assert not any(provider in ("seacloud", "odirouter") for provider, _ in images.operations)
 
 
-# -- what is refused --------------------------------------------------------------------------
+# -- what is refused ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -113,34 +117,99 @@ def test_a_model_narrows_the_operations() -> None:
     [
         ([], "plan: must be an object"),
         ({}, "action: required (an object with a kind)"),
-        ({"action": ERROR_429, "id": "plan_1"}, "plan: unknown field 'id' (the fields are match, action, times, after, probability)"),
-        ({"action": {"kind": "explode"}}, "action.kind: must be one of error, delay, drop, truncate, stream_cut, outcome, slow_queue (got 'explode')"),
+        (
+            {"action": ERROR_429, "id": "plan_1"},
+            "plan: unknown field 'id' (the fields are match, action, times, after, probability)",
+        ),
+        (
+            {"action": {"kind": "explode"}},
+            "action.kind: must be one of error, delay, drop, truncate, stream_cut, outcome, "
+            "slow_queue (got 'explode')",
+        ),
         ({"action": {"kind": "error"}}, "action.status: required for an error"),
-        ({"action": {"kind": "error", "status": 200}}, "action.status: must be an error status, 400 to 599 (got 200)"),
-        ({"action": {"kind": "error", "status": True}}, "action.status: must be an error status, 400 to 599 (got True)"),
-        ({"action": {"kind": "error", "status": 500, "retry_after": 1}}, "action.retry_after: only a 429 or a 503 says when to retry (status is 500)"),
-        ({"action": {"kind": "error", "status": 429, "retry_after": -1}}, "action.retry_after: must be a number of seconds >= 0 (got -1)"),
-        ({"action": {"kind": "error", "status": 429, "seconds": 1}}, "action: unknown field 'seconds' (the fields are kind, status, retry_after)"),
+        (
+            {"action": {"kind": "error", "status": 200}},
+            "action.status: must be an error status, 400 to 599 (got 200)",
+        ),
+        (
+            {"action": {"kind": "error", "status": True}},
+            "action.status: must be an error status, 400 to 599 (got True)",
+        ),
+        (
+            {"action": {"kind": "error", "status": 500, "retry_after": 1}},
+            "action.retry_after: only a 429 or a 503 says when to retry (status is 500)",
+        ),
+        (
+            {"action": {"kind": "error", "status": 429, "retry_after": -1}},
+            "action.retry_after: must be a number of seconds >= 0 (got -1)",
+        ),
+        (
+            {"action": {"kind": "error", "status": 429, "seconds": 1}},
+            "action: unknown field 'seconds' (the fields are kind, status, retry_after)",
+        ),
         ({"action": {"kind": "delay"}}, "action.seconds: required for a delay"),
-        ({"action": {"kind": "delay", "seconds": 3601}}, "action.seconds: must be a number of seconds >= 0 and <= 3600 (got 3601)"),
-        ({"action": {"kind": "truncate", "bytes": -1}}, "action.bytes: must be an integer >= 0 (got -1)"),
-        ({"action": {"kind": "stream_cut", "after_events": 1.5}}, "action.after_events: must be an integer >= 0 (got 1.5)"),
-        ({"action": {"kind": "outcome", "error_type": "OOPS"}}, "action.error_type: must be one of INFERENCE_FAILURE, INFERENCE_TIMEOUT, REQUEST_INVALID, CONTENT_BLOCKED, CANCELED, INTERNAL_SERVER_ERROR (got 'OOPS')"),
-        ({"action": {"kind": "slow_queue"}}, "action: a slow_queue needs slots, service_factor or both"),
-        ({"action": {"kind": "slow_queue", "slots": 0}}, "action.slots: must be an integer >= 1 (got 0)"),
-        ({"action": {"kind": "slow_queue", "service_factor": 0}}, "action.service_factor: must be a number > 0 (got 0)"),
-        ({"action": ERROR_429, "match": {"provider": "acme"}}, "match.provider: unknown provider 'acme' (one of seacloud, odirouter, openai, agcloud, aa)"),
-        ({"action": ERROR_429, "match": {"provider": "aa", "operation": "submit"}}, "match.operation: 'submit' is not an operation of aa (one of aa.generate, aa.task, aa.upload)"),
-        ({"action": ERROR_429, "match": {"model": "dall-e-3"}}, "match.model: unknown model 'dall-e-3'"),
+        (
+            {"action": {"kind": "delay", "seconds": 3601}},
+            "action.seconds: must be a number of seconds >= 0 and <= 3600 (got 3601)",
+        ),
+        (
+            {"action": {"kind": "truncate", "bytes": -1}},
+            "action.bytes: must be an integer >= 0 (got -1)",
+        ),
+        (
+            {"action": {"kind": "stream_cut", "after_events": 1.5}},
+            "action.after_events: must be an integer >= 0 (got 1.5)",
+        ),
+        (
+            {"action": {"kind": "outcome", "error_type": "OOPS"}},
+            "action.error_type: must be one of INFERENCE_FAILURE, INFERENCE_TIMEOUT, "
+            "REQUEST_INVALID, CONTENT_BLOCKED, CANCELED, INTERNAL_SERVER_ERROR (got 'OOPS')",
+        ),
+        (
+            {"action": {"kind": "slow_queue"}},
+            "action: a slow_queue needs slots, service_factor or both",
+        ),
+        (
+            {"action": {"kind": "slow_queue", "slots": 0}},
+            "action.slots: must be an integer >= 1 (got 0)",
+        ),
+        (
+            {"action": {"kind": "slow_queue", "service_factor": 0}},
+            "action.service_factor: must be a number > 0 (got 0)",
+        ),
+        (
+            {"action": ERROR_429, "match": {"provider": "acme"}},
+            "match.provider: unknown provider 'acme' (one of seacloud, odirouter, openai, "
+            "agcloud, aa)",
+        ),
+        (
+            {"action": ERROR_429, "match": {"provider": "aa", "operation": "submit"}},
+            "match.operation: 'submit' is not an operation of aa (one of aa.generate, aa.task, "
+            "aa.upload)",
+        ),
+        (
+            {"action": ERROR_429, "match": {"model": "dall-e-3"}},
+            "match.model: unknown model 'dall-e-3'",
+        ),
         ({"action": ERROR_429, "match": {"path": ""}}, "match.path: must be a non-empty string"),
-        ({"action": ERROR_429, "match": {"colour": "red"}}, "match: unknown field 'colour' (the fields are provider, operation, path, model, key, test_id)"),
+        (
+            {"action": ERROR_429, "match": {"colour": "red"}},
+            "match: unknown field 'colour' (the fields are provider, operation, path, model, "
+            "key, test_id)",
+        ),
         ({"action": ERROR_429, "times": 0}, "times: must be an integer >= 1 (got 0)"),
         ({"action": ERROR_429, "times": -2}, "times: must be an integer >= 1 (got -2)"),
         ({"action": ERROR_429, "after": -1}, "after: must be an integer >= 0 (got -1)"),
-        ({"action": ERROR_429, "probability": 1.5}, "probability: must be a number from 0 to 1 (got 1.5)"),
-        ({"action": ERROR_429, "probability": "half"}, "probability: must be a number from 0 to 1 (got 'half')"),
+        (
+            {"action": ERROR_429, "probability": 1.5},
+            "probability: must be a number from 0 to 1 (got 1.5)",
+        ),
+        (
+            {"action": ERROR_429, "probability": "half"},
+            "probability: must be a number from 0 to 1 (got 'half')",
+        ),
     ],
-)  # fmt: skip
+)
 def test_what_is_wrong_is_said_in_one_line(data: Any, message: str) -> None:
     assert refusal(data) == message
 
@@ -196,7 +265,7 @@ def test_a_delay_is_zero_to_an_hour(seconds: float) -> None:
         assert refusal(data).startswith("action.seconds:")
 
 
-# -- matching -------------------------------------------------------------------------------
+# -- matching -------------------------------------------------------------------------------------
 
 
 def test_a_match_compares_each_field_it_gives() -> None:
@@ -272,7 +341,7 @@ def test_a_plan_goes_through_the_store_and_back_unchanged() -> None:
     }
 
 
-# -- the seeded draw ---------------------------------------------------------------------------
+# -- the seeded draw ------------------------------------------------------------------------------
 
 
 def test_the_draw_is_sha1_of_seed_plan_and_count() -> None:

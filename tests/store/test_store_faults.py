@@ -26,7 +26,7 @@ def fault(after: int = 0, times: int | None = None, probability: float = 1.0) ->
     return StoredFault("", '{"match": {}, "action": {"kind": "drop"}}', after, times, probability)
 
 
-# -- keeping, listing, deleting ------------------------------------------------------------------
+# -- keeping, listing, deleting -------------------------------------------------------------------
 
 
 async def test_plans_are_kept_in_order_under_counted_ids(store: Store) -> None:
@@ -132,7 +132,7 @@ def _redis(url: str, namespace: str = "default") -> RedisStore:
     return store
 
 
-# -- a random sequence of requests against a plain model -------------------------------------------
+# -- a random sequence of requests against a plain model ------------------------------------------
 
 
 @dataclass
@@ -243,7 +243,7 @@ def test_a_random_sequence_counts_as_the_model_in_redis(
     asyncio.run(run())
 
 
-# -- runtime settings and the version ---------------------------------------------------------------
+# -- runtime settings and the version -------------------------------------------------------------
 
 
 async def test_runtime_settings_are_patched_one_by_one(store: Store) -> None:
@@ -281,7 +281,7 @@ async def test_every_change_and_a_reset_give_a_new_version(store: Store) -> None
     assert await store.live_version() == before
 
 
-# -- a pool that changes its number of slots ---------------------------------------------------------
+# -- a pool that changes its number of slots ------------------------------------------------------
 
 
 async def test_fewer_slots_wait_for_all_but_that_many_running_jobs(store: Store) -> None:

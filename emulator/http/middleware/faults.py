@@ -31,6 +31,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emulator.domain.errors import BadSteering, PlannedError, ServerStopping
@@ -235,8 +236,15 @@ async def _disconnected(receive: Receive) -> None:
 async def _hang_up(scope: Scope, receive: Receive) -> bool:
     """Close the connection with no answer and wait for the server to see it; False when the
     server cannot."""
-    if not _close(scope):
+    if CLOSE not in scope.get("extensions", {}):
         return False
+    # The body first: a socket closed with data still unread resets the connection, and the
+    # client would see a reset rather than a server that hung up.
+    try:
+        await read_body(receive)
+    except ClientDisconnect:
+        return True
+    _close(scope)
     await _disconnected(receive)
     return True
 

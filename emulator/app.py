@@ -14,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
-from emulator.domain.metrics import Meter, Metrics
+from emulator.domain.live import Live
+from emulator.domain.metrics import Meter
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
 from emulator.http.dialects import http_error, refusal, unrouted
@@ -72,14 +73,15 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics
+    provider: Provider, mount: str, settings: Settings, emulator: Emulator
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind))
+        meter = emulator.metrics.meter(provider.name, kind)
+        return _operation_middleware(settings, endpoint, meter, emulator.live)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -100,7 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics)
+            for route in _provider_routes(provider, mount, settings, emulator)
         ),
         *control_routes(),
         *metrics_routes(),
@@ -161,10 +163,13 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
     return stack
 
 
-def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) -> list[Middleware]:
+def _operation_middleware(
+    settings: Settings, endpoint: Endpoint, meter: Meter, live: Live
+) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers, the fault plans."""
+    limit), the steering headers, the fault plans (``live``: the app's view of them, which a
+    reset hands over)."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -172,5 +177,7 @@ def _operation_middleware(settings: Settings, endpoint: Endpoint, meter: Meter) 
         stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
-    stack.append(Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
+    stack.append(
+        Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refusal(endpoint), live=live)
+    )
     return stack

@@ -64,10 +64,12 @@ def build(
     clock: Clock | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    live: Live | None = None,
 ) -> Emulator:
     """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
     over the store it emptied rather than open another connection pool, and hands over the
-    metrics the routes' middleware counts into).
+    metrics the routes' middleware counts into and the live view of fault plans and runtime
+    settings it reads, which starts over).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -141,7 +143,11 @@ def build(
         queue.policy = policy_of(changed)
         gateway.limit(changed.rate_limit)
 
-    config_plans = [parse_plan(plan, documents) for plan in settings.faults]
+    if live is None:
+        config_plans = [parse_plan(plan, documents) for plan in settings.faults]
+        live = Live(store, settings, documents, apply, config_plans)
+    else:
+        live.rebind(store, apply)
     return Emulator(
         settings=settings,
         clock=clock,
@@ -154,5 +160,5 @@ def build(
         images=images,
         tasks=tasks,
         metrics=metrics,
-        live=Live(store, settings, documents, apply, config_plans),
+        live=live,
     )

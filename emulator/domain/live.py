@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -74,6 +75,9 @@ class Live:
     ``start``: the settings the emulator started with; ``apply``: puts settings into the
     running services; ``config_plans``: the config file's plans, offered to the store on the
     first read (the first process sharing a store since its last reset keeps them).
+
+    One per app: the routes' middleware holds it, and a reset hands it over to the emulator
+    it builds (``rebind``).
     """
 
     def __init__(
@@ -84,34 +88,41 @@ class Live:
         apply: Callable[[Settings], None],
         config_plans: Sequence[FaultPlan] = (),
     ) -> None:
-        self.store = store
         self.start = start
-        self.settings = start  # what the services run with now
         self.documents = documents
         self.seed = start.seed
+        self._config_plans = tuple(config_plans)
+        self.rebind(store, apply)
+
+    def rebind(self, store: Store, apply: Callable[[Settings], None]) -> None:
+        """Start over, with ``apply`` putting settings into a new set of services (a reset):
+        nothing read yet, the start's settings, the config file's plans to offer again."""
+        self.store = store
+        self._apply = apply
+        self.settings = self.start  # what the services run with now
         self.plans: tuple[FaultPlan, ...] = ()
         # The plans each operation (provider, kind) may meet: the request's one lookup.
         self.index: dict[tuple[str, str], OperationPlans] = {}
-        self._apply = apply
-        self._config_plans = tuple(config_plans)
         self._by_id: dict[str, FaultPlan] = {}
         self._overrides: dict[str, Any] = {}
         self._version: str | None = None
         self._offered = False
         self._interval = REFRESH_SECONDS if store.shared else None
-        self._next = 0.0  # monotonic instant of the next read of a shared store
+        # The monotonic instant from which a request reads the store first (``sync``): at
+        # once until the first read, then never with a store of this process's own.
+        self.next_read = 0.0
         self._reading: asyncio.Future[None] | None = None
         self._reading_since = 0.0
 
     # -- reading the store ----------------------------------------------------------------------
 
     def due(self) -> bool:
-        """Whether the store must be read before the next request (a cheap check)."""
-        return not self._offered or (self._interval is not None and time.monotonic() >= self._next)
+        """Whether the store must be read before the next request (``next_read`` has come)."""
+        return time.monotonic() >= self.next_read
 
     async def sync(self) -> None:
         """Read the store's version, and its plans and settings if they changed; requests
-        arriving meanwhile wait for the same read."""
+        arriving meanwhile wait for the same read (unless it began too long ago to count)."""
         reading = self._reading
         now = time.monotonic()
         stale = self._interval is not None and now - self._reading_since >= self._interval
@@ -126,8 +137,10 @@ class Live:
         version = await self.store.live_version()
         if version != self._version:
             await self._load(version)
-        if self._interval is not None:
-            self._next = max(self._next, started + self._interval)
+        if self._interval is None:
+            self.next_read = math.inf
+        else:
+            self.next_read = max(self.next_read, started + self._interval)
 
     async def _offer(self) -> None:
         plans = [plan.stored() for plan in self._config_plans]

@@ -51,7 +51,7 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics)
+    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics, live=old.live)
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     # The config file's fault plans start over, and every process sharing the store sees the
     # plans and runtime settings go back to the start's.

@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Awaitable
 from dataclasses import replace
+from time import monotonic
 from typing import Any
 
 from starlette.requests import ClientDisconnect
@@ -41,7 +43,6 @@ from emulator.domain.faults import (
     ErrorAction,
     Facts,
     FaultPlan,
-    OperationPlans,
     OutcomeAction,
     SlowQueueAction,
     StreamCutAction,
@@ -86,34 +87,36 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class FaultsMiddleware:
-    """Meet one provider operation's requests with the fault plans that may take them."""
+    """Meet one provider operation's requests with the fault plans that may take them.
 
-    def __init__(self, app: ASGIApp, endpoint: Endpoint, refuse: Refusal) -> None:
+    ``live`` is the app's view of the plans (``Live``, one per app: a reset starts it over).
+    """
+
+    def __init__(self, app: ASGIApp, endpoint: Endpoint, refuse: Refusal, live: Live) -> None:
         self.app = app
         self.provider = endpoint.provider
         self.kind = endpoint.kind
         self.slot = (endpoint.provider, endpoint.kind)
         self.refuse = refuse
+        self.live = live
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        emulator: Emulator = scope["app"].state.emulator
-        live = emulator.live
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: a request no plan can take goes on as the route's own call, with
+        # no frame of this middleware's around it.
+        live = self.live
+        if monotonic() < live.next_read and self.slot not in live.index:
+            return self.app(scope, receive, send)
+        return self._meet(scope, receive, send)
+
+    async def _meet(self, scope: Scope, receive: Receive, send: Send) -> None:
+        live = self.live
         if live.due():
             await live.sync()
         plans = live.index.get(self.slot)
         if plans is None:
             await self.app(scope, receive, send)
             return
-        await self._meet(plans, emulator, scope, receive, send)
-
-    async def _meet(
-        self,
-        plans: OperationPlans,
-        emulator: Emulator,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-    ) -> None:
+        emulator: Emulator = scope["app"].state.emulator
         model: str | None = scope.get("path_params", {}).get("model_id")
         if plans.needs_model and model is None:
             body = await read_body(receive)
@@ -125,7 +128,6 @@ class FaultsMiddleware:
             test_id=_header(scope, _TEST_ID),
             model=model,
         )
-        live = emulator.live
         candidates = plans.candidates(facts)
         plan = await live.take(candidates) if candidates else None
         if plan is not None:

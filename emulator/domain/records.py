@@ -1,4 +1,5 @@
-"""The records the store keeps: queue jobs, 典名词元's tasks and the generations they carry.
+"""The records the store keeps: queue jobs, 典名词元's tasks and the generations they carry,
+and fault plans with their counts.
 
 Frozen, plain data and what follows from their own fields alone (a task's status at a given
 instant, a generation's event times). This module imports the standard library only, so the

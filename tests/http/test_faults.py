@@ -23,9 +23,11 @@ from openai.types import ImageEditPartialImageEvent, ImageGenPartialImageEvent
 from starlette.applications import Starlette
 
 from emulator.domain.records import fault_draw
+from emulator.http.middleware.faults import ConnectionDropped
 from emulator.settings import Settings, SettingsError
 from tests.helpers import (
     RunningServer,
+    asgi_client,
     events,
     examples,
     fast_app,
@@ -738,3 +740,18 @@ def test_plans_are_shared_by_two_processes_on_one_redis(tmp_path: Path, redis_ur
     finally:
         one.stop()
         two.stop()
+
+
+@pytest.mark.anyio
+async def test_a_server_without_the_close_extension_ends_a_drop_itself() -> None:
+    """In process (no ``CLOSE`` extension) a drop raises, and the server decides: uvicorn's
+    own protocol answers 500, httpx's ASGI transport passes the error on."""
+    app = fast_app()
+    async with asgi_client(app, QUEUE) as client:
+        await client.post(
+            "/_emulator/faults",
+            json={"match": {"operation": "submit"}, "action": {"kind": "drop"}, "times": 1},
+        )
+        with pytest.raises(ConnectionDropped, match="plan_1"):
+            await client.post(SUBMIT, json=SEED_GPT_IMAGE_1)
+        assert (await client.post(SUBMIT, json=SEED_GPT_IMAGE_1)).status_code == 200

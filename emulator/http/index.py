@@ -104,7 +104,7 @@ def _html(index: dict[str, Any]) -> str:
 
 async def index(request: Request) -> Response:
     """HTML for a browser (``Accept: text/html``), JSON for everything else."""
-    body = describe(request.app.state.emulator.settings, app_base(request))
+    body = describe(request.app.state.emulator.live.settings, app_base(request))
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_html(body))
     return json_response(body)

@@ -755,3 +755,31 @@ async def test_a_server_without_the_close_extension_ends_a_drop_itself() -> None
         with pytest.raises(ConnectionDropped, match="plan_1"):
             await client.post(SUBMIT, json=SEED_GPT_IMAGE_1)
         assert (await client.post(SUBMIT, json=SEED_GPT_IMAGE_1)).status_code == 200
+
+
+@pytest.mark.slow  # the everyday counterpart: two processes on one Redis, above
+def test_plans_hold_across_the_workers_of_one_server(tmp_path: Path, redis_url: str) -> None:
+    served = start_replica(
+        tmp_path, "workers", "--workers", "2", "--store", redis_url, "--time-scale", "1e-9"
+    )
+    try:
+        add_plan(
+            served.url,
+            match={"provider": "seacloud", "operation": "submit"},
+            action={"kind": "error", "status": 429},
+            after=2,
+            times=4,
+        )
+
+        def one(_: int) -> int:  # a new connection each time: the kernel spreads them
+            answer = httpx.post(served.url + SUBMIT, json=SEED_GPT_IMAGE_1, headers=QUEUE)
+            return answer.status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(one, range(16)))
+        assert statuses.count(429) == 4
+        assert statuses.count(200) == 12
+        (plan,) = plans(served.url)
+        assert (plan["seen"], plan["applied"], plan["spent"]) == (6, 4, True)
+    finally:
+        served.stop()

@@ -455,7 +455,10 @@ class MemoryStore:
                 continue
             seen = plan.seen + 1
             applies = fault_applies(plan, seen, seed)
-            self._faults[plan_id] = replace(plan, seen=seen, applied=plan.applied + applies)
+            self._faults[plan_id] = StoredFault(
+                plan_id, plan.body, plan.after, plan.times, plan.probability, seen,
+                plan.applied + applies,
+            )  # fmt: skip
             return plan_id, applies
         return None
 

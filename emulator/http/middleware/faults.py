@@ -57,7 +57,6 @@ from emulator.http.middleware.gateway import KEY as KEY_OF_GATEWAY
 from emulator.http.middleware.gateway import Refusal
 from emulator.http.shutdown import Drain
 from emulator.protocol import CLOSE
-from emulator.state import Emulator
 
 KEY = "imgemu.fault"  # the id of the plan applied to the request
 TEST_ID = "x-imgemu-test-id"
@@ -116,11 +115,10 @@ class FaultsMiddleware:
         if plans is None:
             await self.app(scope, receive, send)
             return
-        emulator: Emulator = scope["app"].state.emulator
         model: str | None = scope.get("path_params", {}).get("model_id")
         if plans.needs_model and model is None:
             body = await read_body(receive)
-            model = self._model(emulator, scope, body)
+            model = self._model(scope, body)
             receive = _replay(body, receive)
         facts = Facts(
             path=scope["path"],
@@ -139,7 +137,7 @@ class FaultsMiddleware:
             send = _StreamCut(live, streamed, scope, send)
         await self.app(scope, receive, send)
 
-    def _model(self, emulator: Emulator, scope: Scope, body: bytes) -> str | None:
+    def _model(self, scope: Scope, body: bytes) -> str | None:
         """The model a request names in its body (JSON or a form), else its document's
         default."""
         content_type = (_header(scope, _CONTENT_TYPE) or "").split(";")[0].strip().lower()
@@ -155,7 +153,7 @@ class FaultsMiddleware:
             if isinstance(data, dict) and isinstance(data.get("model"), str):
                 model: str = data["model"]
                 return model
-        operation = emulator.documents[self.provider].operation(self.kind, "*")
+        operation = self.live.documents[self.provider].operation(self.kind, "*")
         if operation is None:
             return None
         defaults = operation.form.defaults if operation.form is not None else operation.defaults

@@ -24,6 +24,8 @@ from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
+from emulator.http.middleware.control_token import ControlToken
+from emulator.http.middleware.drain import DrainMiddleware
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.faults import FaultsMiddleware
 from emulator.http.middleware.gateway import GatewayMiddleware
@@ -39,25 +41,39 @@ from emulator.runtime import tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import Emulator, build
 
+# The operations whose handlers read a request body (a client may send it slowly).
+READS_A_BODY = frozenset({"submit", "images.generate", "images.edit", "aa.generate", "aa.upload"})
 # Seconds between renewals of this process's node number (a shared store forgets it after 30).
 NODE_RENEW_SECONDS = 10.0
 
 
+async def _share_signing_key(app: Starlette) -> None:
+    """Sign with the key of the processes sharing the store, unless a secret is configured
+    (the emulator a reset built holds the key it was handed)."""
+    emulator: Emulator = app.state.emulator
+    if not emulator.settings.signing_secret:
+        files = emulator.files
+        files.use_secret(await emulator.store.signing_key(files.secret))
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Take a node number from the store (processes sharing it draw ids apart), hold it while
-    serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go."""
+    """Take a node number from the store (processes sharing it draw ids apart) and the signing
+    key they share, hold the number while serving (and read the key again: a store that lost
+    it takes the first one offered again); on shutdown the last metric counts go to the store,
+    then the node number and the store's connections go, and the fetcher's HTTP client."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
     emulator.ids.assign(node)
+    await _share_signing_key(app)
     await emulator.live.sync()  # the config file's fault plans, and what the store holds
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(NODE_RENEW_SECONDS)
             await store.renew_node(node)
+            await _share_signing_key(app)
 
     renewal = asyncio.create_task(keep())
     try:
@@ -70,10 +86,11 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):  # a store gone already: its claim lapses alone
             await store.renew_node(node, release=True)
         await store.close()
+        await app.state.emulator.fetcher.aclose()
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, emulator: Emulator
+    provider: Provider, mount: str, settings: Settings, emulator: Emulator, drain: Drain
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
@@ -81,7 +98,7 @@ def _provider_routes(
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
         meter = emulator.metrics.meter(provider.name, kind)
-        return _operation_middleware(settings, endpoint, meter, emulator.live)
+        return _operation_middleware(settings, endpoint, meter, drain, emulator.live)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -94,18 +111,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """The emulator as an ASGI app: every provider at once, state built fresh."""
     settings = settings or Settings()
     emulator = build(settings)
+    # Stopping ends the waits of every request, fetches of input images among them.
+    drain = Drain(on_begin=(emulator.fetcher.stop,))
     # Every provider at each of its mounts, by its protocol. Routes are tried in order: the
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
     mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
+    # The control token locks the control plane and the metrics, nothing else.
+    token = settings.control_token
+    locked = [Middleware(ControlToken, token=token)] if token else []
     routes = [
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator)
+            for route in _provider_routes(provider, mount, settings, emulator, drain)
         ),
-        *control_routes(),
-        *metrics_routes(),
+        *control_routes(locked),
+        *metrics_routes(locked),
         *doc_routes(),
         *file_routes(),
     ]
@@ -124,7 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Innermost: queue submits and status reads go straight to their routes (see front.py).
     app.user_middleware.append(Middleware(QueueFront, router=app.router))
     app.state.emulator = emulator
-    app.state.drain = Drain()
+    app.state.drain = drain
     return app
 
 
@@ -164,12 +186,13 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
 
 
 def _operation_middleware(
-    settings: Settings, endpoint: Endpoint, meter: Meter, live: Live
+    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain, live: Live
 ) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limit), the steering headers, the fault plans (``live``: the app's view of them, which a
-    reset hands over)."""
+    limit), the steering headers, for the operations that read a body the end of that read
+    when the server begins to stop, and the fault plans (``live``: the app's view of them,
+    which a reset hands over)."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -177,7 +200,10 @@ def _operation_middleware(
         stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
+    if endpoint.kind in READS_A_BODY:
+        stack.append(Middleware(DrainMiddleware, drain=drain))
+    refuse = refusal(endpoint)
     stack.append(
-        Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refusal(endpoint), live=live)
+        Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refuse, live=live, drain=drain)
     )
     return stack

@@ -46,6 +46,9 @@ ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
 OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
 
+# Settings whose values are secrets: an error names them without repeating the value.
+SECRETS = frozenset({"signing_secret", "control_token"})
+
 # The queue providers' names, literal for pydantic: tests/test_providers.py holds them to the table.
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
@@ -155,17 +158,29 @@ class Settings(BaseModel):
         "forgotten a minute after",
     )
     signing_secret: str = Field(
-        "", description="secret of result URL signatures (default from the seed)"
+        "",
+        description="secret of result URL signatures (default random at start, one per Redis "
+        "namespace; set it to keep links valid across restarts)",
+    )
+    control_token: str = Field(
+        "",
+        description="token /_emulator/* and /metrics require, as 'Authorization: Bearer TOKEN' "
+        "or 'X-Imgemu-Control-Token: TOKEN' (default: open to anyone who reaches the port)",
     )
     fetch_remote: Literal["off", "allowlist"] = Field(
         "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
+    fetch_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="real seconds one fetch of an input image may take, redirects included",
+    )
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
     max_upload_mb: int = Field(
         256,
         ge=1,
-        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        description="room for 典名词元 uploads in the store, MB (the oldest go first; each expires "
         "after result_ttl plus a minute)",
     )
     load_mode: bool = Field(
@@ -251,6 +266,13 @@ class Settings(BaseModel):
             raise ValueError(f"unknown provider {unknown[0]!r}: one of {', '.join(PROVIDERS)}")
         return value
 
+    @field_validator("control_token")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if any(not "!" <= ch <= "~" for ch in value):
+            raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+        return value
+
     @field_validator("blocked_terms")
     @classmethod
     def _no_empty_terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -293,7 +315,7 @@ def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> 
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, Settings.model_fields, n=1)
             message = "not a setting" + (f" (did you mean {close[0]}?)" if close else "")
-        elif "input" in error and not isinstance(error["input"], dict):
+        elif "input" in error and not isinstance(error["input"], dict) and name not in SECRETS:
             message += f" (got {error['input']!r})"
         parts.append(f"{place}: {message}")
     return "; ".join(parts)

@@ -28,6 +28,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
 from emulator.domain.inputs import InputResolver
@@ -164,7 +165,9 @@ class ImagesService:
                 (Violation(("model",), f"Invalid value: '{params.get('model')}'.", "enum"),)
             )
         edit = kind != "images.generate"
-        images, mask, problems, image_field = await self._inputs(params, upload, edit)
+        images, mask, problems, image_field = await self._inputs(
+            params, upload, edit, owner_of(key)
+        )
         ctx = RuleContext(
             images=images,
             mask=mask,
@@ -262,9 +265,10 @@ class ImagesService:
         )
 
     async def _inputs(
-        self, params: Mapping[str, Any], upload: Upload | None, edit: bool
+        self, params: Mapping[str, Any], upload: Upload | None, edit: bool, owner: str
     ) -> tuple[tuple[ResolvedImage | None, ...], ResolvedImage | None, tuple[Violation, ...], str]:
-        """The input images and mask: form parts, or JSON references (``images``, ``mask``)."""
+        """The input images and mask: form parts, or JSON references (``images``, ``mask``) of
+        ``owner``'s request."""
         if not edit:
             return (), None, (), "images"
         problems: list[Violation] = []
@@ -277,34 +281,33 @@ class ImagesService:
             mask = _probe(masks[0], ("mask",), problems) if masks else None
             return images, mask, tuple(problems), "image"
         refs = params.get("images") or []
-        resolved = []
-        for index, ref in enumerate(refs):
-            resolved.append(await self._reference(ref, ("images", index), problems))
-        mask = None
+        lookups = [self._reference(ref, ("images", index), owner) for index, ref in enumerate(refs)]
         if params.get("mask") is not None:
-            mask = await self._reference(params["mask"], ("mask",), problems)
-        return tuple(resolved), mask, tuple(problems), "images"
+            lookups.append(self._reference(params["mask"], ("mask",), owner))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems.extend(item for item in found if isinstance(item, Violation))
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask = None
+        if params.get("mask") is not None and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return images, mask, tuple(problems), "images"
 
     async def _reference(
-        self, ref: Any, loc: tuple[str | int, ...], problems: list[Violation]
-    ) -> ResolvedImage | None:
-        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image."""
+        self, ref: Any, loc: tuple[str | int, ...], owner: str
+    ) -> ResolvedImage | Violation:
+        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image of
+        ``owner``'s request; a file id another owner uploaded is as unknown as one never issued."""
         if isinstance(ref, dict) and "file_id" in ref:
-            data = await self.store.get_upload(str(ref["file_id"]))
+            data = await self.store.get_upload(owner, str(ref["file_id"]))
             if data is None:
-                problems.append(
-                    Violation(
-                        (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
-                    )
+                return Violation(
+                    (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
                 )
-                return None
-            return _probe(data, loc, problems)
+            problems: list[Violation] = []
+            probed = _probe(data, loc, problems)
+            return problems[0] if probed is None else probed
         url = ref.get("image_url") if isinstance(ref, dict) else ref
-        found = await self.inputs.resolve(str(url), loc)
-        if isinstance(found, Violation):
-            problems.append(found)
-            return None
-        return found
+        return await self.inputs.resolve(str(url), loc, owner=owner)
 
     def _usage(
         self,

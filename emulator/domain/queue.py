@@ -17,6 +17,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
@@ -144,7 +145,7 @@ class QueueService:
         images: tuple[ResolvedImage | None, ...] = ()
         mask: ResolvedImage | None = None
         if not violations:
-            ctx = await self._resolve_inputs(params, info) if info.edit else _NO_INPUTS
+            ctx = await self._resolve_inputs(params, info, key) if info.edit else _NO_INPUTS
             images, mask = ctx.images, ctx.mask
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations and self.policy.validation == "sync":
@@ -248,29 +249,26 @@ class QueueService:
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 
-    async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
+    async def _resolve_inputs(
+        self, params: Mapping[str, Any], info: ModelInfo, key: str
+    ) -> RuleContext:
         if not info.edit:
             return _NO_INPUTS
+        owner = owner_of(key)
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]
-        problems: list[Violation] = []
-        images: list[ResolvedImage | None] = []
-        for index, ref in enumerate(refs):
-            resolved = await self.inputs.resolve(ref, ("images", index))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-                images.append(None)
-            else:
-                images.append(resolved)
-        mask: ResolvedImage | None = None
+        resolve = self.inputs.resolve
+        lookups = [resolve(ref, ("images", index), owner=owner) for index, ref in enumerate(refs)]
         if "mask" in params:
-            resolved = await self.inputs.resolve(params["mask"], ("mask",))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-            else:
-                mask = resolved
-        return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
+            lookups.append(resolve(params["mask"], ("mask",), owner=owner))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems = [item for item in found if isinstance(item, Violation)]
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask: ResolvedImage | None = None
+        if "mask" in params and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
@@ -304,16 +302,22 @@ class QueueService:
 
     async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         """A finished job's output file (link checks are the caller's)."""
-        job = await self.store.get_job(request_id)
+        return await self._file(await self.store.get_job(request_id), index, fmt)
+
+    async def _file(self, job: Job | None, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         now = self.clock.now()
         if job is None or not state_at(job, now).succeeded:
             raise RequestNotFound()
         output = self.files.find_output(job, index, fmt)
         return job, output, await self.files.render(job, output, now)
 
-    async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(self, request_id: str, index: int, fmt: str, owner: str) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        job = await self.store.get_job(request_id)
+        if job is None or job.owner != owner:
+            return None
         try:
-            return (await self.file(request_id, index, fmt))[2]
+            return (await self._file(job, index, fmt))[2]
         except RequestNotFound:
             return None

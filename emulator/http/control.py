@@ -3,11 +3,13 @@ fault plans and runtime settings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
@@ -51,7 +53,16 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics, live=old.live)
+    # The signing key is kept too: the other processes sharing the store sign with it.
+    fresh = build(
+        old.settings,
+        clock=clock,
+        store=old.store,
+        metrics=old.metrics,
+        fetcher=old.fetcher,
+        key=old.files.secret,
+        live=old.live,
+    )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
     # The config file's fault plans start over, and every process sharing the store sees the
     # plans and runtime settings go back to the start's.
@@ -260,20 +271,23 @@ async def patch_config(request: Request) -> Response:
     return json_response(view)
 
 
-def control_routes() -> list[BaseRoute]:
-    return [
-        Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"]),
-        Route("/_emulator/jobs", list_jobs, methods=["GET"]),
-        Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
-        Route("/_emulator/capabilities", capabilities, methods=["GET"]),
-        Route("/_emulator/faults", add_fault, methods=["POST"]),
-        Route("/_emulator/faults", list_faults, methods=["GET"]),
-        Route("/_emulator/faults", delete_faults, methods=["DELETE"]),
-        Route("/_emulator/faults/{plan_id}", delete_fault, methods=["DELETE"]),
-        Route("/_emulator/config", get_config, methods=["GET"]),
-        Route("/_emulator/config", patch_config, methods=["PATCH"]),
+def control_routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
+    """The control plane: one mount for everything under ``/_emulator/``, so ``middleware``
+    (the control token's lock) stands before every path of it, routed or not."""
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/clock", get_clock, methods=["GET"]),
+        Route("/clock", move_clock, methods=["POST"]),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{request_id}", get_job, methods=["GET"]),
+        Route("/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/capabilities", capabilities, methods=["GET"]),
+        Route("/faults", add_fault, methods=["POST"]),
+        Route("/faults", list_faults, methods=["GET"]),
+        Route("/faults", delete_faults, methods=["DELETE"]),
+        Route("/faults/{plan_id}", delete_fault, methods=["DELETE"]),
+        Route("/config", get_config, methods=["GET"]),
+        Route("/config", patch_config, methods=["PATCH"]),
     ]
+    return [Mount("/_emulator", routes=routes, middleware=middleware)]

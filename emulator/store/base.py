@@ -61,11 +61,11 @@ class Store(Protocol):
     async def job_count(self) -> int:
         """How many jobs the store holds."""
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
-        """Keep an uploaded file (典名词元's ``/api/v1/files``)."""
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
+        """Keep a file ``owner`` uploaded (典名词元's ``/api/v1/files``)."""
 
-    async def get_upload(self, file_id: str) -> bytes | None:
-        """An uploaded file's bytes, None when unknown."""
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
+        """The bytes of a file ``owner`` uploaded, None when unknown (or another owner's)."""
 
     async def put_task(self, task: Task) -> None:
         """Keep a 典名词元 task (its generation, id and owner) under its task id."""
@@ -85,6 +85,10 @@ class Store(Protocol):
     async def renew_node(self, node: int, release: bool = False) -> None:
         """Keep holding ``node`` (a shared store forgets a holder that stops renewing), or let
         it go (``release``)."""
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        """The key every process sharing the store signs result links with: the one the first
+        of them offered, else ``candidate`` (kept now). A reset keeps it."""
 
     # -- metrics (``emulator.domain.metrics``) -------------------------------------------------
 

@@ -76,6 +76,7 @@ class MemoryStore:
         self.upload_bytes = upload_bytes
         self._clock = clock
         self._version = 0  # ``live_version``: counts every change, resets included
+        self._signing_key: bytes | None = None  # kept by a reset, as Redis' is
         self._init()
 
     def _init(self) -> None:
@@ -86,7 +87,8 @@ class MemoryStore:
         self._windows: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
         self._balances: dict[str, float] = {}
         self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
-        self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
+        # (owner, file id) -> (expiry, data)
+        self._uploads: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._upload_total = 0
         self._tasks: dict[str, Task] = {}
         self._job_expiries: list[tuple[float, str]] = []  # heap of (expiry, request id)
@@ -141,11 +143,11 @@ class MemoryStore:
     def _drop_uploads(self, now: float, budget: float) -> None:
         uploads = self._uploads
         while uploads and budget > 0:
-            file_id, (expiry, data) = next(iter(uploads.items()))
+            name, (expiry, data) = next(iter(uploads.items()))
             if expiry > now:
                 return
             budget -= 1
-            del uploads[file_id]
+            del uploads[name]
             self._upload_total -= len(data)
 
     def _drop_balances(self, now: float, budget: float) -> None:
@@ -347,22 +349,22 @@ class MemoryStore:
         self._sweep(self._now(), math.inf)
         return len(self._jobs)
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
         now = self._now()
         self._sweep(now)
         uploads = self._uploads
-        old = uploads.pop(file_id, None)
+        old = uploads.pop((owner, file_id), None)
         if old is not None:
             self._upload_total -= len(old[1])
-        uploads[file_id] = (now + self.ttl, data)
+        uploads[owner, file_id] = (now + self.ttl, data)
         self._upload_total += len(data)
         budget = self.upload_bytes
         if budget is not None:
             while self._upload_total > budget and len(uploads) > 1:
                 self._upload_total -= len(uploads.popitem(last=False)[1][1])
 
-    async def get_upload(self, file_id: str) -> bytes | None:
-        found = self._uploads.get(file_id)
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
+        found = self._uploads.get((owner, file_id))
         if found is None or found[0] <= self._now():
             return None
         return found[1]
@@ -392,6 +394,11 @@ class MemoryStore:
 
     async def renew_node(self, node: int, release: bool = False) -> None:
         pass
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        if self._signing_key is None:
+            self._signing_key = candidate
+        return self._signing_key
 
     # -- metrics -----------------------------------------------------------------------------
 

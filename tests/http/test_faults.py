@@ -34,7 +34,7 @@ from tests.helpers import (
     make_app,
     png_bytes,
 )
-from tests.load.topology import start_replica
+from tests.load.topology import CONTROL, start_replica
 from tests.seeds import SEED_GPT_IMAGE_1
 from tests.support.faults import AA_BODY, IMAGES_BODY, add_plan, plans, requests_counted
 
@@ -735,7 +735,8 @@ def test_plans_are_shared_by_two_processes_on_one_redis(tmp_path: Path, redis_ur
         assert statuses == [200, 429, 429, 429, 200, 200, 200, 200]
         (plan,) = plans(two.url)
         assert (plan["seen"], plan["applied"], plan["spent"]) == (4, 3, True)
-        assert httpx.delete(f"{two.url}/_emulator/faults").json() == {"deleted": 1}
+        gone = httpx.delete(f"{two.url}/_emulator/faults", headers=CONTROL)
+        assert gone.json() == {"deleted": 1}
         assert plans(one.url) == []
     finally:
         one.stop()

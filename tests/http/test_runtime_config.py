@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.helpers import RunningServer, fast_app, make_app
-from tests.load.topology import start_replica
+from tests.load.topology import CONTROL, start_replica
 from tests.seeds import SEED_GPT_IMAGE_1
 from tests.support.faults import IMAGES_BODY
 
@@ -147,15 +147,18 @@ def test_a_change_reaches_every_process_sharing_the_store(tmp_path: Path, redis_
     )
     try:
         with httpx.Client(timeout=10) as http:
-            changed = http.patch(f"{one.url}/_emulator/config", json={"blocked_terms": ["apple"]})
+            changed = http.patch(
+                f"{one.url}/_emulator/config", json={"blocked_terms": ["apple"]}, headers=CONTROL
+            )
             assert changed.status_code == 200
             # Once the change is answered, the other process has it for its next request.
             blocked = http.post(
                 f"{two.url}/v1/images/generations", json=IMAGES_BODY, headers=BEARER
             )
             assert blocked.status_code == 400
-            assert http.get(f"{two.url}/_emulator/config").json()["blocked_terms"] == ["apple"]
-            http.post(f"{two.url}/_emulator/reset")
+            config = http.get(f"{two.url}/_emulator/config", headers=CONTROL).json()
+            assert config["blocked_terms"] == ["apple"]
+            http.post(f"{two.url}/_emulator/reset", headers=CONTROL)
             answer = http.post(f"{one.url}/v1/images/generations", json=IMAGES_BODY, headers=BEARER)
             assert answer.status_code == 200
     finally:

@@ -24,9 +24,12 @@ from tests.support.store import RESULT_TTL, make_job
 
 
 def redis_store(
-    url: str, namespace: str = "default", ttl: float = RESULT_TTL + GRACE
+    url: str,
+    namespace: str = "default",
+    ttl: float = RESULT_TTL + GRACE,
+    upload_bytes: int | None = None,
 ) -> RedisStore:
-    store = RedisStore(RedisTarget(url, namespace), ttl)
+    store = RedisStore(RedisTarget(url, namespace), ttl, upload_bytes)
     store.check()
     return store
 
@@ -62,7 +65,7 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
     await store.take_rate_slot("key", 5, 60.0, 0.0)
     await store.charge("owner", 0.5, 2.0)
     await store.set_balance("other", 1.0)
-    await store.put_upload("file", b"data")
+    await store.put_upload("owner", "file", b"data")
     await store.put_task(a_task())
     found = keys_of(redis_url)
     kinds = {key.split(":", 2)[2].split(":")[0] for key in found}
@@ -76,6 +79,7 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         "rate",
         "bal",
         "upload",
+        "uploads",
         "task",
     }
     ttl_ms = (RESULT_TTL + GRACE) * 1000
@@ -95,15 +99,60 @@ async def test_a_job_lives_its_time_to_finish_beyond_the_time_to_live(
 
 
 @pytest.mark.anyio
+async def test_uploads_share_a_byte_budget_oldest_first(redis_url: str) -> None:
+    """What the memory store keeps (tests/store/test_memory_bounds.py), across processes."""
+    first, second = (redis_store(redis_url, upload_bytes=100) for _ in range(2))
+    try:
+        for i in range(5):  # two processes take turns: one budget for the namespace
+            await (first, second)[i % 2].put_upload("owner", f"file-{i}", bytes(30))
+        kept = [i for i in range(5) if await first.get_upload("owner", f"file-{i}") is not None]
+        assert kept == [2, 3, 4]
+        await second.put_upload("owner", "file-4", bytes(10))  # replaced: counted once
+        await first.put_upload("other", "file-5", bytes(60))
+        assert await first.get_upload("owner", "file-2") is None  # 30 + 10 + 60 = 100
+        assert await second.get_upload("owner", "file-3") == bytes(30)
+        await first.put_upload("owner", "big", bytes(500))  # the newest, whatever its size
+        assert await first.get_upload("owner", "big") == bytes(500)
+        assert await first.get_upload("owner", "file-3") is None
+        assert await first.get_upload("other", "file-5") is None
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert int(client.get("imgemu:{default}:uploads:total") or 0) == 500
+        finally:
+            client.close()
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.anyio
+async def test_expired_uploads_leave_the_budget(redis_url: str) -> None:
+    store = redis_store(redis_url, ttl=0.2, upload_bytes=100)
+    try:
+        await store.put_upload("owner", "old", bytes(90))
+        await asyncio.sleep(0.3)
+        await store.put_upload("owner", "new", bytes(90))  # 90, not 180: nothing to drop
+        assert await store.get_upload("owner", "new") == bytes(90)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert int(client.get("imgemu:{default}:uploads:total") or 0) == 90
+            assert client.zcard("imgemu:{default}:uploads:index") == 1
+        finally:
+            client.close()
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
 async def test_records_expire_and_leave_the_listing(redis_url: str) -> None:
     store = redis_store(redis_url, ttl=0.3)
     try:
         jobs = [await store.schedule(make_job(i, 0.01), 2, 0.0) for i in (1, 2, 3)]
-        await store.put_upload("file", b"x")
+        await store.put_upload("owner", "file", b"x")
         assert await store.jobs() == jobs
         await asyncio.sleep(0.5)
         assert await store.get_job("r1") is None
-        assert await store.get_upload("file") is None
+        assert await store.get_upload("owner", "file") is None
         assert await store.jobs() == []
         assert keys_of(redis_url) == {}
         assert await store.next_seq() == 1

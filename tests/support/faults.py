@@ -1,4 +1,7 @@
-"""Fault plans' tests: make a plan, read the plans back, count what reached the server."""
+"""Fault plans' tests: make a plan, read the plans back, count what reached the server.
+
+Every control-plane call carries the control token the replicas of ``tests.load.topology``
+are started with (a server without one ignores it)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import data_url, png_bytes
+from tests.load.topology import CONTROL
 
 QUEUE_BODY = {"prompt": "a red apple", "size": "1024x1024", "quality": "low"}
 IMAGES_BODY = {
@@ -28,20 +32,21 @@ AA_BODY = {
 
 def add_plan(base_url: str, **plan: Any) -> dict[str, Any]:
     """POST a plan; its view (201 checked)."""
-    answer = httpx.post(f"{base_url}/_emulator/faults", json=plan)
+    answer = httpx.post(f"{base_url}/_emulator/faults", json=plan, headers=CONTROL)
     assert answer.status_code == 201, answer.text
     view: dict[str, Any] = answer.json()
     return view
 
 
 def plans(base_url: str) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = httpx.get(f"{base_url}/_emulator/faults").json()["faults"]
+    answer = httpx.get(f"{base_url}/_emulator/faults", headers=CONTROL)
+    listed: list[dict[str, Any]] = answer.json()["faults"]
     return listed
 
 
 def requests_counted(base_url: str, provider: str, operation: str) -> dict[int, int]:
     """How many requests of one operation reached the server, by status (``/metrics``)."""
-    text = httpx.get(f"{base_url}/metrics").text
+    text = httpx.get(f"{base_url}/metrics", headers=CONTROL).text
     pattern = re.compile(
         r'^imgemu_requests_total\{operation="(?P<op>[^"]+)",provider="(?P<provider>[^"]+)",'
         r'status="(?P<status>\d+)"\} (?P<n>[0-9.]+)$',

@@ -94,7 +94,7 @@ async def upload(request: Request) -> Response:
     emulator = _emulator(request)
     rid = request_id(request.scope, "aa")
     try:
-        file_id = await emulator.tasks.upload(await _read_file(request))
+        file_id = await emulator.tasks.upload(key_of(request.scope), await _read_file(request))
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)
@@ -107,6 +107,8 @@ async def _read_file(request: Request) -> bytes:
         raise InvalidBody("not_form")
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except ServerStopping:  # the body was still arriving when the server began to stop
+        raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None
     try:

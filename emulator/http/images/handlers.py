@@ -101,6 +101,8 @@ async def _read_form(request: Request) -> Upload:
         form = await request.form(
             max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
         )
+    except ServerStopping:  # the body was still arriving when the server began to stop
+        raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None
     fields: dict[str, str] = {}

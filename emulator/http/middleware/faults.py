@@ -88,16 +88,20 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class FaultsMiddleware:
     """Meet one provider operation's requests with the fault plans that may take them.
 
-    ``live`` is the app's view of the plans (``Live``, one per app: a reset starts it over).
+    ``live`` is the app's view of the plans (``Live``, one per app: a reset starts it over);
+    ``drain`` ends a delay when the server begins to stop.
     """
 
-    def __init__(self, app: ASGIApp, endpoint: Endpoint, refuse: Refusal, live: Live) -> None:
+    def __init__(
+        self, app: ASGIApp, endpoint: Endpoint, refuse: Refusal, live: Live, drain: Drain
+    ) -> None:
         self.app = app
         self.provider = endpoint.provider
         self.kind = endpoint.kind
         self.slot = (endpoint.provider, endpoint.kind)
         self.refuse = refuse
         self.live = live
+        self.drain = drain
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine: a request no plan can take goes on as the route's own call, with
@@ -166,9 +170,8 @@ class FaultsMiddleware:
             refusal = self.refuse(PlannedError(action.status, action.retry_after), scope)
             await refusal(scope, receive, send)
         elif isinstance(action, DelayAction):
-            drain: Drain = scope["app"].state.drain
             try:
-                await drain.wait(asyncio.sleep(action.seconds))
+                await self.drain.wait(asyncio.sleep(action.seconds))
             except ServerStopping as exc:
                 await self.refuse(exc, scope)(scope, receive, send)
                 return

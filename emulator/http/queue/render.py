@@ -24,6 +24,7 @@ from emulator.domain.errors import (
     PlannedError,
     RateLimited,
     RequestNotFound,
+    ServerStopping,
     Unauthorized,
     ValidationFailed,
     WebhookNotSupported,
@@ -176,6 +177,9 @@ _BODY_TEXT: dict[str, str] = {
     "not_object": "Request body must be a JSON object",
 }
 _LINK_EXPIRED = "Request has expired or the signature is invalid"
+# A submit still reading its body or fetching its inputs when the server begins to stop; fal's
+# clients retry a 503.
+_STOPPING = "Service is shutting down, please retry"
 
 
 def _planned(exc: PlannedError, provider: str, operation: str, request_id: str) -> Response:
@@ -249,4 +253,6 @@ def error_response(
         return json_response({"detail": "webhook not supported"}, 400)
     if isinstance(exc, LinkExpired):
         return json_response({"detail": _LINK_EXPIRED}, 403)
+    if isinstance(exc, ServerStopping):
+        return json_response({"detail": _STOPPING}, 503)
     return json_response({"detail": "Internal server error"}, 500)

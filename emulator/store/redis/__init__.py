@@ -19,7 +19,12 @@ the scripts may touch any of them. Under the prefix:
   sorted set, the slots set aside while the pool has fewer than it had (``resize_pool`` in
   ``common.lua``);
 - ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
-- ``upload:<file id>``: the bytes; ``task:<task id>``: the record;
+- ``upload:<owner>:<file id>``: the bytes (another owner's file id names no key);
+  ``uploads:index`` (sorted set: upload key by expiry), ``uploads:sizes`` (hash: upload key ->
+  bytes) and ``uploads:total``: what the byte budget counts (``put_upload.lua``);
+  ``task:<task id>``: the record;
+- ``signing_key``: the key every process on the namespace signs result links with (the first
+  to start chose it at random, ``signing_key.lua``); it has no expiry and a reset keeps it;
 - ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
   ``emulator.domain.metrics``);
 - fault plans: ``faults`` sorted set, plan id by its number (the order they were kept);
@@ -36,8 +41,9 @@ Reads of one key are single commands. One round trip per operation.
 **Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``, the
 constant of ``emulator.domain.records`` both stores use) and, for a job or a pool, the seconds
 until the job finishes; writes renew it. Redis counts real seconds: on a virtual clock that
-runs ahead, records live by the wall clock. Uploads have no byte budget here (the memory
-store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bounds the rest.
+runs ahead, records live by the wall clock. Uploads also share a byte budget
+(``upload_bytes``, the memory store's): past it the oldest go first, the newest is kept
+whatever its size.
 Fault plans and runtime settings have no time to live: they are few (plans are counted,
 ``emulator.domain.live.MAX_PLANS``) and last until deleted or reset.
 """
@@ -75,6 +81,8 @@ SCRIPTS = (
     "renew_node",
     "add_metrics",
     "pool_stats",
+    "signing_key",
+    "put_upload",
     "add_faults",
     "faults",
     "delete_faults",
@@ -124,9 +132,10 @@ class RedisStore:
 
     shared = True  # every process given the same URL and namespace
 
-    def __init__(self, target: RedisTarget, ttl: float) -> None:
+    def __init__(self, target: RedisTarget, ttl: float, upload_bytes: int | None = None) -> None:
         self.target = target
         self.ttl = ttl
+        self.upload_bytes = upload_bytes
         self.prefix = f"{KEY_PREFIX}{{{target.namespace}}}:"
         self._pool = redis.asyncio.ConnectionPool.from_url(target.url)
         self._redis = redis.asyncio.Redis(connection_pool=self._pool)
@@ -134,6 +143,7 @@ class RedisStore:
         self._seq_key = self.prefix + "seq"
         self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
+        self._signing_key = self.prefix + "signing_key"
 
     def check(self) -> None:
         """Reach the server now (blocking) and load the scripts, or raise ``StoreUnavailable``."""
@@ -297,12 +307,15 @@ class RedisStore:
 
     # -- uploads and tasks --------------------------------------------------------------------
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
-        await self._redis.set(f"{self.prefix}upload:{file_id}", data, px=self._ms(0.0))
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
+        budget = -1 if self.upload_bytes is None else self.upload_bytes
+        keys = [f"{self.prefix}upload:{owner}:{file_id}"]
+        keys += [f"{self.prefix}uploads:{part}" for part in ("index", "sizes", "total")]
+        await self._run("put_upload", keys, (data, str(self._ms(0.0)), str(budget)))
 
-    async def get_upload(self, file_id: str) -> bytes | None:
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
         return await cast(
-            Awaitable[bytes | None], self._redis.get(f"{self.prefix}upload:{file_id}")
+            Awaitable[bytes | None], self._redis.get(f"{self.prefix}upload:{owner}:{file_id}")
         )
 
     async def put_task(self, task: Task) -> None:
@@ -320,9 +333,13 @@ class RedisStore:
     # -- the whole store ----------------------------------------------------------------------
 
     async def reset(self) -> None:
-        """Delete every key of the namespace (other namespaces keep theirs)."""
+        """Delete every key of the namespace but its signing key, which the processes sharing
+        it keep signing with (other namespaces keep theirs)."""
         batch: list[bytes] = []
+        kept = self._signing_key.encode()
         async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
+            if key == kept:
+                continue
             batch.append(key)
             if len(batch) >= 1000:
                 await self._redis.unlink(*batch)
@@ -353,6 +370,11 @@ class RedisStore:
         """Keep holding ``node`` another ``NODE_SECONDS`` (or let it go: ``release``)."""
         seconds = "0" if release else str(NODE_SECONDS)
         await self._run("renew_node", [f"{self.prefix}node:{node}"], [self._node_token, seconds])
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        """The namespace's signing key: the first process's random one (``signing_key.lua``)."""
+        kept: bytes = await self._run("signing_key", (self._signing_key,), (candidate,))
+        return kept
 
     def _ms(self, extra: float) -> int:
         """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""

@@ -215,6 +215,13 @@ class Settings(BaseModel):
         "refused",
         description="requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
     )
+    faults: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            'fault plans from the start, as POST /_emulator/faults takes them: [{"match": '
+            '{"provider": "openai"}, "action": {"kind": "error", "status": 429}, "times": 2}]'
+        ),
+    )
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -272,6 +279,29 @@ class Settings(BaseModel):
         if any(not term for term in value):
             raise ValueError("terms must not be empty")
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_plans(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if value:
+            from emulator.domain.faults import PlanError, parse_plan  # the documents, if needed
+
+            documents = fault_documents()
+            for number, plan in enumerate(value):
+                try:
+                    parse_plan(plan, documents)
+                except PlanError as exc:
+                    raise ValueError(f"plan {number}: {exc}") from None
+        return value
+
+
+def fault_documents() -> dict[str, Any]:
+    """Every provider's document, which a fault plan is checked against (compiled once)."""
+    from emulator.domain.rules import RuleBook
+    from emulator.spec.loader import load_cached
+
+    names = RuleBook().names
+    return {provider: load_cached(provider, names) for provider in PROVIDERS}
 
 
 def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:

@@ -10,6 +10,7 @@ from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
 from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import LinkExpired
+from emulator.domain.faults import parse_plan
 from emulator.domain.fetch import Fetcher
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
@@ -17,6 +18,7 @@ from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
 from emulator.domain.inputs import InputResolver, OwnFile
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.live import Live
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances
@@ -45,6 +47,7 @@ class Emulator:
     tasks: TaskService
     metrics: Metrics
     fetcher: Fetcher
+    live: Live  # fault plans and runtime settings, as the store has them
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
@@ -76,11 +79,13 @@ def build(
     metrics: Metrics | None = None,
     fetcher: Fetcher | None = None,
     key: bytes | None = None,
+    live: Live | None = None,
 ) -> Emulator:
     """A fresh emulator: new clock, store, metrics, fetcher and signing key, unless handed over
     (a reset may hand over the store it emptied rather than open another connection pool, and
     hands over the metrics the routes' middleware counts into, the fetcher, whose HTTP client is
-    the process's one, and the signing key the other processes share).
+    the process's one, the signing key the other processes share, and the live view of fault
+    plans and runtime settings the routes' middleware reads, which starts over).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -105,9 +110,6 @@ def build(
     base = {**DEFAULT_BASE_SECONDS}
     for family, table in settings.base_seconds.items():
         base[family] = {**base.get(family, {}), **table}
-    latency = LatencyModel(
-        base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
-    )
     if fetcher is None:
         hosts = settings.fetch_allowlist if settings.fetch_remote == "allowlist" else ()
         fetcher = Fetcher(hosts, timeout=settings.fetch_timeout)
@@ -123,21 +125,32 @@ def build(
         return await service.own_file(ref.request_id, ref.index, ref.output_format, owner)
 
     inputs = InputResolver(own_file, fetcher)
-    # Each service gets its slice of the settings, not all of them.
-    outcomes = Outcomes(
-        seed=settings.seed,
-        blocked_terms=tuple(settings.blocked_terms),
-        failure_rate=settings.failure_rate,
-        time_scale=settings.time_scale,
-        latency=latency,
-    )
+
+    # Each service gets its slice of the settings, not all of them; those that may change while
+    # the emulator runs (``live.RUNTIME_FIELDS``) are made again from the settings then.
+    def outcomes_of(settings: Settings) -> Outcomes:
+        latency = LatencyModel(
+            base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
+        )
+        return Outcomes(
+            seed=settings.seed,
+            blocked_terms=tuple(settings.blocked_terms),
+            failure_rate=settings.failure_rate,
+            time_scale=settings.time_scale,
+            latency=latency,
+        )
+
+    def policy_of(settings: Settings) -> QueuePolicy:
+        return QueuePolicy(
+            validation=settings.validation,
+            invalid_delay=settings.invalid_delay,
+            slots=settings.slots,
+            model_slots=dict(settings.model_slots),
+        )
+
+    outcomes = outcomes_of(settings)
     balances = Balances(dict(settings.balances), settings.default_balance_usd)
-    policy = QueuePolicy(
-        validation=settings.validation,
-        invalid_delay=settings.invalid_delay,
-        slots=settings.slots,
-        model_slots=dict(settings.model_slots),
-    )
+    policy = policy_of(settings)
     queue = QueueService(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
     )
@@ -145,6 +158,18 @@ def build(
         outcomes, balances, clock, store, documents, rules, inputs, renderer, metrics
     )
     tasks = TaskService(clock, store, images, files, ids)
+    gateway = Gateway(settings.api_keys, settings.rate_limit)
+
+    def apply(changed: Settings) -> None:
+        queue.outcomes = images.outcomes = outcomes_of(changed)
+        queue.policy = policy_of(changed)
+        gateway.limit(changed.rate_limit)
+
+    if live is None:
+        config_plans = [parse_plan(plan, documents) for plan in settings.faults]
+        live = Live(store, settings, documents, apply, config_plans)
+    else:
+        live.rebind(store, apply)
     return Emulator(
         settings=settings,
         clock=clock,
@@ -152,10 +177,11 @@ def build(
         ids=ids,
         documents=documents,
         files=files,
-        gateway=Gateway(settings.api_keys, settings.rate_limit),
+        gateway=gateway,
         queue=queue,
         images=images,
         tasks=tasks,
         metrics=metrics,
         fetcher=fetcher,
+        live=live,
     )

@@ -43,6 +43,10 @@ class Gateway:
 
     def __init__(self, api_keys: Mapping[str, tuple[str, ...]], rate_limit: RateLimit) -> None:
         self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
+        self.limit(rate_limit)
+
+    def limit(self, rate_limit: RateLimit) -> None:
+        """Count submissions against ``rate_limit`` from now on (runtime settings)."""
         self.rate_limit = rate_limit
         self.limiting = rate_limit.limit > 0  # whether ``admit`` can refuse anything
 

@@ -133,13 +133,15 @@ class ImagesService:
         upload: Upload | None = None,
         outcome: ErrorType | None = None,
         latency: float | None = None,
+        service_factor: float = 1.0,
     ) -> Generation:
         """Validate, resolve, price and time one request; raise the error to answer instead.
 
         ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
         ``aa.generate``); ``request_id`` the HTTP request's id, which the generation keeps (it
         seeds the drawn outcome and service time); ``upload`` carries a form's parts when the
-        body came as multipart.
+        body came as multipart; ``outcome``, ``latency`` and ``service_factor`` steer it
+        (``queue.Steering``).
         """
         op = self.operation(provider, kind)
         if upload is not None:
@@ -183,7 +185,17 @@ class ImagesService:
         if self.outcomes.blocked(prompt):
             raise ContentBlocked()
         return await self._accept(
-            provider, kind, key, request_id, model, params, images, mask, outcome, latency
+            provider,
+            kind,
+            key,
+            request_id,
+            model,
+            params,
+            images,
+            mask,
+            outcome,
+            latency,
+            service_factor,
         )
 
     async def _accept(
@@ -198,6 +210,7 @@ class ImagesService:
         mask: ResolvedImage | None,
         outcome: ErrorType | None,
         latency: float | None,
+        service_factor: float = 1.0,
     ) -> Generation:
         first = images[0].info if images and images[0] is not None else None
         width, height = resolve_size(
@@ -220,7 +233,7 @@ class ImagesService:
         now = self.clock.now()
         if outcome is None:
             outcome = self.outcomes.drawn(request_id)
-        seconds = self.outcomes.service_seconds(
+        seconds = service_factor * self.outcomes.service_seconds(
             (model.family, quality, width, height, n),
             request_id,
             latency,

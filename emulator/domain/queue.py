@@ -37,10 +37,13 @@ _NO_INPUTS = RuleContext()
 
 @record
 class Steering:
-    """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
+    """Per-request instructions: the ``X-Imgemu-*`` headers (honoured only when steering is
+    on), or a fault plan's ``outcome`` or ``slow_queue``."""
 
     outcome: ErrorType | None = None
     latency: float | None = None  # emulator seconds of service time, before the time scale
+    slots: int | None = None  # the job's pool has this many slots (a queue job only)
+    service_factor: float = 1.0  # the service time is this many times as long
 
 
 @record
@@ -206,6 +209,10 @@ class QueueService:
             steering.latency if steering is not None else None,
             outcome,
         )
+        slots = self.policy.slots_for(filed.model)
+        if steering is not None:
+            seconds *= steering.service_factor
+            slots = steering.slots or slots
         output_format = str(params["output_format"])
         # What rendering needs of the inputs: the first image and the mask, fitted to the output
         # (a job that fails renders nothing and keeps neither).
@@ -238,7 +245,7 @@ class QueueService:
             mask=kept_mask,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
+        job = await self.store.schedule(job, slots, now)
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 

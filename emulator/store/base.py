@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, StoredFault, Task
 
 
 class Store(Protocol):
     """Job records and the shared state around them."""
+
+    # Whether other processes may share the store: then a process learns of their changes to
+    # fault plans and runtime settings only by reading it (``live_version``).
+    shared: bool
 
     async def next_seq(self) -> int:
         """A number that orders submissions (FIFO within a pool)."""
@@ -21,8 +25,10 @@ class Store(Protocol):
     async def schedule(self, job: Job, slots: int, now: float) -> Job:
         """Give a job its place in its pool (FIFO over ``slots`` workers) and keep it.
 
-        Returns the job with ``started_at`` and ``finished_at`` set from its
-        ``service_seconds``.
+        A pool that had another number of slots gets ``slots`` first: with fewer, the job waits
+        until all but ``slots - 1`` of the running jobs are done; with more, new slots are free
+        at ``now`` (or when the jobs still running on slots set aside end). Returns the job with
+        ``started_at`` and ``finished_at`` set from its ``service_seconds``.
         """
 
     async def get_job(self, request_id: str) -> Job | None:
@@ -96,6 +102,43 @@ class Store(Protocol):
     async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
         """Each of ``pools`` (``provider:model``) the store holds, in that order: its slots,
         how many run a job at ``now`` and how many jobs wait for one, read at one instant."""
+
+    # -- fault plans and runtime settings (``emulator.domain.live``) ---------------------------
+    # Every change below gives the store a new ``live_version``; a reset forgets them all.
+
+    async def add_faults(
+        self, faults: Sequence[StoredFault], limit: int, once: bool = False
+    ) -> list[StoredFault] | None:
+        """Keep new plans, in order after those kept, each under the next id (``plan_1``,
+        ``plan_2``... counted from the last reset; the ``plan_id`` handed in is ignored), and
+        return them as kept. None, and nothing kept, if the store would then hold more than
+        ``limit`` plans. With ``once``, nothing is kept (and [] returned) if a ``once`` call
+        kept plans since the last reset: each process sharing the store offers the config
+        file's plans at start, and only the first keeps them."""
+
+    async def faults(self) -> list[StoredFault]:
+        """Every plan, in the order they were kept, with its counts."""
+
+    async def delete_faults(self, plan_ids: Sequence[str] | None = None) -> int:
+        """Forget the plans named (every plan: None); how many there were."""
+
+    async def take_fault(self, plan_ids: Sequence[str], seed: int) -> tuple[str, bool] | None:
+        """Count one request for the first of ``plan_ids`` that is still kept and not spent,
+        in one atomic step: its ``seen`` goes up by one, and by ``records.fault_applies`` (with
+        ``seed``) so may its ``applied``. That plan's id and whether it applies; None when
+        every plan named is gone or spent."""
+
+    async def live_version(self) -> str:
+        """A token that changes with every change of the plans (not of their counts) or of the
+        runtime settings, and with a reset (in Redis, back to the empty token of a store with
+        no plans and no changed settings)."""
+
+    async def config_overrides(self) -> dict[str, Any]:
+        """The runtime settings changed from the start (``PATCH /_emulator/config``), by name."""
+
+    async def patch_config(self, changes: Mapping[str, Any]) -> None:
+        """Set each named runtime setting to its value (JSON-able); a None value removes the
+        change, back to the start's value. Each setting's change is atomic on its own."""
 
 
 class StoreUnavailable(Exception):

@@ -66,6 +66,7 @@ class ImagesHandlers:
                 upload=upload,
                 outcome=steering.outcome if steering else None,
                 latency=steering.latency if steering else None,
+                service_factor=steering.service_factor if steering else 1.0,
             )
         except DomainError as exc:
             return render.error_response(exc)

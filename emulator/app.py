@@ -14,7 +14,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
-from emulator.domain.metrics import Meter, Metrics
+from emulator.domain.live import Live
+from emulator.domain.metrics import Meter
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
 from emulator.http.dialects import http_error, quota_headers, refusal, unrouted
@@ -23,8 +24,10 @@ from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
+from emulator.http.middleware.control_token import ControlToken
 from emulator.http.middleware.drain import DrainMiddleware
 from emulator.http.middleware.endpoint import Endpoint
+from emulator.http.middleware.faults import FaultsMiddleware
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
@@ -44,20 +47,33 @@ READS_A_BODY = frozenset({"submit", "images.generate", "images.edit", "aa.genera
 NODE_RENEW_SECONDS = 10.0
 
 
+async def _share_signing_key(app: Starlette) -> None:
+    """Sign with the key of the processes sharing the store, unless a secret is configured
+    (the emulator a reset built holds the key it was handed)."""
+    emulator: Emulator = app.state.emulator
+    if not emulator.settings.signing_secret:
+        files = emulator.files
+        files.use_secret(await emulator.store.signing_key(files.secret))
+
+
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """Take a node number from the store (processes sharing it draw ids apart), hold it while
-    serving; on shutdown the last metric counts go to the store, then the node number and the
-    store's connections go, and the fetcher's HTTP client."""
+    """Take a node number from the store (processes sharing it draw ids apart) and the signing
+    key they share, hold the number while serving (and read the key again: a store that lost
+    it takes the first one offered again); on shutdown the last metric counts go to the store,
+    then the node number and the store's connections go, and the fetcher's HTTP client."""
     emulator: Emulator = app.state.emulator
     store = emulator.store
     node = await store.claim_node()
     emulator.ids.assign(node)
+    await _share_signing_key(app)
+    await emulator.live.sync()  # the config file's fault plans, and what the store holds
 
     async def keep() -> None:
         while True:
             await asyncio.sleep(NODE_RENEW_SECONDS)
             await store.renew_node(node)
+            await _share_signing_key(app)
 
     renewal = asyncio.create_task(keep())
     try:
@@ -74,14 +90,15 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics, drain: Drain
+    provider: Provider, mount: str, settings: Settings, emulator: Emulator, drain: Drain
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind), drain)
+        meter = emulator.metrics.meter(provider.name, kind)
+        return _operation_middleware(settings, endpoint, meter, drain, emulator.live)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -100,14 +117,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # bare queue mount (the hot path) first, then the other protocols, then the named queues.
     mounted = [(p, m) for p in PROVIDERS.values() for m in p.mounts(settings.queue_provider)]
     mounted.sort(key=lambda pair: (pair[1] != BARE_QUEUE_MOUNT, pair[0].protocol == "queue"))
+    # The control token locks the control plane and the metrics, nothing else.
+    token = settings.control_token
+    locked = [Middleware(ControlToken, token=token)] if token else []
     routes = [
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics, drain)
+            for route in _provider_routes(provider, mount, settings, emulator, drain)
         ),
-        *control_routes(),
-        *metrics_routes(),
+        *control_routes(locked),
+        *metrics_routes(locked),
         *doc_routes(),
         *file_routes(),
     ]
@@ -166,13 +186,14 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
 
 
 def _operation_middleware(
-    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain
+    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain, live: Live
 ) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the gateway (key, then rate
     limits, and the ``x-ratelimit-*`` headers where the dialect sends them), the steering
-    headers, and for the operations that read a body, the end of that read
-    when the server begins to stop."""
+    headers, for the operations that read a body the end of that read when the server begins
+    to stop, and the fault plans (``live``: the app's view of them, which a reset hands
+    over)."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -189,4 +210,8 @@ def _operation_middleware(
         stack.append(Middleware(SteeringMiddleware))
     if endpoint.kind in READS_A_BODY:
         stack.append(Middleware(DrainMiddleware, drain=drain))
+    refuse = refusal(endpoint)
+    stack.append(
+        Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refuse, live=live, drain=drain)
+    )
     return stack

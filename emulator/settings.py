@@ -46,6 +46,9 @@ ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
 OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
 
+# Settings whose values are secrets: an error names them without repeating the value.
+SECRETS = frozenset({"signing_secret", "control_token"})
+
 # The queue providers' names, literal for pydantic: tests/test_providers.py holds them to the table.
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
@@ -185,7 +188,14 @@ class Settings(BaseModel):
         "forgotten a minute after",
     )
     signing_secret: str = Field(
-        "", description="secret of result URL signatures (default from the seed)"
+        "",
+        description="secret of result URL signatures (default random at start, one per Redis "
+        "namespace; set it to keep links valid across restarts)",
+    )
+    control_token: str = Field(
+        "",
+        description="token /_emulator/* and /metrics require, as 'Authorization: Bearer TOKEN' "
+        "or 'X-Imgemu-Control-Token: TOKEN' (default: open to anyone who reaches the port)",
     )
     fetch_remote: Literal["off", "allowlist"] = Field(
         "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
@@ -200,7 +210,7 @@ class Settings(BaseModel):
     max_upload_mb: int = Field(
         256,
         ge=1,
-        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        description="room for 典名词元 uploads in the store, MB (the oldest go first; each expires "
         "after result_ttl plus a minute)",
     )
     load_mode: bool = Field(
@@ -234,6 +244,13 @@ class Settings(BaseModel):
     log_requests: Literal["off", "refused", "all"] = Field(
         "refused",
         description="requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
+    )
+    faults: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            'fault plans from the start, as POST /_emulator/faults takes them: [{"match": '
+            '{"provider": "openai"}, "action": {"kind": "error", "status": 429}, "times": 2}]'
+        ),
     )
 
     def __init__(self, **values: Any) -> None:
@@ -279,12 +296,42 @@ class Settings(BaseModel):
             raise ValueError(f"unknown provider {unknown[0]!r}: one of {', '.join(PROVIDERS)}")
         return value
 
+    @field_validator("control_token")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if any(not "!" <= ch <= "~" for ch in value):
+            raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+        return value
+
     @field_validator("blocked_terms")
     @classmethod
     def _no_empty_terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not term for term in value):
             raise ValueError("terms must not be empty")
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_plans(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if value:
+            from emulator.domain.faults import PlanError, parse_plan  # the documents, if needed
+
+            documents = fault_documents()
+            for number, plan in enumerate(value):
+                try:
+                    parse_plan(plan, documents)
+                except PlanError as exc:
+                    raise ValueError(f"plan {number}: {exc}") from None
+        return value
+
+
+def fault_documents() -> dict[str, Any]:
+    """Every provider's document, which a fault plan is checked against (compiled once)."""
+    from emulator.domain.rules import RuleBook
+    from emulator.spec.loader import load_cached
+
+    names = RuleBook().names
+    return {provider: load_cached(provider, names) for provider in PROVIDERS}
 
 
 def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:
@@ -298,7 +345,7 @@ def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> 
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, Settings.model_fields, n=1)
             message = "not a setting" + (f" (did you mean {close[0]}?)" if close else "")
-        elif "input" in error and not isinstance(error["input"], dict):
+        elif "input" in error and not isinstance(error["input"], dict) and name not in SECRETS:
             message += f" (got {error['input']!r})"
         parts.append(f"{place}: {message}")
     return "; ".join(parts)

@@ -5,7 +5,8 @@ not. A task's state is a pure function of the clock and is never written after i
 ``pending`` for the first ``PENDING_SHARE`` of its service time (standing for the provider's
 queue), then ``processing``, then ``succeeded`` or ``failed`` (the generation's drawn or steered
 outcome) once its time is up. A succeeded task's images are served at signed, expiring links,
-rendered on first download and cached; another key's task is not found.
+rendered on first download and cached; another key's task is not found. An upload is its
+key's: another key's file id is an unknown one.
 """
 
 from __future__ import annotations
@@ -106,7 +107,9 @@ class TaskService:
 
     async def file(self, task_id: str, index: int, output_format: str) -> bytes:
         """Image ``index`` of a succeeded task (link checks are the caller's)."""
-        task = await self.store.get_task(task_id)
+        return await self._file(await self.store.get_task(task_id), index, output_format)
+
+    async def _file(self, task: Task | None, index: int, output_format: str) -> bytes:
         now = self.clock.now()
         if (
             task is None
@@ -117,21 +120,28 @@ class TaskService:
             raise RequestNotFound()
         generation = task.generation
         return await self.files.cached(
-            (task_id, index),
+            (task.task_id, index),
             lambda: self.images.render(generation, index),
             self.files.expires(generation.finishes_at),
             now,
         )
 
-    async def own_file(self, task_id: str, index: int, output_format: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(
+        self, task_id: str, index: int, output_format: str, owner: str
+    ) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        task = await self.store.get_task(task_id)
+        if task is None or task.owner != owner:
+            return None
         try:
-            return await self.file(task_id, index, output_format)
+            return await self._file(task, index, output_format)
         except RequestNotFound:
             return None
 
-    async def upload(self, data: bytes) -> str:
-        """Keep an uploaded image and return its file id; anything else is ``ValidationFailed``."""
+    async def upload(self, key: str, data: bytes) -> str:
+        """Keep an image ``key`` uploaded and return its file id (only ``key`` can use it);
+        anything else is ``ValidationFailed``."""
         if len(data) > MAX_UPLOAD_BYTES:
             raise ValidationFailed(
                 (Violation(("file",), "The file must be smaller than 50 MB.", "invalid_value"),)
@@ -143,5 +153,5 @@ class TaskService:
                 (Violation(("file",), str(exc), "invalid_image_format"),)
             ) from None
         file_id = self.ids.file(self.clock.now())
-        await self.store.put_upload(file_id, data)
+        await self.store.put_upload(owner_of(key), file_id, data)
         return file_id

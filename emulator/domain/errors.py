@@ -20,7 +20,8 @@ DomainError
 ├── ContentBlocked          the prompt trips the block list (synchronous protocols)
 ├── UpstreamFailure         a generation failed or timed out (outcome; synchronous protocols)
 ├── ServerStopping          the server began to stop while the request waited
-└── NotFound                an unknown task or file id (what, ident; synchronous protocols)
+├── NotFound                an unknown task or file id (what, ident; synchronous protocols)
+└── PlannedError            a fault plan's error answer (status, retry_after)
 """
 
 from __future__ import annotations
@@ -212,3 +213,15 @@ class NotFound(DomainError):
         super().__init__(what, ident)
         self.what = what
         self.ident = ident
+
+
+class PlannedError(DomainError):
+    """A fault plan's ``error`` action: answer ``status`` (one the provider documents for the
+    operation) with the provider's body for it, and ``Retry-After`` where it applies."""
+
+    code = "planned_error"
+
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
+        super().__init__(status, retry_after)
+        self.status = status
+        self.retry_after = retry_after  # seconds; None: the dialect's default, if it has one

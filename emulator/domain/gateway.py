@@ -63,6 +63,11 @@ class Gateway:
         limits: LimitPolicy | None = None,
     ) -> None:
         self._keys = {provider: frozenset(keys) for provider, keys in api_keys.items() if keys}
+        self.limit(rate_limit, limits)
+
+    def limit(self, rate_limit: RateLimit, limits: LimitPolicy | None = None) -> None:
+        """Count requests against ``rate_limit`` and ``limits`` from now on (runtime
+        settings)."""
         self.rate_limit = rate_limit
         self.limits = limits = limits or LimitPolicy()
         # The providers whose ``admit`` can refuse anything (the others need no call).

@@ -157,13 +157,15 @@ class ImagesService:
         upload: Upload | None = None,
         outcome: ErrorType | None = None,
         latency: float | None = None,
+        service_factor: float = 1.0,
     ) -> Generation:
         """Validate, resolve, price and time one request; raise the error to answer instead.
 
         ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
         ``aa.generate``); ``request_id`` the HTTP request's id, which the generation keeps (it
         seeds the drawn outcome and service time); ``upload`` carries a form's parts when the
-        body came as multipart.
+        body came as multipart; ``outcome``, ``latency`` and ``service_factor`` steer it
+        (``queue.Steering``).
         """
         op = self.operation(provider, kind)
         if upload is not None:
@@ -187,7 +189,9 @@ class ImagesService:
                 (Violation(("model",), f"Invalid value: '{params.get('model')}'.", "enum"),)
             )
         edit = kind != "images.generate"
-        images, mask, problems, image_field = await self._inputs(params, upload, edit)
+        images, mask, problems, image_field = await self._inputs(
+            params, upload, edit, owner_of(key)
+        )
         ctx = RuleContext(
             images=images,
             mask=mask,
@@ -205,7 +209,17 @@ class ImagesService:
         if self.outcomes.blocked(prompt):
             raise ContentBlocked()
         return await self._accept(
-            provider, kind, key, request_id, model, params, images, mask, outcome, latency
+            provider,
+            kind,
+            key,
+            request_id,
+            model,
+            params,
+            images,
+            mask,
+            outcome,
+            latency,
+            service_factor,
         )
 
     async def _accept(
@@ -220,6 +234,7 @@ class ImagesService:
         mask: ResolvedImage | None,
         outcome: ErrorType | None,
         latency: float | None,
+        service_factor: float = 1.0,
     ) -> Generation:
         first = images[0].info if images and images[0] is not None else None
         width, height = resolve_size(
@@ -242,7 +257,7 @@ class ImagesService:
         now = self.clock.now()
         if outcome is None:
             outcome = self.outcomes.drawn(request_id)
-        seconds = self.outcomes.service_seconds(
+        seconds = service_factor * self.outcomes.service_seconds(
             (model.family, quality, width, height, n),
             request_id,
             latency,
@@ -274,9 +289,10 @@ class ImagesService:
         )
 
     async def _inputs(
-        self, params: Mapping[str, Any], upload: Upload | None, edit: bool
+        self, params: Mapping[str, Any], upload: Upload | None, edit: bool, owner: str
     ) -> tuple[tuple[ResolvedImage | None, ...], ResolvedImage | None, tuple[Violation, ...], str]:
-        """The input images and mask: form parts, or JSON references (``images``, ``mask``)."""
+        """The input images and mask: form parts, or JSON references (``images``, ``mask``) of
+        ``owner``'s request."""
         if not edit:
             return (), None, (), "images"
         problems: list[Violation] = []
@@ -289,9 +305,9 @@ class ImagesService:
             mask = _probe(masks[0], ("mask",), problems) if masks else None
             return images, mask, tuple(problems), "image"
         refs = params.get("images") or []
-        lookups = [self._reference(ref, ("images", index)) for index, ref in enumerate(refs)]
+        lookups = [self._reference(ref, ("images", index), owner) for index, ref in enumerate(refs)]
         if params.get("mask") is not None:
-            lookups.append(self._reference(params["mask"], ("mask",)))
+            lookups.append(self._reference(params["mask"], ("mask",), owner))
         found = await concurrently(lookups)  # the fetches of one request go together
         problems.extend(item for item in found if isinstance(item, Violation))
         images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
@@ -300,10 +316,13 @@ class ImagesService:
             mask = found[-1]
         return images, mask, tuple(problems), "images"
 
-    async def _reference(self, ref: Any, loc: tuple[str | int, ...]) -> ResolvedImage | Violation:
-        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image."""
+    async def _reference(
+        self, ref: Any, loc: tuple[str | int, ...], owner: str
+    ) -> ResolvedImage | Violation:
+        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image of
+        ``owner``'s request; a file id another owner uploaded is as unknown as one never issued."""
         if isinstance(ref, dict) and "file_id" in ref:
-            data = await self.store.get_upload(str(ref["file_id"]))
+            data = await self.store.get_upload(owner, str(ref["file_id"]))
             if data is None:
                 return Violation(
                     (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
@@ -312,7 +331,7 @@ class ImagesService:
             probed = _probe(data, loc, problems)
             return problems[0] if probed is None else probed
         url = ref.get("image_url") if isinstance(ref, dict) else ref
-        return await self.inputs.resolve(str(url), loc)
+        return await self.inputs.resolve(str(url), loc, owner=owner)
 
     def _usage(
         self,

@@ -1,9 +1,10 @@
 """Input images of edits: references resolved to bytes, and what a record keeps of them.
 
 References are ``data:`` URLs, bare base64, and URLs. Nothing is fetched from the network by
-default: a URL this emulator served resolves to its own file, any other URL to a deterministic
-placeholder. ``fetch_remote=allowlist`` fetches from the listed hosts only, within the walls
-``emulator.domain.fetch.Fetcher`` keeps.
+default: a URL this emulator served resolves to its own file when its signature holds and the
+file is the caller's (``OwnFile``), any other URL (another key's file included) to a
+deterministic placeholder. ``fetch_remote=allowlist`` fetches from the listed hosts only,
+within the walls ``emulator.domain.fetch.Fetcher`` keeps.
 
 A job or a task keeps only what rendering needs: its first input image and its mask, each
 reduced to the output size when it is larger (``drawing.fit_base``, ``fit_mask``: the same
@@ -19,8 +20,9 @@ import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from emulator.domain.drawing import InvalidImage, decode_inline, placeholder, probe
 from emulator.domain.drawing.render import fit_base, fit_mask
@@ -39,7 +41,22 @@ IMAGE_PARAMS = ("images", "mask")
 SHARED_INPUTS = 256
 SHARED_INPUT_BYTES = 64 * 1024 * 1024
 
-OwnFileLoader = Callable[[str, int, str], Awaitable[bytes | None]]
+
+@dataclass(frozen=True, slots=True)
+class OwnFile:
+    """A result file of this emulator's named by an input URL, with its link's signature."""
+
+    request_id: str  # a queue job's or a 典名词元 task's id
+    index: int
+    output_format: str
+    name: str  # ``<id>/<index>.<format>`` as the URL spells it: what the signature covers
+    expires: str | None
+    sig: str | None
+
+
+# ``OwnFile`` and the caller's owner (``gateway.owner_of``) -> the file's bytes, or None when
+# the link's signature fails, the file is another owner's, or there is no such file.
+OwnFileLoader = Callable[[OwnFile, str], Awaitable[bytes | None]]
 
 
 def record_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -120,22 +137,37 @@ class InputResolver:
             self._kept_bytes -= len(self._kept.popitem(last=False)[1])
         return kept
 
-    async def resolve(self, ref: str, loc: tuple[str | int, ...]) -> ResolvedImage | Violation:
+    async def resolve(
+        self, ref: str, loc: tuple[str | int, ...], *, owner: str
+    ) -> ResolvedImage | Violation:
+        """``ref`` as an image of ``owner``'s request (whose own result files it may name)."""
         try:
             data = decode_inline(ref)
             if data is None:
-                data = await self._from_url(ref)
+                data = await self._from_url(ref, owner)
                 if data is None:
                     return Violation(loc, f"Could not download the image at {ref!r}.")
             return ResolvedImage(data=data, info=probe(data))
         except InvalidImage as exc:
             return Violation(loc, str(exc))
 
-    async def _from_url(self, url: str) -> bytes | None:
+    async def _from_url(self, url: str, owner: str) -> bytes | None:
         parts = urlsplit(url)
         own = _OWN_FILE.search(parts.path)
         if own is not None:
-            return await self._own_file(own["rid"], int(own["index"]), own["fmt"])
+            query = parse_qs(parts.query)
+            ref = OwnFile(
+                request_id=own["rid"],
+                index=int(own["index"]),
+                output_format=own["fmt"],
+                name=f"{own['rid']}/{own['index']}.{own['fmt']}",
+                expires=query.get("expires", [None])[-1],
+                sig=query.get("sig", [None])[-1],
+            )
+            # A link that is not good for this caller tells nothing about the file behind it:
+            # it becomes the placeholder of any URL not served here (never a fetch of it).
+            found = await self._own_file(ref, owner)
+            return found if found is not None else placeholder(url)
         if self._fetcher is not None and self._fetcher.covers(url):
             return await self._fetcher.fetch(url)
         return placeholder(url)

@@ -40,10 +40,13 @@ _NO_INPUTS = RuleContext()
 
 @record
 class Steering:
-    """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
+    """Per-request instructions: the ``X-Imgemu-*`` headers (honoured only when steering is
+    on), or a fault plan's ``outcome`` or ``slow_queue``."""
 
     outcome: ErrorType | None = None
     latency: float | None = None  # emulator seconds of service time, before the time scale
+    slots: int | None = None  # the job's pool has this many slots (a queue job only)
+    service_factor: float = 1.0  # the service time is this many times as long
 
 
 @record
@@ -146,7 +149,7 @@ class QueueService:
         images: tuple[ResolvedImage | None, ...] = ()
         mask: ResolvedImage | None = None
         if not violations:
-            ctx = await self._resolve_inputs(params, info) if info.edit else _NO_INPUTS
+            ctx = await self._resolve_inputs(params, info, key) if info.edit else _NO_INPUTS
             images, mask = ctx.images, ctx.mask
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations and self.policy.validation == "sync":
@@ -229,6 +232,10 @@ class QueueService:
             steering.latency if steering is not None else None,
             outcome,
         )
+        slots = self.policy.slots_for(filed.model)
+        if steering is not None:
+            seconds *= steering.service_factor
+            slots = steering.slots or slots
         output_format = str(params["output_format"])
         # What rendering needs of the inputs: the first image and the mask, fitted to the output
         # (a job that fails renders nothing and keeps neither).
@@ -261,19 +268,23 @@ class QueueService:
             mask=kept_mask,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
+        job = await self.store.schedule(job, slots, now)
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 
-    async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
+    async def _resolve_inputs(
+        self, params: Mapping[str, Any], info: ModelInfo, key: str
+    ) -> RuleContext:
         if not info.edit:
             return _NO_INPUTS
+        owner = owner_of(key)
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]
-        lookups = [self.inputs.resolve(ref, ("images", index)) for index, ref in enumerate(refs)]
+        resolve = self.inputs.resolve
+        lookups = [resolve(ref, ("images", index), owner=owner) for index, ref in enumerate(refs)]
         if "mask" in params:
-            lookups.append(self.inputs.resolve(params["mask"], ("mask",)))
+            lookups.append(resolve(params["mask"], ("mask",), owner=owner))
         found = await concurrently(lookups)  # the fetches of one request go together
         problems = [item for item in found if isinstance(item, Violation)]
         images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
@@ -314,16 +325,22 @@ class QueueService:
 
     async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         """A finished job's output file (link checks are the caller's)."""
-        job = await self.store.get_job(request_id)
+        return await self._file(await self.store.get_job(request_id), index, fmt)
+
+    async def _file(self, job: Job | None, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         now = self.clock.now()
         if job is None or not state_at(job, now).succeeded:
             raise RequestNotFound()
         output = self.files.find_output(job, index, fmt)
         return job, output, await self.files.render(job, output, now)
 
-    async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(self, request_id: str, index: int, fmt: str, owner: str) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        job = await self.store.get_job(request_id)
+        if job is None or job.owner != owner:
+            return None
         try:
-            return (await self.file(request_id, index, fmt))[2]
+            return (await self._file(job, index, fmt))[2]
         except RequestNotFound:
             return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from emulator.domain.records import Job, Task, record
+from emulator.domain.records import Job, StoredFault, Task, record
 
 # Seconds of emulator time a concurrency place waits for its job to be stored (a submit takes
 # milliseconds; a place older than this belongs to a submit that never finished), and the wait
@@ -18,6 +18,10 @@ HOLD_WAIT = 1.0
 class Store(Protocol):
     """Job records and the shared state around them."""
 
+    # Whether other processes may share the store: then a process learns of their changes to
+    # fault plans and runtime settings only by reading it (``live_version``).
+    shared: bool
+
     async def next_seq(self) -> int:
         """A number that orders submissions (FIFO within a pool)."""
 
@@ -27,8 +31,10 @@ class Store(Protocol):
     async def schedule(self, job: Job, slots: int, now: float) -> Job:
         """Give a job its place in its pool (FIFO over ``slots`` workers) and keep it.
 
-        Returns the job with ``started_at`` and ``finished_at`` set from its
-        ``service_seconds``.
+        A pool that had another number of slots gets ``slots`` first: with fewer, the job waits
+        until all but ``slots - 1`` of the running jobs are done; with more, new slots are free
+        at ``now`` (or when the jobs still running on slots set aside end). Returns the job with
+        ``started_at`` and ``finished_at`` set from its ``service_seconds``.
         """
 
     async def get_job(self, request_id: str) -> Job | None:
@@ -83,11 +89,11 @@ class Store(Protocol):
     async def job_count(self) -> int:
         """How many jobs the store holds."""
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
-        """Keep an uploaded file (典名词元's ``/api/v1/files``)."""
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
+        """Keep a file ``owner`` uploaded (典名词元's ``/api/v1/files``)."""
 
-    async def get_upload(self, file_id: str) -> bytes | None:
-        """An uploaded file's bytes, None when unknown."""
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
+        """The bytes of a file ``owner`` uploaded, None when unknown (or another owner's)."""
 
     async def put_task(self, task: Task) -> None:
         """Keep a 典名词元 task (its generation, id and owner) under its task id."""
@@ -108,6 +114,10 @@ class Store(Protocol):
         """Keep holding ``node`` (a shared store forgets a holder that stops renewing), or let
         it go (``release``)."""
 
+    async def signing_key(self, candidate: bytes) -> bytes:
+        """The key every process sharing the store signs result links with: the one the first
+        of them offered, else ``candidate`` (kept now). A reset keeps it."""
+
     # -- metrics (``emulator.domain.metrics``) -------------------------------------------------
 
     async def add_metrics(self, deltas: Mapping[str, float]) -> None:
@@ -120,6 +130,43 @@ class Store(Protocol):
     async def pool_stats(self, pools: Sequence[str], now: float) -> list[PoolStats]:
         """Each of ``pools`` (``provider:model``) the store holds, in that order: its slots,
         how many run a job at ``now`` and how many jobs wait for one, read at one instant."""
+
+    # -- fault plans and runtime settings (``emulator.domain.live``) ---------------------------
+    # Every change below gives the store a new ``live_version``; a reset forgets them all.
+
+    async def add_faults(
+        self, faults: Sequence[StoredFault], limit: int, once: bool = False
+    ) -> list[StoredFault] | None:
+        """Keep new plans, in order after those kept, each under the next id (``plan_1``,
+        ``plan_2``... counted from the last reset; the ``plan_id`` handed in is ignored), and
+        return them as kept. None, and nothing kept, if the store would then hold more than
+        ``limit`` plans. With ``once``, nothing is kept (and [] returned) if a ``once`` call
+        kept plans since the last reset: each process sharing the store offers the config
+        file's plans at start, and only the first keeps them."""
+
+    async def faults(self) -> list[StoredFault]:
+        """Every plan, in the order they were kept, with its counts."""
+
+    async def delete_faults(self, plan_ids: Sequence[str] | None = None) -> int:
+        """Forget the plans named (every plan: None); how many there were."""
+
+    async def take_fault(self, plan_ids: Sequence[str], seed: int) -> tuple[str, bool] | None:
+        """Count one request for the first of ``plan_ids`` that is still kept and not spent,
+        in one atomic step: its ``seen`` goes up by one, and by ``records.fault_applies`` (with
+        ``seed``) so may its ``applied``. That plan's id and whether it applies; None when
+        every plan named is gone or spent."""
+
+    async def live_version(self) -> str:
+        """A token that changes with every change of the plans (not of their counts) or of the
+        runtime settings, and with a reset (in Redis, back to the empty token of a store with
+        no plans and no changed settings)."""
+
+    async def config_overrides(self) -> dict[str, Any]:
+        """The runtime settings changed from the start (``PATCH /_emulator/config``), by name."""
+
+    async def patch_config(self, changes: Mapping[str, Any]) -> None:
+        """Set each named runtime setting to its value (JSON-able); a None value removes the
+        change, back to the start's value. Each setting's change is atomic on its own."""
 
 
 class StoreUnavailable(Exception):

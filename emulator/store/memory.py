@@ -24,8 +24,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from typing import Any
 
-from emulator.domain.records import Job, Task
+from emulator.domain.records import Job, StoredFault, Task, fault_applies
 from emulator.store.base import (
     HOLD_SECONDS,
     HOLD_WAIT,
@@ -78,6 +79,18 @@ class _Pool:
     free: list[float]  # heap of the instants each slot becomes free
     starts: list[tuple[float, int]] = field(default_factory=list)  # sorted (start, seq)
     active: deque[str] = field(default_factory=deque)  # unfinished jobs, FIFO
+    parked: list[float] = field(default_factory=list)  # heap: slots set aside (``_resize``)
+
+
+def _resize(pool: _Pool, slots: int, now: float) -> None:
+    """Give ``pool`` ``slots`` slots. Fewer set aside the slots that free first, so a new job
+    waits until all but ``slots - 1`` of the running jobs are done; more take the set-aside
+    slots back (earliest first, their jobs may still run), then add slots free at ``now``."""
+    free, parked = pool.free, pool.parked
+    while len(free) > slots:
+        heapq.heappush(parked, heapq.heappop(free))
+    while len(free) < slots:
+        heapq.heappush(free, heapq.heappop(parked) if parked else now)
 
 
 class MemoryStore:
@@ -88,6 +101,8 @@ class MemoryStore:
     with a ``ttl``; ``upload_bytes``: the most upload bytes kept (the newest upload is kept
     whatever its size).
     """
+
+    shared = False  # this process's own: no other process changes it
 
     def __init__(
         self,
@@ -100,6 +115,8 @@ class MemoryStore:
         self.ttl = ttl
         self.upload_bytes = upload_bytes
         self._clock = clock
+        self._version = 0  # ``live_version``: counts every change, resets included
+        self._signing_key: bytes | None = None  # kept by a reset, as Redis' is
         self._init()
 
     def _init(self) -> None:
@@ -112,13 +129,18 @@ class MemoryStore:
         self._holders: OrderedDict[str, _Places] = OrderedDict()
         self._balances: dict[str, float] = {}
         self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
-        self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
+        # (owner, file id) -> (expiry, data)
+        self._uploads: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._upload_total = 0
         self._tasks: dict[str, Task] = {}
         self._job_expiries: list[tuple[float, str]] = []  # heap of (expiry, request id)
         # A job a cancel moved earlier keeps the expiry of its first schedule (Redis' key does).
         self._moved: dict[str, float] = {}
         self._task_expiries: list[tuple[float, str]] = []  # heap of (expiry, task id)
+        self._faults: dict[str, StoredFault] = {}  # fault plans, in the order they were kept
+        self._fault_count = 0  # plans kept since the reset (their ids' numbers)
+        self._faults_offered = False  # a ``once`` call kept plans
+        self._config: dict[str, Any] = {}  # runtime settings changed from the start
 
     # -- expiry -------------------------------------------------------------------------------
 
@@ -163,11 +185,11 @@ class MemoryStore:
     def _drop_uploads(self, now: float, budget: float) -> None:
         uploads = self._uploads
         while uploads and budget > 0:
-            file_id, (expiry, data) = next(iter(uploads.items()))
+            name, (expiry, data) = next(iter(uploads.items()))
             if expiry > now:
                 return
             budget -= 1
-            del uploads[file_id]
+            del uploads[name]
             self._upload_total -= len(data)
 
     def _drop_balances(self, now: float, budget: float) -> None:
@@ -229,6 +251,8 @@ class MemoryStore:
         else:
             # Entries that started by ``now`` can never be counted again: the clock only moves on.
             self._tidy(job.pool, now)
+            if len(pool.free) != slots:  # the settings or a fault plan changed the pool's size
+                _resize(pool, slots, now)
         start = max(now, heapq.heappop(pool.free))
         finish = start + job.service_seconds
         heapq.heappush(pool.free, finish)
@@ -286,6 +310,9 @@ class MemoryStore:
                 waiting.append(job)
         free = running + [now] * max(0, slots - len(running))
         heapq.heapify(free)
+        parked: list[float] = []  # more running jobs than slots: the earliest to free wait aside
+        while len(free) > slots:
+            heapq.heappush(parked, heapq.heappop(free))
         starts: list[tuple[float, int]] = []
         for job in waiting:
             start = max(now, heapq.heappop(free))
@@ -297,6 +324,7 @@ class MemoryStore:
             if start > now:
                 starts.append((start, job.seq))
         pool.free = free
+        pool.parked = parked
         pool.starts = sorted(starts)
         pool.active = active
 
@@ -462,22 +490,22 @@ class MemoryStore:
         self._sweep(self._now(), math.inf)
         return len(self._jobs)
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
         now = self._now()
         self._sweep(now)
         uploads = self._uploads
-        old = uploads.pop(file_id, None)
+        old = uploads.pop((owner, file_id), None)
         if old is not None:
             self._upload_total -= len(old[1])
-        uploads[file_id] = (now + self.ttl, data)
+        uploads[owner, file_id] = (now + self.ttl, data)
         self._upload_total += len(data)
         budget = self.upload_bytes
         if budget is not None:
             while self._upload_total > budget and len(uploads) > 1:
                 self._upload_total -= len(uploads.popitem(last=False)[1][1])
 
-    async def get_upload(self, file_id: str) -> bytes | None:
-        found = self._uploads.get(file_id)
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
+        found = self._uploads.get((owner, file_id))
         if found is None or found[0] <= self._now():
             return None
         return found[1]
@@ -497,6 +525,7 @@ class MemoryStore:
 
     async def reset(self) -> None:
         self._init()
+        self._version += 1
 
     async def close(self) -> None:
         pass
@@ -506,6 +535,11 @@ class MemoryStore:
 
     async def renew_node(self, node: int, release: bool = False) -> None:
         pass
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        if self._signing_key is None:
+            self._signing_key = candidate
+        return self._signing_key
 
     # -- metrics -----------------------------------------------------------------------------
 
@@ -530,3 +564,62 @@ class MemoryStore:
             waiting = len(pool.starts) - bisect_right(pool.starts, (now, math.inf))
             found.append(PoolStats(name, len(pool.free), busy, waiting))
         return found
+
+    # -- fault plans and runtime settings ------------------------------------------------------
+
+    async def add_faults(
+        self, faults: Sequence[StoredFault], limit: int, once: bool = False
+    ) -> list[StoredFault] | None:
+        if once and self._faults_offered:
+            return []
+        if len(self._faults) + len(faults) > limit:
+            return None
+        self._faults_offered = self._faults_offered or once
+        kept = []
+        for fault in faults:
+            self._fault_count += 1
+            plan_id = f"plan_{self._fault_count}"
+            kept.append(replace(fault, plan_id=plan_id, seen=0, applied=0))
+            self._faults[plan_id] = kept[-1]
+        self._version += 1
+        return kept
+
+    async def faults(self) -> list[StoredFault]:
+        return list(self._faults.values())
+
+    async def delete_faults(self, plan_ids: Sequence[str] | None = None) -> int:
+        if plan_ids is None:
+            gone = len(self._faults)
+            self._faults.clear()
+        else:
+            gone = sum(self._faults.pop(plan_id, None) is not None for plan_id in plan_ids)
+        self._version += 1
+        return gone
+
+    async def take_fault(self, plan_ids: Sequence[str], seed: int) -> tuple[str, bool] | None:
+        for plan_id in plan_ids:
+            plan = self._faults.get(plan_id)
+            if plan is None or plan.spent:
+                continue
+            seen = plan.seen + 1
+            applies = fault_applies(plan, seen, seed)
+            self._faults[plan_id] = StoredFault(
+                plan_id, plan.body, plan.after, plan.times, plan.probability, seen,
+                plan.applied + applies,
+            )  # fmt: skip
+            return plan_id, applies
+        return None
+
+    async def live_version(self) -> str:
+        return str(self._version)
+
+    async def config_overrides(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    async def patch_config(self, changes: Mapping[str, Any]) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self._config.pop(name, None)
+            else:
+                self._config[name] = value
+        self._version += 1

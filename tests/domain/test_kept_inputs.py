@@ -13,7 +13,7 @@ from PIL import Image
 
 from emulator.domain.drawing import RenderSpec, render
 from emulator.domain.drawing.render import fit_base, fit_mask
-from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, record_params
+from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, OwnFile, record_params
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,7 @@ def test_a_fitted_jpeg_renders_the_same_file() -> None:
 
 
 async def resolver() -> InputResolver:
-    async def no_files(request_id: str, index: int, fmt: str) -> bytes | None:
+    async def no_files(ref: OwnFile, owner: str) -> bytes | None:
         return None
 
     return InputResolver(no_files, None)

@@ -71,6 +71,11 @@ EXAMPLES: dict[type[DomainError], list[DomainError]] = {
     errors.UpstreamFailure: [errors.UpstreamFailure(outcome) for outcome in ErrorType],
     errors.ServerStopping: [errors.ServerStopping()],
     errors.NotFound: [errors.NotFound("task", "task_x")],
+    errors.PlannedError: [
+        errors.PlannedError(status, retry_after)
+        for status in (400, 401, 402, 404, 422, 429, 500, 502, 503, 599)
+        for retry_after in (None, 0.25)
+    ],
 }
 ALL = [exc for found in EXAMPLES.values() for exc in found]
 

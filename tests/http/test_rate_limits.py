@@ -422,6 +422,27 @@ def test_aa_requests_per_minute_in_its_envelope(emulators: Callable[..., Emulato
     assert emu.http.post(url, json=aa_body(**{"async": True})).status_code == 200
 
 
+# -- changed at runtime ---------------------------------------------------------------------------
+
+
+def test_limits_change_while_the_emulator_runs(emulators: Callable[..., Emulator]) -> None:
+    emu = emulators()
+    assert limits_of(emu.generate(n=2)) == NOMINAL * 2
+    changed = emu.http.patch("/_emulator/config", json={"openai_ipm": 3, "queue_concurrency": 1})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["changed"] == ["openai_ipm", "queue_concurrency"]
+    # Counted from the change on: the request before it took nothing from the new window.
+    assert limits_of(emu.generate(n=2)) == [*NOMINAL, "3", "1", "1m0s"]
+    assert emu.generate(n=2).status_code == 429
+    queue = {"Authorization": f"Key {KEY}"}
+    assert emu.http.post(SUBMIT, json={"prompt": PROMPT}, headers=queue).status_code == 200
+    queue_refusal(emu.http.post(SUBMIT, json={"prompt": PROMPT}, headers=queue))
+    off = emu.http.patch("/_emulator/config", json={"openai_ipm": None, "queue_concurrency": 0})
+    assert off.status_code == 200, off.text
+    assert limits_of(emu.generate(n=2)) == NOMINAL * 2
+    assert emu.http.post(SUBMIT, json={"prompt": PROMPT}, headers=queue).status_code == 200
+
+
 # -- global across servers ----------------------------------------------------------------------
 
 

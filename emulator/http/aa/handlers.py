@@ -56,6 +56,7 @@ async def generate(request: Request) -> Response:
             request_id=rid,
             outcome=steering.outcome if steering else None,
             latency=steering.latency if steering else None,
+            service_factor=steering.service_factor if steering else 1.0,
         )
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:
@@ -93,7 +94,7 @@ async def upload(request: Request) -> Response:
     emulator = _emulator(request)
     rid = request_id(request.scope, "aa")
     try:
-        file_id = await emulator.tasks.upload(await _read_file(request))
+        file_id = await emulator.tasks.upload(key_of(request.scope), await _read_file(request))
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)

@@ -72,6 +72,7 @@ class ImagesHandlers:
                 upload=upload,
                 outcome=steering.outcome if steering else None,
                 latency=steering.latency if steering else None,
+                service_factor=steering.service_factor if steering else 1.0,
             )
         except DomainError as exc:
             if not counted:  # a request refused before its body was read counts all the same

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
@@ -22,6 +23,7 @@ from emulator.domain.errors import (
     InsufficientBalance,
     InvalidBody,
     NotFound,
+    PlannedError,
     RateLimited,
     ServerStopping,
     Unauthorized,
@@ -187,6 +189,8 @@ def quota_headers(quota: Quota) -> list[tuple[bytes, bytes]]:
 
 def rate_limit_text(exc: RateLimited) -> str:
     """Why a request was refused by a limit, in OpenAI's words for that limit."""
+    if exc.limit <= 0:  # no limit of the key's (a planned fault): no numbers to give
+        return f"Rate limit reached for images. Please try again in {duration(exc.retry_after)}."
     org = f"org-{exc.owner or 'emulator'}"
     if exc.kind == "images":
         return (
@@ -205,8 +209,46 @@ def rate_limit_text(exc: RateLimited) -> str:
     )
 
 
+def _retry_headers(seconds: float) -> dict[str, str]:
+    wait = max(0.001, seconds)
+    return {
+        "retry-after": str(max(1, math.ceil(wait))),
+        "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+    }
+
+
+_OVERLOADED = "The engine is currently overloaded, please try again later."
+
+
+def _planned_parts(exc: PlannedError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A fault plan's error: OpenAI's body for that status; the retry headers when the plan
+    gives ``retry_after``."""
+    status = exc.status
+    retry = {} if exc.retry_after is None else _retry_headers(exc.retry_after)
+    if status == 401:
+        return error_parts(Unauthorized("invalid"))
+    if status == 429 and exc.retry_after is not None:
+        return error_parts(RateLimited(exc.retry_after))
+    if status == 429:
+        message = "Rate limit reached for images. Please try again later."
+        return 429, error_body(message, "requests", None, "rate_limit_exceeded"), {}
+    if status == 500:
+        message = _SERVER_ERROR + " Sorry about that!"
+        return 500, error_body(message, "server_error", None, "server_error"), retry
+    if status == 503:
+        return 503, error_body(_OVERLOADED, "server_error", None, None), retry
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return status, error_body(f"{phrase}.", kind, None, None), retry
+
+
 def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, PlannedError):
+        return _planned_parts(exc)
     if isinstance(exc, ValidationFailed):
         message, param, code = violation_error(exc.violations[0])
         return 400, error_body(message, "invalid_request_error", param, code), {}
@@ -218,11 +260,7 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         message = _MISSING_KEY if exc.reason == "missing" else _INVALID_KEY
         return 401, error_body(message, "invalid_request_error", None, "invalid_api_key"), {}
     if isinstance(exc, RateLimited):
-        wait = max(0.001, exc.retry_after)
-        headers = {
-            "retry-after": str(max(1, math.ceil(wait))),
-            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-        }
+        headers = _retry_headers(exc.retry_after)
         return (
             429,
             error_body(rate_limit_text(exc), "requests", None, "rate_limit_exceeded"),

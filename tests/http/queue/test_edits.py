@@ -116,13 +116,18 @@ async def test_an_output_url_of_the_emulator_is_a_valid_input(
     assert edited["result"]["outputs"][0]["width"] == 1536
 
 
-async def test_an_unknown_own_url_is_request_invalid(
+async def test_an_unknown_own_url_is_a_placeholder_like_any_unknown_url(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
+    # No such job, and a signature that does not hold: nothing tells it from another URL
+    # (tests/security/test_key_walls.py: another key's file, a forged or expired link).
     url = "http://emulator.test/_files/mmsu_01jd5x3k7m9q2w4e6r8t0y1v3z/0.png?expires=1&sig=x"
     done = await run(app, client, "gpt_image_1_edit", {"prompt": "x", "images": [url]})
-    assert done["status"]["error_type"] == "REQUEST_INVALID"
-    assert done["status"]["error"].startswith("images.0: Could not download the image at")
+    assert done["code"] == 200
+    assert done["status"]["status"] == "COMPLETED"
+    assert "error_type" not in done["status"]
+    (output,) = done["result"]["outputs"]
+    assert (output["width"], output["height"]) == (1024, 1024)  # the placeholder's size
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
-from emulator.domain.images import Upload
+from emulator.domain.images import ImagesService, Upload
 from emulator.domain.records import Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
@@ -76,7 +76,7 @@ class ImagesHandlers:
             )
         except DomainError as exc:
             if not counted:  # a request refused before its body was read counts all the same
-                exc = await self._count_unread(scope, kind, exc)
+                exc = await self._count_unread(scope, images, kind, exc)
             return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
@@ -92,20 +92,17 @@ class ImagesHandlers:
             emulator.metrics.served("b64", len(image))
         return render.images_response(generation, list(data))
 
-    async def _count_unread(self, scope: Scope, kind: str, exc: DomainError) -> DomainError:
+    async def _count_unread(
+        self, scope: Scope, images: ImagesService, kind: str, exc: DomainError
+    ) -> DomainError:
         """Count a request whose body could not be read (as one image of the operation's
         default model); the refusal to answer: a reached limit's, else ``exc``."""
-        model, n = _emulator_of(scope).images.requested(self.provider, kind, None)
+        model, n = images.requested(self.provider, kind, None)
         try:
             await admit_images(scope, self.provider, model, n)
         except RateLimited as limited:
             return limited
         return exc
-
-
-def _emulator_of(scope: Scope) -> Emulator:
-    emulator: Emulator = scope["app"].state.emulator
-    return emulator
 
 
 async def _read_body(request: Request) -> tuple[object, Upload | None]:

@@ -15,10 +15,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
 from emulator.domain.catalog import QUEUE_MODELS
-from emulator.domain.metrics import Meter, Metrics
+from emulator.domain.live import Live
+from emulator.domain.metrics import Meter
 from emulator.http.aa import aa_routes
 from emulator.http.control import control_routes
-from emulator.http.dialects import http_error, refusal, unrouted
+from emulator.http.dialects import http_error, quota_headers, refusal, unrouted
 from emulator.http.docs import doc_routes
 from emulator.http.files import file_routes
 from emulator.http.images import images_routes
@@ -28,6 +29,7 @@ from emulator.http.middleware.body_limit import BodyLimit, Limit
 from emulator.http.middleware.control_token import ControlToken
 from emulator.http.middleware.drain import DrainMiddleware
 from emulator.http.middleware.endpoint import BODIES, Endpoint
+from emulator.http.middleware.faults import FaultsMiddleware
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
 from emulator.http.middleware.request_id import SENT_BY, RequestIdMiddleware
@@ -67,6 +69,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     node = await store.claim_node()
     emulator.ids.assign(node)
     await _share_signing_key(app)
+    await emulator.live.sync()  # the config file's fault plans, and what the store holds
 
     async def keep() -> None:
         while True:
@@ -89,14 +92,15 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def _provider_routes(
-    provider: Provider, mount: str, settings: Settings, metrics: Metrics, drain: Drain
+    provider: Provider, mount: str, settings: Settings, emulator: Emulator, drain: Drain
 ) -> list[BaseRoute]:
     """One provider's routes at one of its mounts, as its protocol has them, each operation
     wrapped in the middleware its endpoint asks for."""
 
     def stack(kind: str) -> list[Middleware]:
         endpoint = Endpoint.of(provider.name, kind)
-        return _operation_middleware(settings, endpoint, metrics.meter(provider.name, kind), drain)
+        meter = emulator.metrics.meter(provider.name, kind)
+        return _operation_middleware(settings, endpoint, meter, drain, emulator.live)
 
     if provider.protocol == "queue":
         return queue_routes(provider.name, mount, stack)
@@ -122,7 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *(
             route
             for provider, mount in mounted
-            for route in _provider_routes(provider, mount, settings, emulator.metrics, drain)
+            for route in _provider_routes(provider, mount, settings, emulator, drain)
         ),
         *control_routes(locked, settings.max_text_request_kb * 1024),
         *metrics_routes(locked),
@@ -201,13 +205,14 @@ def body_limit(settings: Settings, endpoint: Endpoint) -> Limit | None:
 
 
 def _operation_middleware(
-    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain
+    settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain, live: Live
 ) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
     and latency), the request's id (where the dialect sends it), the body's size limit (for
-    an operation that reads one), the gateway (key, then rate limit), the steering headers,
-    and for the operations that read a body, the end of that read when the server begins to
-    stop."""
+    an operation that reads one), the gateway (key, then rate limits, and the ``x-ratelimit-*``
+    headers where the dialect sends them), the steering headers, for the operations that read
+    a body the end of that read when the server begins to stop, and the fault plans (``live``:
+    the app's view of them, which a reset hands over)."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
@@ -215,9 +220,20 @@ def _operation_middleware(
     if limit is not None:
         stack.append(Middleware(BodyLimit, limit=limit, refuse=refusal(endpoint)))
     if endpoint.guarded:
-        stack.append(Middleware(GatewayMiddleware, endpoint=endpoint, refuse=refusal(endpoint)))
+        stack.append(
+            Middleware(
+                GatewayMiddleware,
+                endpoint=endpoint,
+                refuse=refusal(endpoint),
+                quota_headers=quota_headers(endpoint),
+            )
+        )
     if endpoint.steered and settings.steering:
         stack.append(Middleware(SteeringMiddleware))
     if endpoint.kind in READS_A_BODY:
         stack.append(Middleware(DrainMiddleware, drain=drain))
+    refuse = refusal(endpoint)
+    stack.append(
+        Middleware(FaultsMiddleware, endpoint=endpoint, refuse=refuse, live=live, drain=drain)
+    )
     return stack

@@ -34,7 +34,7 @@ def _plain(annotation: Any) -> Any:
 
 
 def _default_text(value: Any) -> str:
-    if value is None or value in ("", (), {}):
+    if value is None or value in ("", (), {}, []):
         return "none"
     if isinstance(value, tuple):
         return ",".join(value)

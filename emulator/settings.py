@@ -60,7 +60,11 @@ class SettingsError(ValueError):
 
 
 class RateLimit(BaseModel):
-    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off."""
+    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off.
+
+    The generic limit, the same for every provider; the per-provider settings (``openai_rpm``,
+    ``queue_concurrency``...) count in each provider's own terms.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -143,8 +147,34 @@ class Settings(BaseModel):
     )
     rate_limit: RateLimit = Field(
         default=RateLimit(),
-        description='submissions per key: {"limit": 10, "window_seconds": 60} (0: off)',
+        description='submissions per key, any provider: {"limit": 10, "window_seconds": 60} '
+        "(0: off; openai_rpm, queue_concurrency and the like count in each provider's terms)",
     )
+    openai_rpm: int = Field(
+        0, ge=0, description="OpenAI requests per minute per key and model (0: unlimited)"
+    )
+    openai_ipm: int = Field(
+        0,
+        ge=0,
+        description="OpenAI images per minute per key and model; a request for n takes n "
+        "(0: unlimited)",
+    )
+    agcloud_rpm: int = Field(
+        0, ge=0, description="AGCloud requests per minute per key and model (0: unlimited)"
+    )
+    agcloud_ipm: int = Field(
+        0, ge=0, description="AGCloud images per minute per key and model (0: unlimited)"
+    )
+    queue_rpm: int = Field(
+        0, ge=0, description="queue providers: submissions per minute per key (0: unlimited)"
+    )
+    queue_concurrency: int = Field(
+        0,
+        ge=0,
+        description="queue providers: jobs IN_QUEUE or IN_PROGRESS per key; a submit beyond "
+        "is refused with 429 (0: unlimited)",
+    )
+    aa_rpm: int = Field(0, ge=0, description="典名词元 requests per minute per key (0: unlimited)")
     balances: dict[str, float] = Field(
         default_factory=dict, description='USD balance per key: {"k": 1.5}'
     )
@@ -240,6 +270,13 @@ class Settings(BaseModel):
         "refused",
         description="requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
     )
+    faults: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            'fault plans from the start, as POST /_emulator/faults takes them: [{"match": '
+            '{"provider": "openai"}, "action": {"kind": "error", "status": 429}, "times": 2}]'
+        ),
+    )
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -297,6 +334,29 @@ class Settings(BaseModel):
         if any(not term for term in value):
             raise ValueError("terms must not be empty")
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_plans(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if value:
+            from emulator.domain.faults import PlanError, parse_plan  # the documents, if needed
+
+            documents = fault_documents()
+            for number, plan in enumerate(value):
+                try:
+                    parse_plan(plan, documents)
+                except PlanError as exc:
+                    raise ValueError(f"plan {number}: {exc}") from None
+        return value
+
+
+def fault_documents() -> dict[str, Any]:
+    """Every provider's document, which a fault plan is checked against (compiled once)."""
+    from emulator.domain.rules import RuleBook
+    from emulator.spec.loader import load_cached
+
+    names = RuleBook().names
+    return {provider: load_cached(provider, names) for provider in PROVIDERS}
 
 
 def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:

@@ -40,6 +40,8 @@ from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
+# The most images one request may ask for (every provider's documented maximum of ``n``).
+MAX_IMAGES = 10
 # Each partial image costs 100 more image-output tokens (AGCloud's and 典名词元's pages).
 PARTIAL_IMAGE_TOKENS = 100
 # USD per million input tokens (text, image), used for the balance only.
@@ -122,6 +124,28 @@ class ImagesService:
             raise ModelNotFound(kind)
         return op
 
+    def requested(
+        self, provider: str, kind: str, body: Any, upload: Upload | None = None
+    ) -> tuple[str, int]:
+        """The model and the number of images a request asks for, as its rate limits count
+        them, read leniently before any check: a model the emulator does not serve counts as
+        the operation's default model (or none), an ``n`` that is not a valid count as 1."""
+        op = self.operation(provider, kind)
+        fields: Mapping[str, Any] = {}
+        if upload is not None:
+            fields = upload.fields
+        elif isinstance(body, dict):
+            fields = body
+        model = fields.get("model")
+        if not isinstance(model, str) or model not in IMAGE_MODELS:
+            model = str(op.defaults.get("model", ""))
+        n = fields.get("n")
+        if isinstance(n, str) and n.isascii() and n.isdigit():
+            n = int(n)
+        if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
+            return model, n
+        return model, 1
+
     async def prepare(
         self,
         provider: str,
@@ -133,13 +157,15 @@ class ImagesService:
         upload: Upload | None = None,
         outcome: ErrorType | None = None,
         latency: float | None = None,
+        service_factor: float = 1.0,
     ) -> Generation:
         """Validate, resolve, price and time one request; raise the error to answer instead.
 
         ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
         ``aa.generate``); ``request_id`` the HTTP request's id, which the generation keeps (it
         seeds the drawn outcome and service time); ``upload`` carries a form's parts when the
-        body came as multipart.
+        body came as multipart; ``outcome``, ``latency`` and ``service_factor`` steer it
+        (``queue.Steering``).
         """
         op = self.operation(provider, kind)
         if upload is not None:
@@ -197,7 +223,17 @@ class ImagesService:
         if self.outcomes.blocked(prompt):
             raise ContentBlocked()
         return await self._accept(
-            provider, kind, key, request_id, model, params, images, fitted, outcome, latency
+            provider,
+            kind,
+            key,
+            request_id,
+            model,
+            params,
+            images,
+            fitted,
+            outcome,
+            latency,
+            service_factor,
         )
 
     async def _accept(
@@ -212,6 +248,7 @@ class ImagesService:
         fitted: Fitted,
         outcome: ErrorType | None,
         latency: float | None,
+        service_factor: float = 1.0,
     ) -> Generation:
         width, height = _output_size(params, images)
         quality = resolve_quality(str(params.get("quality", "auto")))
@@ -230,7 +267,7 @@ class ImagesService:
         now = self.clock.now()
         if outcome is None:
             outcome = self.outcomes.drawn(request_id)
-        seconds = self.outcomes.service_seconds(
+        seconds = service_factor * self.outcomes.service_seconds(
             (model.family, quality, width, height, n),
             request_id,
             latency,

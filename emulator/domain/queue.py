@@ -10,9 +10,11 @@ from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, re
 from emulator.domain.clock import Clock
 from emulator.domain.errors import (
     AlreadyCompleted,
+    DomainError,
     InsufficientBalance,
     InvalidBody,
     ModelNotFound,
+    RateLimited,
     RequestNotFound,
     ValidationFailed,
     Violation,
@@ -23,6 +25,7 @@ from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
 from emulator.domain.inputs import Fitted, InputResolver, kept_params
 from emulator.domain.jobs import JobState, state_at
+from emulator.domain.limits import concurrency_key
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
@@ -41,10 +44,13 @@ MAX_REPORTED = 10
 
 @record
 class Steering:
-    """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
+    """Per-request instructions: the ``X-Imgemu-*`` headers (honoured only when steering is
+    on), or a fault plan's ``outcome`` or ``slow_queue``."""
 
     outcome: ErrorType | None = None
     latency: float | None = None  # emulator seconds of service time, before the time scale
+    slots: int | None = None  # the job's pool has this many slots (a queue job only)
+    service_factor: float = 1.0  # the service time is this many times as long
 
 
 @record
@@ -68,6 +74,7 @@ class QueuePolicy:
     invalid_delay: float  # seconds (before the time scale) a refused job takes to end
     slots: int  # worker slots of a model's pool
     model_slots: Mapping[str, int] = field(default_factory=dict)  # per model, over ``slots``
+    concurrency: int = 0  # unfinished jobs (IN_QUEUE + IN_PROGRESS) per key; 0: unlimited
 
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
@@ -173,35 +180,52 @@ class QueueService:
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
-        seq = await self.store.next_seq()
-        error: str | None
-        if violations:
-            error_type, error = (
-                ErrorType.REQUEST_INVALID,
-                "; ".join(v.describe() for v in violations[:MAX_REPORTED]),
-            )
-        elif self.outcomes.blocked(str(params["prompt"])):
-            error_type, error = ErrorType.CONTENT_BLOCKED, None
-        else:
-            kept = await kept_params(params)  # image payloads as their digest and size
-            return await self._accept(
-                Job(request_id, provider, model, owner_of(key), seq, kept, now, now, now),
-                info,
-                key,
-                size,
-                fitted,
-                steering,
-            )
-        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
-        # it keeps only what its error says, none of the request's parameters.
-        refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
-        job = Job(
-            request_id, provider, model, owner_of(key), seq, {}, now,
-            started_at=None, finished_at=refused_at, error_type=error_type, error=error,
-        )  # fmt: skip
-        await self.store.put_job(job)
-        self.metrics.submitted(provider)
-        return Submitted(job, 0)
+        held = await self._hold(provider, key, request_id, now) if self.policy.concurrency else None
+        try:
+            seq = await self.store.next_seq()
+            error: str | None
+            if violations:
+                error_type, error = (
+                    ErrorType.REQUEST_INVALID,
+                    "; ".join(v.describe() for v in violations[:MAX_REPORTED]),
+                )
+            elif self.outcomes.blocked(str(params["prompt"])):
+                error_type, error = ErrorType.CONTENT_BLOCKED, None
+            else:
+                kept = await kept_params(params)  # image payloads as their digest and size
+                return await self._accept(
+                    Job(request_id, provider, model, owner_of(key), seq, kept, now, now, now),
+                    info,
+                    key,
+                    size,
+                    fitted,
+                    steering,
+                )
+            # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
+            # it keeps only what its error says, none of the request's parameters.
+            refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
+            job = Job(
+                request_id, provider, model, owner_of(key), seq, {}, now,
+                started_at=None, finished_at=refused_at, error_type=error_type, error=error,
+            )  # fmt: skip
+            await self.store.put_job(job)
+            self.metrics.submitted(provider)
+            return Submitted(job, 0)
+        except DomainError:
+            if held is not None:  # refused before it was kept: the job's place goes back
+                await self.store.release_concurrency(held, request_id)
+            raise
+
+    async def _hold(self, provider: str, key: str, request_id: str, now: float) -> str:
+        """A place for job ``request_id`` among the key's unfinished jobs, or ``RateLimited``;
+        returns where the place is held."""
+        owner = owner_of(key)
+        where = concurrency_key(provider, owner)
+        limit = self.policy.concurrency
+        busy = await self.store.take_concurrency(where, request_id, limit, now)
+        if busy.wait is not None:
+            raise RateLimited(busy.wait, limit, "concurrency", used=busy.active, owner=owner)
+        return where
 
     async def _accept(
         self,
@@ -229,6 +253,10 @@ class QueueService:
             steering.latency if steering is not None else None,
             outcome,
         )
+        slots = self.policy.slots_for(filed.model)
+        if steering is not None:
+            seconds *= steering.service_factor
+            slots = steering.slots or slots
         output_format = str(params["output_format"])
         # What rendering needs of the inputs: the first image and the mask, fitted to the output
         # (a job that fails renders nothing and keeps neither).
@@ -253,7 +281,7 @@ class QueueService:
             mask=kept_mask,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
+        job = await self.store.schedule(job, slots, now)
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 

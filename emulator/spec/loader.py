@@ -91,6 +91,8 @@ class Operation:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     rules: tuple[str, ...] = ()
     form: FormSpec | None = None  # the multipart/form-data body, if the operation takes one
+    statuses: frozenset[int] = frozenset()  # every status the document gives an answer for
+    streams: bool = False  # its answer may be a text/event-stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +311,12 @@ def load_document(provider: str, path: Traversable | Path, known_rules: frozense
             if "multipart/form-data" in content:
                 form = _compile_form(raw, content["multipart/form-data"]["schema"])
         key = (binding["kind"], binding.get("model", "*"))
+        responses = op.get("responses") or {}
+        statuses = frozenset(int(code) for code in responses if str(code).isdigit())
+        streams = any(
+            "text/event-stream" in (_resolve(raw, answer).get("content") or {})
+            for answer in responses.values()
+        )
         operations[key] = Operation(
             operation_id=op["operationId"],
             kind=binding["kind"],
@@ -319,6 +327,8 @@ def load_document(provider: str, path: Traversable | Path, known_rules: frozense
             defaults=defaults,
             rules=rules,
             form=form,
+            statuses=statuses,
+            streams=streams,
         )
     return Document(provider=provider, raw=raw, operations=operations)
 

@@ -782,22 +782,28 @@ def test_headers(provider: str) -> None:
         assert response["headers"]["x-request-id"] == {"$ref": "#/components/headers/XRequestId"}, (
             name
         )
-    limited = doc["components"]["responses"]["RateLimited"]["headers"]
-    assert set(limited) == {
-        "x-request-id",
-        "retry-after",
-        "retry-after-ms",
-        "x-ratelimit-limit-requests",
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests",
+    limits = {
+        f"x-ratelimit-{part}-{unit}"
+        for part in ("limit", "remaining", "reset")
+        for unit in ("requests", "images")
     }
+    for name, response in doc["components"]["responses"].items():
+        # Every answer to a key the gateway took shows the key's limits; a 401 has no key.
+        shown = set(response["headers"]) & limits
+        assert shown == (set() if name == "Unauthorized" else limits), name
+        for header in shown:
+            assert "x-imgemu-assumption" in resolve(doc, response["headers"][header]), header
+    limited = doc["components"]["responses"]["RateLimited"]["headers"]
+    assert set(limited) == {"x-request-id", "retry-after", "retry-after-ms"} | limits
     for name in ("retry-after", "retry-after-ms"):
         assert resolve(doc, limited[name])["schema"]["type"] == "integer"
-    reset = resolve(doc, limited["x-ratelimit-reset-requests"])["schema"]
-    validator = Draft202012Validator(reset)
-    for value in ("12s", "1m30s", "250ms", "1h2m3.5s"):
-        assert validator.is_valid(value), value
-    assert not validator.is_valid("soon")
+    for unit in ("requests", "images"):
+        assert resolve(doc, limited[f"x-ratelimit-limit-{unit}"])["schema"]["type"] == "integer"
+        reset = resolve(doc, limited[f"x-ratelimit-reset-{unit}"])["schema"]
+        validator = Draft202012Validator(reset)
+        for value in ("0s", "12s", "1m30s", "250ms", "1h2m3.5s", "6m0s"):
+            assert validator.is_valid(value), value
+        assert not validator.is_valid("soon")
 
 
 @pytest.mark.parametrize(

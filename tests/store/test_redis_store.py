@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from emulator.domain.records import Job
 from emulator.store import MemoryStore, Store, StoreUnavailable, open_store
+from emulator.store.base import Window
 from emulator.store.redis import GRACE, RedisStore
 from emulator.store.url import RedisTarget, parse
 from tests.helpers import examples
@@ -63,6 +64,8 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         await store.schedule(make_job(seq, seconds), 1, 0.0)
     await store.cancel("r3", 1.0, 1)
     await store.take_rate_slot("key", 5, 60.0, 0.0)
+    await store.take_windows([Window("rpm", 5, 60.0), Window("ipm", 5, 60.0, 3)], 0.0)
+    await store.take_concurrency("owner", "r2", 5, 0.0)
     await store.charge("owner", 0.5, 2.0)
     await store.set_balance("other", 1.0)
     await store.put_upload("owner", "file", b"data")
@@ -77,6 +80,7 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         "starts",
         "active",
         "rate",
+        "held",
         "bal",
         "upload",
         "uploads",
@@ -244,6 +248,7 @@ def test_bad_store_urls(url: str) -> None:
 class Submit:
     model: str
     seconds: float
+    slots: int | None = None  # this job's pool has so many slots (a slow_queue plan)
 
 
 @dataclass(frozen=True)
@@ -256,18 +261,30 @@ class Advance:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Resize:
+    slots: int  # every pool has so many slots from now on (PATCH /_emulator/config)
+
+
 service_times = st.sampled_from([0.5, 1.0, 2.0, 3.0]) | st.floats(0.001, 10.0)
+Op = Submit | Cancel | Advance | Resize
 operations = st.lists(
     st.one_of(
-        st.builds(Submit, st.sampled_from(["gpt_image_1", "gpt_image_2"]), service_times),
+        st.builds(
+            Submit,
+            st.sampled_from(["gpt_image_1", "gpt_image_2"]),
+            service_times,
+            st.none() | st.none() | st.integers(1, 4),
+        ),
         st.builds(Cancel, st.integers(0, 50)),
         st.builds(Advance, st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0, 5)),
+        st.builds(Resize, st.integers(1, 4)),
     ),
     max_size=40,
 )
 
 
-async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]) -> list[object]:
+async def _replay(store: Store, slots: int, ops: list[Op]) -> list[object]:
     """Every answer the store gives to ``ops``, then every job's status at a few instants."""
     answers: list[object] = []
     now = 1_790_000_000.0
@@ -275,10 +292,12 @@ async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]
     for op in ops:
         if isinstance(op, Advance):
             now += op.seconds
+        elif isinstance(op, Resize):
+            slots = op.slots
         elif isinstance(op, Submit):
             seq = await store.next_seq()
             job = make_job(seq, op.seconds, op.model, submitted_at=now)
-            scheduled = await store.schedule(job, slots, now)
+            scheduled = await store.schedule(job, op.slots or slots, now)
             ids.append(job.request_id)
             answers.append((scheduled, await store.queue_position(scheduled, now)))
         elif ids:
@@ -295,7 +314,7 @@ async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]
 @settings(max_examples=examples(0.5))
 @given(st.integers(1, 3), operations)
 def test_redis_answers_as_the_memory_store_does(
-    redis_server: str, slots: int, ops: list[Submit | Cancel | Advance]
+    redis_server: str, slots: int, ops: list[Op]
 ) -> None:
     async def run() -> tuple[list[object], list[object]]:
         store = redis_store(redis_server, "differential")
@@ -312,15 +331,19 @@ def test_redis_answers_as_the_memory_store_does(
 def test_a_sample_of_operations_answers_as_the_memory_store_does(redis_url: str) -> None:
     """The everyday counterpart of the property above: one fixed, busy sequence."""
     rng = random.Random(11)
-    ops: list[Submit | Cancel | Advance] = []
-    for _ in range(120):
+    ops: list[Op] = []
+    for _ in range(160):
         roll = rng.random()
-        if roll < 0.6:
+        if roll < 0.5:
             ops.append(Submit(rng.choice(["gpt_image_1", "gpt_image_2"]), rng.choice([1.0, 2.5])))
-        elif roll < 0.8:
+        elif roll < 0.6:
+            ops.append(Submit("gpt_image_1", rng.choice([1.0, 2.5]), rng.choice([1, 3])))
+        elif roll < 0.75:
             ops.append(Cancel(rng.randrange(100)))
-        else:
+        elif roll < 0.9:
             ops.append(Advance(rng.choice([0.0, 0.5, 1.0, 3.0])))
+        else:
+            ops.append(Resize(rng.choice([1, 2, 4])))
 
     async def run() -> tuple[list[object], list[object]]:
         store = redis_store(redis_url)

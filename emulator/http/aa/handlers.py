@@ -56,6 +56,7 @@ async def generate(request: Request) -> Response:
             request_id=rid,
             outcome=steering.outcome if steering else None,
             latency=steering.latency if steering else None,
+            service_factor=steering.service_factor if steering else 1.0,
         )
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:

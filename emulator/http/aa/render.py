@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -24,6 +25,7 @@ from emulator.domain.errors import (
     InsufficientBalance,
     InvalidBody,
     NotFound,
+    PlannedError,
     RateLimited,
     ServerStopping,
     Unauthorized,
@@ -113,8 +115,34 @@ def body_text(exc: InvalidBody) -> str:
     return _BODY_TEXT[exc.problem]
 
 
+_PLANNED: dict[int, str] = {
+    400: "Bad request.",
+    401: "Invalid API key.",
+    404: "Not found.",
+    429: "Rate limit exceeded, please try again later.",
+    500: "Internal server error.",
+}
+
+
+def _planned_parts(exc: PlannedError) -> tuple[int, str, dict[str, str]]:
+    """A fault plan's error in the envelope; a 429 always says when to retry."""
+    retry_after = exc.retry_after
+    if exc.status == 429 and retry_after is None:
+        retry_after = 1.0
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    message = _PLANNED.get(exc.status)
+    if message is None:
+        try:
+            message = HTTPStatus(exc.status).phrase + "."
+        except ValueError:
+            message = "Error."
+    return exc.status, message, headers
+
+
 def error_parts(exc: DomainError) -> tuple[int, str, dict[str, str]]:
     """(HTTP status, message, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, PlannedError):
+        return _planned_parts(exc)
     if isinstance(exc, ValidationFailed):
         return 400, validation_message(exc.violations), {}
     if isinstance(exc, InvalidBody):

@@ -9,20 +9,22 @@ from collections.abc import AsyncIterator, Awaitable
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulator.domain.errors import (
     DomainError,
     InvalidBody,
+    RateLimited,
     ServerStopping,
     UpstreamFailure,
     ValidationFailed,
     Violation,
 )
-from emulator.domain.images import Upload
+from emulator.domain.images import ImagesService, Upload
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
-from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.gateway import admit_images, key_of
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
@@ -56,9 +58,13 @@ class ImagesHandlers:
         emulator = _emulator(request)
         images = emulator.images
         scope = request.scope
+        counted = False
         try:
             steering = steering_of(scope)
             body, upload = await _read_body(request)
+            model, n = images.requested(self.provider, kind, body, upload)
+            counted = True
+            await admit_images(scope, self.provider, model, n)
             generation = await images.prepare(
                 self.provider,
                 kind,
@@ -68,8 +74,11 @@ class ImagesHandlers:
                 upload=upload,
                 outcome=steering.outcome if steering else None,
                 latency=steering.latency if steering else None,
+                service_factor=steering.service_factor if steering else 1.0,
             )
         except DomainError as exc:
+            if not counted:  # a request refused before its body was read counts all the same
+                exc = await self._count_unread(scope, images, kind, exc)
             return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
@@ -84,6 +93,18 @@ class ImagesHandlers:
         for image in data:
             emulator.metrics.served("b64", len(image))
         return render.images_response(generation, list(data))
+
+    async def _count_unread(
+        self, scope: Scope, images: ImagesService, kind: str, exc: DomainError
+    ) -> DomainError:
+        """Count a request whose body could not be read (as one image of the operation's
+        default model); the refusal to answer: a reached limit's, else ``exc``."""
+        model, n = images.requested(self.provider, kind, None)
+        try:
+            await admit_images(scope, self.provider, model, n)
+        except RateLimited as limited:
+            return limited
+        return exc
 
 
 async def _read_body(request: Request) -> tuple[object, Upload | None]:

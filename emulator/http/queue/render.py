@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from emulator.domain.errors import (
     InvalidBody,
     LinkExpired,
     ModelNotFound,
+    PlannedError,
     RateLimited,
     RequestNotFound,
     ServerStopping,
@@ -187,11 +189,44 @@ def body_too_large_text(exc: BodyTooLarge) -> str:
     return f"Request body too large: the limit is {size_text(exc.limit)}"
 
 
+def _planned(exc: PlannedError, provider: str, operation: str, request_id: str) -> Response:
+    """A fault plan's error: the body this protocol answers with that status."""
+    status = exc.status
+    same: dict[int, DomainError] = {
+        401: Unauthorized("invalid"),
+        402: InsufficientBalance(),
+        404: RequestNotFound(),
+        429: RateLimited(1.0 if exc.retry_after is None else exc.retry_after),
+    }
+    if status in same:
+        return error_response(
+            same[status], provider=provider, operation=operation, request_id=request_id
+        )
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if status == 422:
+        detail = [{"loc": ["body"], "msg": "Unprocessable Entity", "type": "value_error"}]
+        return json_response({"detail": detail}, 422, headers)
+    if status == 500 and operation == "result":
+        body = {"detail": "Internal server error", "error_type": "INTERNAL_SERVER_ERROR"}
+        return json_response(body, 500, headers)
+    if status == 500:
+        return json_response({"detail": "Internal server error"}, 500, headers)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return json_response({"detail": phrase}, status, headers)
+
+
 def error_response(
     exc: DomainError, *, provider: str, operation: str, request_id: str = ""
 ) -> Response:
     """The answer of ``provider`` (its words) to a domain error raised while serving
     ``operation``; ``request_id`` is the request's id, which the gateway's refusals carry."""
+    if isinstance(exc, PlannedError):
+        return _planned(exc, provider, operation, request_id)
     if isinstance(exc, Unauthorized | RateLimited):
         if isinstance(exc, RateLimited):
             error = {"code": "RATE_LIMIT_EXCEEDED", "message": _RATE_LIMITED}

@@ -25,6 +25,9 @@ CONTROL = {
     "job": "GET /_emulator/jobs/{request_id}",
     "balances": "GET|PUT /_emulator/balances/{key}",
     "journal": "GET|DELETE /_emulator/journal",
+    "faults": "GET|POST|DELETE /_emulator/faults",
+    "fault": "DELETE /_emulator/faults/{id}",
+    "config": "GET|PATCH /_emulator/config",
     "metrics": "GET /metrics",
 }
 
@@ -102,7 +105,7 @@ def _html(index: dict[str, Any]) -> str:
 
 async def index(request: Request) -> Response:
     """HTML for a browser (``Accept: text/html``), JSON for everything else."""
-    body = describe(request.app.state.emulator.settings, app_base(request))
+    body = describe(request.app.state.emulator.live.settings, app_base(request))
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_html(body))
     return json_response(body)

@@ -240,6 +240,109 @@ def test_a_failed_generation_and_its_steering_are_journaled() -> None:
     assert entry["fault"] == {"kind": "steering", "outcome": "INFERENCE_FAILURE", "latency": 0.0}
 
 
+def test_a_planned_fault_is_journaled_by_its_plan() -> None:
+    app = fast_app(api_keys={"openai": [OPENAI_KEY]})
+    body = {"model": "gpt-image-1", "prompt": "a plum"}
+    plans = [
+        {
+            "match": {"provider": "openai", "operation": "images.generate", "test_id": "err"},
+            "action": {"kind": "error", "status": 429, "retry_after": 0.5},
+            "times": 1,
+        },
+        {
+            "match": {"provider": "openai", "operation": "images.generate", "test_id": "out"},
+            "action": {"kind": "outcome", "error_type": "INFERENCE_FAILURE"},
+            "times": 1,
+        },
+    ]
+
+    async def run() -> tuple[list[str], httpx.Response, list[dict[str, Any]]]:
+        async with asgi_client(app, BEARER) as http:
+            ids = []
+            for plan in plans:
+                made = await http.post("/_emulator/faults", json=plan)
+                assert made.status_code == 201, made.text
+                ids.append(made.json()["id"])
+            refused = await http.post(
+                "/v1/images/generations", json=body, headers={"X-Imgemu-Test-Id": "err"}
+            )
+            assert refused.status_code == 429
+            failed = await http.post(
+                "/v1/images/generations", json=body, headers={"X-Imgemu-Test-Id": "out"}
+            )
+            assert failed.status_code == 500
+            passed = await http.post(
+                "/v1/images/generations", json=body, headers={"X-Imgemu-Test-Id": "err"}
+            )
+            assert passed.status_code == 200  # the plan is spent
+            journal = await http.get(JOURNAL, params={"provider": "openai"})
+            entries: list[dict[str, Any]] = journal.json()["entries"]
+            return ids, refused, entries
+
+    ids, refused, (passed, failed, limited) = asyncio.run(run())
+    assert (limited["status"], limited["test_id"]) == (429, "err")
+    assert limited["fault"] == {"kind": "plan", "plan_id": ids[0]}
+    assert limited["error"] == refused.json()["error"]["code"]
+    assert limited["fields"] is None  # refused before the handler read the body
+    assert (failed["status"], failed["error"]) == (500, "server_error")
+    assert failed["fault"] == {"kind": "plan", "plan_id": ids[1], "outcome": "INFERENCE_FAILURE"}
+    assert (passed["status"], passed["fault"]) == (200, None)
+
+
+def test_fault_plans_and_config_changes_are_journaled() -> None:
+    app = make_app()
+    plan = {
+        "match": {"provider": "openai", "operation": "images.generate"},
+        "action": {"kind": "error", "status": 503},
+    }
+
+    async def run() -> tuple[str, list[dict[str, Any]]]:
+        async with asgi_client(app, {"X-Imgemu-Test-Id": "ctl"}) as http:
+            assert (await http.post("/_emulator/faults", json=plan)).status_code == 201
+            refused = await http.post("/_emulator/faults", json={"match": {}})
+            assert refused.status_code == 400
+            detail = refused.json()["detail"]
+            assert (await http.get("/_emulator/faults")).status_code == 200  # not journaled
+            assert (await http.delete("/_emulator/faults/plan_1")).status_code == 200
+            assert (await http.delete("/_emulator/faults")).status_code == 200
+            patch = {"failure_rate": 0.25}
+            assert (await http.patch("/_emulator/config", json=patch)).status_code == 200
+            assert (await http.get("/_emulator/config")).status_code == 200  # not journaled
+            entries: list[dict[str, Any]] = (await http.get(JOURNAL)).json()["entries"]
+            return detail, entries
+
+    detail, (config, cleared, deleted, bad, added) = asyncio.run(run())
+    assert all(e["provider"] == "_emulator" and e["test_id"] == "ctl" for e in (config, added))
+    assert (added["operation"], added["method"], added["status"]) == ("faults", "POST", 201)
+    assert added["fields"] == plan
+    assert (bad["status"], bad["error"], bad["message"]) == (400, None, detail)
+    assert (deleted["method"], deleted["path"], deleted["status"]) == (
+        "DELETE",
+        "/_emulator/faults/plan_1",
+        200,
+    )
+    assert (cleared["operation"], cleared["path"]) == ("faults", "/_emulator/faults")
+    assert (config["operation"], config["method"]) == ("config", "PATCH")
+    assert (config["fields"], config["status"]) == ({"failure_rate": 0.25}, 200)
+
+
+def test_the_control_token_locks_the_journal() -> None:
+    app = make_app(control_token="s3cret-token")
+
+    async def run() -> None:
+        async with asgi_client(app, {}) as http:
+            for method in ("GET", "DELETE"):
+                refused = await http.request(method, JOURNAL)
+                assert refused.status_code == 401
+                assert set(refused.json()) == {"detail"}
+            bearer = {"Authorization": "Bearer s3cret-token"}
+            assert (await http.get(JOURNAL, headers=bearer)).status_code == 200
+            header = {"X-Imgemu-Control-Token": "s3cret-token"}
+            assert (await http.delete(JOURNAL, headers=header)).status_code == 204
+
+    asyncio.run(run())
+
+
 # -- bounds ----------------------------------------------------------------------------------
 
 

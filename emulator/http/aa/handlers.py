@@ -47,8 +47,8 @@ async def generate(request: Request) -> Response:
         steering = steering_of(scope)
         try:
             body = scope[FIELDS] = load_json(await request.body())
-        except NotJson:
-            raise InvalidBody("not_json") from None
+        except NotJson as exc:
+            raise InvalidBody(exc.problem) from None
         key = key_of(scope)
         generation = await emulator.images.prepare(
             PROVIDER,
@@ -58,6 +58,7 @@ async def generate(request: Request) -> Response:
             request_id=rid,
             outcome=steering.outcome if steering else None,
             latency=steering.latency if steering else None,
+            service_factor=steering.service_factor if steering else 1.0,
         )
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:
@@ -97,7 +98,7 @@ async def upload(request: Request) -> Response:
     try:
         data = await _read_file(request)
         request.scope[FIELDS] = Upload(fields={}, files={"file": [data]})
-        file_id = await emulator.tasks.upload(data)
+        file_id = await emulator.tasks.upload(key_of(request.scope), data)
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)
@@ -110,6 +111,8 @@ async def _read_file(request: Request) -> bytes:
         raise InvalidBody("not_form")
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
+    except DomainError:  # the server began to stop, or the body passed its size limit
+        raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None
     try:

@@ -14,8 +14,8 @@ the entry is made from the scope then, where the handlers left what they parsed:
   presented (a refused key is journaled by its digest too);
 - ``TEST_ID``: the ``X-Imgemu-Test-Id`` header, bounded (``test_id_of`` reads it once and
   keeps it in the scope for any feature that scopes by test);
-- ``FAULT``: a fault applied to the request (set by whatever applies one), else the steering
-  headers' outcome and latency;
+- ``FAULT``: the id of the fault plan applied to the request (``faults.KEY``, which the faults
+  middleware sets), and the steering's outcome and latency (the headers', or a plan's);
 - the request's id, where its dialect draws one.
 
 The error code and message are read from the kept body by the dialect's reader
@@ -34,12 +34,12 @@ from emulator.domain.journal import Journal, clean_test_id, make_entry, presente
 from emulator.domain.metrics import Meter
 from emulator.domain.queue import Steering
 from emulator.domain.records import JournalEntry
-from emulator.http.middleware import gateway, request_id
+from emulator.http.middleware import faults, gateway, request_id
 from emulator.http.middleware.steering import KEY as STEERING
 
 FIELDS = "imgemu.fields"
 TEST_ID = "imgemu.test_id"
-FAULT = "imgemu.fault"
+FAULT = faults.KEY  # the id of the fault plan applied
 HEADER = "x-imgemu-test-id"
 _HEADER = HEADER.encode()
 _AUTHORIZATION = b"authorization"
@@ -73,20 +73,24 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
 
 
 def fault_of(scope: Scope) -> dict[str, Any] | None:
-    """The fault applied to the request: one set in the scope, else the steering's."""
-    fault: dict[str, Any] | None = scope.get(FAULT)
-    if fault is not None:
-        return fault
+    """The fault applied to the request: the plan's id (``kind`` ``plan``), else the steering
+    headers' (``kind`` ``steering``); with the outcome and latency the steering asked."""
+    plan: str | None = scope.get(FAULT)
     steering = scope.get(STEERING)
-    if not isinstance(steering, Steering):
+    steered = isinstance(steering, Steering) and (
+        steering.outcome is not None or steering.latency is not None
+    )
+    if plan is None and not steered:
         return None
-    if steering.outcome is None and steering.latency is None:
-        return None
-    found: dict[str, Any] = {"kind": "steering"}
-    if steering.outcome is not None:
-        found["outcome"] = steering.outcome.value
-    if steering.latency is not None:
-        found["latency"] = steering.latency
+    found: dict[str, Any] = (
+        {"kind": "steering"} if plan is None else {"kind": "plan", "plan_id": plan}
+    )
+    if steered:
+        assert isinstance(steering, Steering)
+        if steering.outcome is not None:
+            found["outcome"] = steering.outcome.value
+        if steering.latency is not None:
+            found["latency"] = steering.latency
     return found
 
 

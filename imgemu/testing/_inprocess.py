@@ -143,6 +143,8 @@ class _Exchange:
         self.body = body
         self.deliver = deliver
         self.started = False
+        self.length: int | None = None  # the answer's Content-Length, if it has one
+        self.sent = 0  # bytes of its body delivered
         self.finished = False
         self.closed = False  # by the app (``CLOSE``) or by the client
         self.gone: asyncio.Event | None = None  # made on the app's loop
@@ -171,7 +173,7 @@ class _Exchange:
             self.closed = True
             if not self.finished:
                 self.finished = True
-                self.deliver(_cut(self.started))
+                self.deliver(_cut(self))
             if self.gone is not None:
                 self.gone.set()
 
@@ -202,10 +204,14 @@ class _Exchange:
             if message["type"] == "http.response.start":
                 self.started = True
                 headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+                for name, value in headers:
+                    if name.lower() == b"content-length" and value.isdigit():
+                        self.length = int(value)
                 self.deliver(("start", int(message["status"]), headers))
             elif message["type"] == "http.response.body":
                 chunk = bytes(message.get("body", b""))
                 if chunk and self.request.method != "HEAD":
+                    self.sent += len(chunk)
                     self.deliver(chunk)
                 if not message.get("more_body", False):
                     self.finished = True
@@ -218,7 +224,7 @@ class _Exchange:
         except asyncio.CancelledError:  # the runner stopped with the request unanswered
             if not self.finished:
                 self.finished = True
-                self.deliver(_cut(self.started))
+                self.deliver(_cut(self))
             raise
         except Exception as exc:
             if not self.finished:
@@ -227,15 +233,20 @@ class _Exchange:
             return
         if not self.finished:
             self.finished = True
-            self.deliver(_cut(self.started))
+            self.deliver(_cut(self))
 
 
-def _cut(started: bool) -> httpx.RemoteProtocolError:
-    """What httpx says of a connection that closed early, before or during the answer."""
-    if not started:
+def _cut(exchange: _Exchange) -> httpx.RemoteProtocolError:
+    """What httpx says, in its words, of a connection that closed before the answer or in its
+    body."""
+    if not exchange.started:
         return httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    if exchange.length is None:
+        how = "incomplete chunked read"
+    else:
+        how = f"received {exchange.sent} bytes, expected {exchange.length}"
     return httpx.RemoteProtocolError(
-        "peer closed connection without sending complete message body (incomplete chunked read)"
+        f"peer closed connection without sending complete message body ({how})"
     )
 
 
@@ -265,7 +276,12 @@ class SyncTransport(httpx.BaseTransport):
         exchange = _Exchange(request, body, answers.put)
         self.runner.submit(exchange)
         timeout = _read_timeout(request)
-        status, headers = _start_of(_take(answers, timeout, request))
+        try:
+            first = _take(answers, timeout, request)
+        except httpx.ReadTimeout:
+            self.runner.loop.call_soon_threadsafe(exchange.hang_up)  # the client gave up
+            raise
+        status, headers = _start_of(first)
         stream = _SyncStream(answers, timeout, request, exchange, self.runner.loop)
         return httpx.Response(status, headers=headers, stream=stream, request=request)
 
@@ -297,7 +313,11 @@ class _SyncStream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         while not self.done:
-            item = _take(self.answers, self.timeout, self.request)
+            try:
+                item = _take(self.answers, self.timeout, self.request)
+            except httpx.ReadTimeout:
+                self.close()
+                raise
             if item is _END:
                 self.done = True
             elif isinstance(item, BaseException):
@@ -333,7 +353,12 @@ class AsyncTransport(httpx.AsyncBaseTransport):
         exchange = _Exchange(request, body, deliver)
         self.runner.submit(exchange)
         timeout = _read_timeout(request)
-        status, headers = _start_of(await _atake(answers, timeout, request))
+        try:
+            first = await _atake(answers, timeout, request)
+        except (httpx.ReadTimeout, asyncio.CancelledError):
+            self.runner.loop.call_soon_threadsafe(exchange.hang_up)  # the client gave up
+            raise
+        status, headers = _start_of(first)
         stream = _AsyncStream(answers, timeout, request, exchange, self.runner.loop)
         return httpx.Response(status, headers=headers, stream=stream, request=request)
 
@@ -366,7 +391,11 @@ class _AsyncStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while not self.done:
-            item = await _atake(self.answers, self.timeout, self.request)
+            try:
+                item = await _atake(self.answers, self.timeout, self.request)
+            except (httpx.ReadTimeout, asyncio.CancelledError):
+                await self.aclose()
+                raise
             if item is _END:
                 self.done = True
             elif isinstance(item, BaseException):

@@ -9,6 +9,7 @@ moved is not reused: the next test gets a new one, its clock where the settings 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ TEST_DEFAULTS: dict[str, Any] = {"time_scale": 0.001}
 # Settings a test cannot choose: the fixtures serve one process on a loopback port of their own.
 FIXED = {
     "host": "the fixtures listen on 127.0.0.1",
-    "port": "the fixtures choose a free port (read base_url)",
+    "port": "the fixtures choose a free port: read base_url",
     "workers": "the fixtures run one server in the test process; start `imgemu serve "
     "--workers N --store redis://...` yourself for more",
 }
@@ -91,7 +92,8 @@ class Instance:
 
             self.settings = settings
             self.base_url = IN_PROCESS_URL
-            self._runner = AppRunner(create_app(settings))
+            self._app = create_app(settings)
+            self._runner = AppRunner(self._app)
             self._runner.start()
             self._server = None
         probe = self.handle(None)
@@ -118,10 +120,18 @@ class Instance:
         return True
 
     def begin_stop(self) -> None:
+        """Ask the emulator to stop: its waiting calls and open streams end at once (the
+        app's drain, as a stopping server begins)."""
         if self._server is not None:
             self._server.begin_stop()
+        elif self._runner is not None and self._runner.running:
+            drain = self._app.state.drain
+            with contextlib.suppress(RuntimeError):  # its loop has stopped already
+                self._runner.loop.call_soon_threadsafe(drain.begin)
 
     def stop(self) -> None:
+        """Stop the emulator and wait until it has."""
+        self.begin_stop()
         if self._server is not None:
             self._server.stop()
         if self._runner is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from clients._tls import tls_context
 from emulator.providers import PROVIDERS
 from emulator.settings import Settings
 
@@ -412,6 +413,7 @@ class Emulator:
         self, base_url: str, headers: Mapping[str, str], **options: Any
     ) -> httpx.Client:
         options.setdefault("timeout", 30.0)
+        options.setdefault("verify", tls_context())  # the CA bundle read once, not per client
         client = httpx.Client(
             base_url=base_url, headers=headers, transport=self._transport, **options
         )
@@ -429,6 +431,7 @@ class Emulator:
         """The same as ``client``, async; close it yourself (``async with``)."""
         base, headers = self._client_setup(provider, options)
         options.setdefault("timeout", 30.0)
+        options.setdefault("verify", tls_context())
         return httpx.AsyncClient(
             base_url=base, headers=headers, transport=self._async_transport, **options
         )

@@ -3,7 +3,8 @@ per test, reset, reusing it across the tests that ask for the same settings.
 
 A test gets an emulator in the state a new one has: the pool resets a reused one
 (``POST /_emulator/reset``: jobs, tasks, files, balances, fault plans, runtime changes) and
-empties its journal. A virtual clock cannot go back, so an emulator whose virtual clock a test
+empties its journal, and a new one on a shared store (Redis), which holds what other
+emulators left in it. A virtual clock cannot go back, so an emulator whose virtual clock a test
 moved is not reused: the next test gets a new one, its clock where the settings start it.
 """
 
@@ -176,7 +177,10 @@ class Pool:
             self._retire(instance)
         instance = Instance(kind, settings)
         self.started += 1
-        return self._lend(key, instance, instance.handle(test_id))
+        emulator = instance.handle(test_id)
+        if settings.store != "memory":  # a shared store holds what others left in it
+            instance.prepare(emulator)
+        return self._lend(key, instance, emulator)
 
     def _lend(self, key: str, instance: Instance, emulator: Emulator) -> Emulator:
         instance.uses += 1

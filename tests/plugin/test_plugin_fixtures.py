@@ -402,3 +402,28 @@ def test_misuse_fails_the_setup_saying_what_is_wrong(pytester: pytest.Pytester) 
             '--clock virtual (use @pytest.mark.imgemu(clock="virtual"))',
         ]
     )
+
+
+def test_a_redis_store_is_reset_between_tests(pytester: pytest.Pytester, redis_url: str) -> None:
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        pytestmark = pytest.mark.imgemu(store="{redis_url}?namespace=plugin")
+
+
+        @pytest.mark.parametrize("run", range(2))
+        def test_each_starts_empty(imgemu_server, run):
+            assert imgemu_server.control("GET", "/jobs")["total"] == 0
+            with imgemu_server.client("seacloud") as http:
+                assert http.post("/v1/queue/gpt_image_1", json={{"prompt": "x"}}).is_success
+            imgemu_server.faults.add(action={{"kind": "drop"}}, match={{"provider": "aa"}})
+            assert len(imgemu_server.faults.list()) == 1
+
+
+        def test_in_process_too(imgemu_app):
+            assert imgemu_app.control("GET", "/jobs")["total"] == 0
+            assert imgemu_app.faults.list() == []
+        """
+    )
+    run(pytester).assert_outcomes(passed=3)

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route
 
+from emulator.domain.catalog import QUEUE_MODELS
 from emulator.domain.live import Live
 from emulator.domain.metrics import Meter
 from emulator.http.aa import aa_routes
@@ -24,9 +25,10 @@ from emulator.http.files import file_routes
 from emulator.http.images import images_routes
 from emulator.http.index import index
 from emulator.http.metrics import metrics_routes
+from emulator.http.middleware.body_limit import BodyLimit, Limit
 from emulator.http.middleware.control_token import ControlToken
 from emulator.http.middleware.drain import DrainMiddleware
-from emulator.http.middleware.endpoint import Endpoint
+from emulator.http.middleware.endpoint import BODIES, Endpoint
 from emulator.http.middleware.faults import FaultsMiddleware
 from emulator.http.middleware.gateway import GatewayMiddleware
 from emulator.http.middleware.metrics import MetricsMiddleware
@@ -37,12 +39,12 @@ from emulator.http.queue import queue_routes
 from emulator.http.queue.front import QueueFront
 from emulator.http.shutdown import Drain
 from emulator.providers import BARE_QUEUE_MOUNT, PROVIDERS, Provider
-from emulator.runtime import tune_garbage_collector
+from emulator.runtime import tune_allocator, tune_garbage_collector
 from emulator.settings import Settings, load
 from emulator.state import Emulator, build
 
 # The operations whose handlers read a request body (a client may send it slowly).
-READS_A_BODY = frozenset({"submit", "images.generate", "images.edit", "aa.generate", "aa.upload"})
+READS_A_BODY = frozenset(BODIES)
 # Seconds between renewals of this process's node number (a shared store forgets it after 30).
 NODE_RENEW_SECONDS = 10.0
 
@@ -126,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for provider, mount in mounted
             for route in _provider_routes(provider, mount, settings, emulator, drain)
         ),
-        *control_routes(locked),
+        *control_routes(locked, settings.max_text_request_kb * 1024),
         *metrics_routes(locked),
         *doc_routes(),
         *file_routes(),
@@ -155,7 +157,8 @@ def from_environment() -> Starlette:
 
     For servers that take an app factory: ``uvicorn --factory imgemu:from_environment``, the
     benchmarks. A variable that names no setting is a warning on stderr; a bad value raises
-    ``SettingsError`` naming the variable. Tunes the garbage collector for a long-lived server.
+    ``SettingsError`` naming the variable. Tunes the garbage collector and the allocator for a
+    long-lived server.
     """
 
     def warn(message: str) -> None:
@@ -163,6 +166,7 @@ def from_environment() -> Starlette:
 
     app = create_app(load(warn=warn))
     tune_garbage_collector()
+    tune_allocator()
     return app
 
 
@@ -185,18 +189,36 @@ def _middleware(settings: Settings, exposed_headers: list[str]) -> list[Middlewa
     return stack
 
 
+def body_limit(settings: Settings, endpoint: Endpoint) -> Limit | None:
+    """The most bytes of body ``endpoint`` takes (None: it reads no body). A queue submit's
+    limit is its model's: an edit model's is that of the operations taking input images."""
+    images = settings.max_request_mb * 1024 * 1024
+    text = settings.max_text_request_kb * 1024
+    if endpoint.body == "images":
+        return images
+    if endpoint.body == "text":
+        return text
+    if endpoint.body == "model":
+        per_model = {model: images if info.edit else text for model, info in QUEUE_MODELS.items()}
+        return lambda scope: per_model.get(scope["path_params"].get("model_id"), text)
+    return None
+
+
 def _operation_middleware(
     settings: Settings, endpoint: Endpoint, meter: Meter, drain: Drain, live: Live
 ) -> list[Middleware]:
     """Cross-cutting work around one provider operation, outermost first: its metrics (status
-    and latency), the request's id (where the dialect sends it), the gateway (key, then rate
-    limits, and the ``x-ratelimit-*`` headers where the dialect sends them), the steering
-    headers, for the operations that read a body the end of that read when the server begins
-    to stop, and the fault plans (``live``: the app's view of them, which a reset hands
-    over)."""
+    and latency), the request's id (where the dialect sends it), the body's size limit (for
+    an operation that reads one), the gateway (key, then rate limits, and the ``x-ratelimit-*``
+    headers where the dialect sends them), the steering headers, for the operations that read
+    a body the end of that read when the server begins to stop, and the fault plans (``live``:
+    the app's view of them, which a reset hands over)."""
     stack = [Middleware(MetricsMiddleware, meter=meter)]
     if endpoint.dialect in SENT_BY:
         stack.append(Middleware(RequestIdMiddleware, dialect=endpoint.dialect))
+    limit = body_limit(settings, endpoint)
+    if limit is not None:
+        stack.append(Middleware(BodyLimit, limit=limit, refuse=refusal(endpoint)))
     if endpoint.guarded:
         stack.append(
             Middleware(

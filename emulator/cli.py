@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``imgemu serve`` until it is stopped: 0, 2 for bad settings, 1 when the store
     cannot be reached."""
     from emulator.app import create_app
-    from emulator.runtime import tune_garbage_collector
+    from emulator.runtime import tune_allocator, tune_garbage_collector
     from emulator.server import make_server, open_control_warning
     from emulator.store import StoreUnavailable
 
@@ -111,5 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
         return Supervisor(settings).run()
     tune_garbage_collector()
+    tune_allocator()
     make_server(app, settings).run()
     return 0

@@ -213,6 +213,31 @@ class Settings(BaseModel):
         description="room for 典名词元 uploads in the store, MB (the oldest go first; each expires "
         "after result_ttl plus a minute)",
     )
+    max_request_mb: int = Field(
+        80,
+        ge=1,
+        description="largest request body, MB, of an operation that takes input images (edits, "
+        "典名词元's generation and uploads); a larger one is refused with 413 as it arrives",
+    )
+    max_text_request_kb: int = Field(
+        1024,
+        ge=1,
+        description="largest request body, KB, of every other operation (generations, the "
+        "control plane); a larger one is refused with 413 as it arrives",
+    )
+    max_image_mb: int = Field(
+        50,
+        ge=1,
+        description="largest input image, MB as sent (OpenAI's limit per image); a larger one "
+        "is refused as invalid",
+    )
+    max_image_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        le=89_478_485,  # Pillow's own decompression-bomb threshold
+        description="most pixels of an input image, read from its header before it is decoded "
+        "(a larger one is refused as invalid); also the pixels decoded at once",
+    )
     load_mode: bool = Field(
         False,
         description="reuse renders: pixels depend only on size, format, quality, background and "

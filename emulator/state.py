@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
+from emulator.domain.drawing import ImageLimits
 from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import LinkExpired
 from emulator.domain.faults import parse_plan
@@ -141,7 +142,10 @@ def build(
         service = tasks if is_task_id(ref.request_id) else queue
         return await service.own_file(ref.request_id, ref.index, ref.output_format, owner)
 
-    inputs = InputResolver(own_file, fetcher)
+    limits = ImageLimits(
+        max_bytes=settings.max_image_mb * 1024 * 1024, max_pixels=settings.max_image_pixels
+    )
+    inputs = InputResolver(own_file, fetcher, limits)
 
     # Each service gets its slice of the settings, not all of them; those that may change while
     # the emulator runs (``live.RUNTIME_FIELDS``) are made again from the settings then.

@@ -14,18 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from emulator.domain.clock import Clock
-from emulator.domain.drawing import InvalidImage, probe
 from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import TASK_PREFIX, Ids
 from emulator.domain.images import ImagesService
-from emulator.domain.inputs import record_params
+from emulator.domain.inputs import kept_params
 from emulator.domain.records import Generation, Task, TaskStatus
 from emulator.store.base import Store
 
 PROVIDER = "aa"
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for edit inputs (the document's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +61,26 @@ class TaskService:
     async def create(self, key: str, generation: Generation) -> Task:
         """Keep an accepted generation as a task of ``key``'s.
 
-        The task keeps what rendering needs: the base image and the mask fitted to the output
-        size, the parameters with each inline image as its digest and size (a failing one
-        renders nothing and keeps neither image).
+        The task keeps what rendering needs: the base image and the mask as the generation
+        holds them (fitted to the output size when its inputs were decoded), the parameters
+        with each inline image as its digest and size (a failing one renders nothing and
+        keeps neither image).
         """
         task_id = self.ids.task(generation.started_at)
         task = Task(task_id=task_id, owner=owner_of(key), generation=await self._kept(generation))
         await self.store.put_task(task)
         return task
 
-    async def _kept(self, g: Generation) -> Generation:
-        inputs = self.images.inputs
-        base = mask = None
-        if g.outcome is None and g.base is not None:
-            transparent = g.background == "transparent"
-            base = await inputs.keep(g.base, g.width, g.height, transparent=transparent)
-            if g.mask is not None:
-                mask = await inputs.keep(g.mask, g.width, g.height, transparent=False, mask=True)
-        return replace(g, params=record_params(dict(g.params)), base=base, mask=mask)
+    @staticmethod
+    async def _kept(g: Generation) -> Generation:
+        failing = g.outcome is not None
+        params = await kept_params(dict(g.params))
+        return replace(
+            g,
+            params=params,
+            base=None if failing else g.base,
+            mask=None if failing else g.mask,
+        )
 
     async def find(self, key: str, task_id: str) -> Task:
         """The caller's task; an unknown one or another key's is ``NotFound``."""
@@ -141,17 +141,11 @@ class TaskService:
 
     async def upload(self, key: str, data: bytes) -> str:
         """Keep an image ``key`` uploaded and return its file id (only ``key`` can use it);
-        anything else is ``ValidationFailed``."""
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ValidationFailed(
-                (Violation(("file",), "The file must be smaller than 50 MB.", "invalid_value"),)
-            )
-        try:
-            probe(data)
-        except InvalidImage as exc:
-            raise ValidationFailed(
-                (Violation(("file",), str(exc), "invalid_image_format"),)
-            ) from None
+        anything else is ``ValidationFailed`` (one over the input limits too: its bytes, its
+        header's pixels)."""
+        found = self.images.inputs.inspect(data, ("file",))
+        if isinstance(found, Violation):
+            raise ValidationFailed((found,))
         file_id = self.ids.file(self.clock.now())
         await self.store.put_upload(owner_of(key), file_id, data)
         return file_id

@@ -11,6 +11,7 @@ DomainError
 ├── ModelNotFound           the model id is not served (model)
 ├── RequestNotFound         unknown job, another key's job, or a model id that does not match
 ├── InvalidBody             the body cannot be read as the operation takes it (problem, detail)
+├── BodyTooLarge            the body is longer than the operation takes (limit, in bytes)
 ├── BadSteering             an ``X-Imgemu-*`` header with a value it cannot take (header, value)
 ├── WebhookNotSupported     webhook fields were sent
 ├── ValidationFailed        schema or rule violations (violations)
@@ -132,10 +133,13 @@ class RequestNotFound(DomainError):
     code = "request_not_found"
 
 
-# Why a body cannot be read: not JSON; JSON but not an object; a form sent to an operation that
+# Why a body cannot be read: not JSON; JSON nested deeper than any request needs; JSON but not
+# an object; a form sent to an operation that
 # takes JSON only; a form that cannot be parsed (``detail``: the parser's own words); a file
 # upload that is not a form.
-BodyProblem = Literal["not_json", "not_object", "form_not_taken", "bad_form", "not_form"]
+BodyProblem = Literal[
+    "not_json", "too_deep", "not_object", "form_not_taken", "bad_form", "not_form"
+]
 
 
 class InvalidBody(DomainError):
@@ -145,6 +149,16 @@ class InvalidBody(DomainError):
         super().__init__(problem, detail)
         self.problem = problem
         self.detail = detail
+
+
+class BodyTooLarge(DomainError):
+    """A request body longer than the operation takes, refused before it is read whole."""
+
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit  # bytes the operation takes at most
 
 
 class BadSteering(DomainError):

@@ -72,7 +72,8 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
 
 
 def _ascii_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
+    # At most 16 digits: int() refuses thousands of them (and no link lives that long).
+    return text.isascii() and text.isdigit() and len(text) <= 16
 
 
 # Expired files dropped at most per file kept (the cache is bounded in bytes besides).

@@ -18,7 +18,7 @@ from typing import Any
 
 from emulator.domain.catalog import IMAGE_MODELS, ImageModel, resolve_quality, resolve_size
 from emulator.domain.clock import Clock
-from emulator.domain.drawing import InvalidImage, RenderSpec, probe
+from emulator.domain.drawing import RenderSpec
 from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import (
     ContentBlocked,
@@ -31,7 +31,7 @@ from emulator.domain.errors import (
 from emulator.domain.fetch import concurrently
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import Fitted, InputResolver
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, output_tokens, usage_cost_usd
@@ -205,6 +205,20 @@ class ImagesService:
         violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations:
             raise ValidationFailed(violations)
+        fitted = Fitted()
+        if edit:  # every input decoded now, never first when an output is drawn
+            width, height = _output_size(params, images)
+            found = await self.inputs.fit(
+                images,
+                mask,
+                width,
+                height,
+                transparent=_transparent(params),
+                field=image_field,
+            )
+            if isinstance(found, Violation):
+                raise ValidationFailed((found,))
+            fitted = found
         prompt = str(params.get("prompt", ""))
         if self.outcomes.blocked(prompt):
             raise ContentBlocked()
@@ -216,7 +230,7 @@ class ImagesService:
             model,
             params,
             images,
-            mask,
+            fitted,
             outcome,
             latency,
             service_factor,
@@ -231,19 +245,15 @@ class ImagesService:
         model: ImageModel,
         params: dict[str, Any],
         images: tuple[ResolvedImage | None, ...],
-        mask: ResolvedImage | None,
+        fitted: Fitted,
         outcome: ErrorType | None,
         latency: float | None,
         service_factor: float = 1.0,
     ) -> Generation:
-        first = images[0].info if images and images[0] is not None else None
-        width, height = resolve_size(
-            str(params.get("size", "auto")), (first.width, first.height) if first else None
-        )
+        width, height = _output_size(params, images)
         quality = resolve_quality(str(params.get("quality", "auto")))
-        fmt = str(params.get("output_format", "png"))
-        fmt = "png" if fmt == "auto" else fmt
-        transparent = params.get("background") == "transparent" and fmt in ("png", "webp")
+        fmt = _output_format(params)
+        transparent = _transparent(params)
         n = int(params.get("n", 1))
         stream = bool(params.get("stream", False))
         # 典名词元 takes ``stream`` and ``partial_images`` and ignores them (no stream, no cost).
@@ -283,8 +293,8 @@ class ImagesService:
             usage=usage,
             seed=self.outcomes.seed,
             outcome=outcome,
-            base=images[0].data if images and images[0] is not None else None,
-            mask=mask.data if mask is not None else None,
+            base=fitted.base,
+            mask=fitted.mask,
             inputs=sum(image is not None for image in images),
         )
 
@@ -298,11 +308,11 @@ class ImagesService:
         problems: list[Violation] = []
         if upload is not None:
             images = tuple(
-                _probe(data, ("image", i), problems)
+                self._inspect(data, ("image", i), problems)
                 for i, data in enumerate(upload.files.get("image", ()))
             )
             masks = upload.files.get("mask", ())
-            mask = _probe(masks[0], ("mask",), problems) if masks else None
+            mask = self._inspect(masks[0], ("mask",), problems) if masks else None
             return images, mask, tuple(problems), "image"
         refs = params.get("images") or []
         lookups = [self._reference(ref, ("images", index), owner) for index, ref in enumerate(refs)]
@@ -327,11 +337,18 @@ class ImagesService:
                 return Violation(
                     (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
                 )
-            problems: list[Violation] = []
-            probed = _probe(data, loc, problems)
-            return problems[0] if probed is None else probed
+            return self.inputs.inspect(data, loc)
         url = ref.get("image_url") if isinstance(ref, dict) else ref
         return await self.inputs.resolve(str(url), loc, owner=owner)
+
+    def _inspect(
+        self, data: bytes, loc: tuple[str | int, ...], problems: list[Violation]
+    ) -> ResolvedImage | None:
+        found = self.inputs.inspect(data, loc)
+        if isinstance(found, Violation):
+            problems.append(found)
+            return None
+        return found
 
     def _usage(
         self,
@@ -358,14 +375,23 @@ class ImagesService:
         return await self.renderer.render(render_spec(generation, index, fidelity))
 
 
-def _probe(
-    data: bytes, loc: tuple[str | int, ...], problems: list[Violation]
-) -> ResolvedImage | None:
-    try:
-        return ResolvedImage(data=data, info=probe(data))
-    except InvalidImage as exc:
-        problems.append(Violation(loc, str(exc), "invalid_image_format"))
-        return None
+def _output_size(
+    params: Mapping[str, Any], images: tuple[ResolvedImage | None, ...]
+) -> tuple[int, int]:
+    """The output size: as asked, or (``auto``) after the first input image."""
+    first = images[0].info if images and images[0] is not None else None
+    return resolve_size(
+        str(params.get("size", "auto")), (first.width, first.height) if first else None
+    )
+
+
+def _output_format(params: Mapping[str, Any]) -> str:
+    fmt = str(params.get("output_format", "png"))
+    return "png" if fmt == "auto" else fmt
+
+
+def _transparent(params: Mapping[str, Any]) -> bool:
+    return params.get("background") == "transparent" and _output_format(params) in ("png", "webp")
 
 
 def _input_image_tokens(width: int, height: int) -> int:

@@ -23,7 +23,7 @@ from emulator.domain.fetch import concurrently
 from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
-from emulator.domain.inputs import InputResolver, record_params
+from emulator.domain.inputs import Fitted, InputResolver, kept_params
 from emulator.domain.jobs import JobState, state_at
 from emulator.domain.limits import concurrency_key
 from emulator.domain.metrics import Metrics
@@ -36,6 +36,10 @@ from emulator.store.base import Store
 
 # The rule context of a model that takes no input images (one, immutable: built once).
 _NO_INPUTS = RuleContext()
+# What a job without input images keeps of them.
+_NOTHING_KEPT = Fitted()
+# The violations a refused job's error names at most (a body may break a rule many times over).
+MAX_REPORTED = 10
 
 
 @record
@@ -75,6 +79,14 @@ class QueuePolicy:
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
         return self.model_slots.get(model, self.slots)
+
+
+def _output_size(
+    params: Mapping[str, Any], images: tuple[ResolvedImage | None, ...]
+) -> tuple[int, int]:
+    """A valid job's output size: as asked, or (``auto``) after its first input image."""
+    first = images[0].info if images and images[0] is not None else None
+    return resolve_size(str(params["size"]), (first.width, first.height) if first else None)
 
 
 def _owned(job: Job | None, provider: str, key: str, model: str) -> Job:
@@ -146,12 +158,24 @@ class QueueService:
         self.rules.check(op.rules, body, gateway_ctx, gateway=True)
         params = {**op.defaults, **body}
         violations = op.validate(body) if op.validate else ()
-        images: tuple[ResolvedImage | None, ...] = ()
-        mask: ResolvedImage | None = None
+        fitted = _NOTHING_KEPT
+        size = (0, 0)
         if not violations:
             ctx = await self._resolve_inputs(params, info, key) if info.edit else _NO_INPUTS
-            images, mask = ctx.images, ctx.mask
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
+            if not violations:
+                size = _output_size(params, ctx.images)
+                if info.edit:  # every input decoded now, never first when an output is drawn
+                    found = await self.inputs.fit(
+                        ctx.images,
+                        ctx.mask,
+                        *size,
+                        transparent=transparent_output(params, model, str(params["output_format"])),
+                    )
+                    if isinstance(found, Violation):
+                        violations = (found,)
+                    else:
+                        fitted = found
         if violations and self.policy.validation == "sync":
             raise ValidationFailed(violations)
         now = self.clock.now()
@@ -159,30 +183,29 @@ class QueueService:
         held = await self._hold(provider, key, request_id, now) if self.policy.concurrency else None
         try:
             seq = await self.store.next_seq()
-            kept_params = record_params(params)  # image payloads as their digest and size
             error: str | None
             if violations:
                 error_type, error = (
                     ErrorType.REQUEST_INVALID,
-                    "; ".join(v.describe() for v in violations),
+                    "; ".join(v.describe() for v in violations[:MAX_REPORTED]),
                 )
             elif self.outcomes.blocked(str(params["prompt"])):
                 error_type, error = ErrorType.CONTENT_BLOCKED, None
             else:
+                kept = await kept_params(params)  # image payloads as their digest and size
                 return await self._accept(
-                    Job(
-                        request_id, provider, model, owner_of(key), seq, kept_params, now, now, now
-                    ),
+                    Job(request_id, provider, model, owner_of(key), seq, kept, now, now, now),
                     info,
                     key,
-                    images,
-                    mask,
+                    size,
+                    fitted,
                     steering,
                 )
-            # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
+            # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
+            # it keeps only what its error says, none of the request's parameters.
             refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
             job = Job(
-                request_id, provider, model, owner_of(key), seq, kept_params, now,
+                request_id, provider, model, owner_of(key), seq, {}, now,
                 started_at=None, finished_at=refused_at, error_type=error_type, error=error,
             )  # fmt: skip
             await self.store.put_job(job)
@@ -209,16 +232,14 @@ class QueueService:
         filed: Job,
         info: ModelInfo,
         key: str,
-        images: tuple[ResolvedImage | None, ...],
-        mask: ResolvedImage | None,
+        size: tuple[int, int],
+        fitted: Fitted,
         steering: Steering | None,
     ) -> Submitted:
-        """Price, time and schedule a valid job (``filed``: its id, owner, params and times)."""
+        """Price, time and schedule a valid job (``filed``: its id, owner, params and times) of
+        ``size``, keeping what rendering needs of its inputs (``fitted``)."""
         params, request_id, now = filed.params, filed.request_id, filed.submitted_at
-        first = images[0].info if images and images[0] is not None else None
-        width, height = resolve_size(
-            str(params["size"]), (first.width, first.height) if first else None
-        )
+        width, height = size
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
@@ -239,16 +260,8 @@ class QueueService:
         output_format = str(params["output_format"])
         # What rendering needs of the inputs: the first image and the mask, fitted to the output
         # (a job that fails renders nothing and keeps neither).
-        kept: tuple[bytes, ...] = ()
-        kept_mask: bytes | None = None
-        first_image = next((i.data for i in images if i is not None), None) if images else None
-        if first_image is not None and outcome is None:
-            transparent = transparent_output(params, filed.model, output_format)
-            kept = (await self.inputs.keep(first_image, width, height, transparent=transparent),)
-            if mask is not None:
-                kept_mask = await self.inputs.keep(
-                    mask.data, width, height, transparent=False, mask=True
-                )
+        kept = (fitted.base,) if fitted.base is not None and outcome is None else ()
+        kept_mask = fitted.mask if outcome is None else None
         job = Job(
             request_id=request_id,
             provider=filed.provider,

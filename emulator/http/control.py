@@ -10,15 +10,19 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Scope
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
+from emulator.domain.errors import BodyTooLarge, DomainError
 from emulator.domain.faults import PlanError
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
 from emulator.domain.live import ConfigError
 from emulator.domain.records import Job
 from emulator.http.common import NotJson, json_response, load_json
+from emulator.http.middleware.body_limit import BodyLimit
+from emulator.http.queue.render import body_too_large_text
 from emulator.providers import PROVIDERS
 from emulator.spec import Document
 from emulator.state import Emulator, build
@@ -271,23 +275,32 @@ async def patch_config(request: Request) -> Response:
     return json_response(view)
 
 
-def control_routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
+def _too_large(exc: DomainError, scope: Scope) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    return json_response({"detail": body_too_large_text(exc)}, 413)
+
+
+def control_routes(
+    middleware: Sequence[Middleware] = (), body_limit: int = 1024 * 1024
+) -> list[BaseRoute]:
     """The control plane: one mount for everything under ``/_emulator/``, so ``middleware``
-    (the control token's lock) stands before every path of it, routed or not."""
+    (the control token's lock) stands before every path of it, routed or not; the routes that
+    read a body take at most ``body_limit`` bytes."""
+    bounded = [Middleware(BodyLimit, limit=body_limit, refuse=_too_large)]
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/clock", get_clock, methods=["GET"]),
-        Route("/clock", move_clock, methods=["POST"]),
+        Route("/clock", move_clock, methods=["POST"], middleware=bounded),
         Route("/jobs", list_jobs, methods=["GET"]),
         Route("/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/balances/{key}", balance, methods=["GET", "PUT"]),
+        Route("/balances/{key}", balance, methods=["GET", "PUT"], middleware=bounded),
         Route("/capabilities", capabilities, methods=["GET"]),
-        Route("/faults", add_fault, methods=["POST"]),
+        Route("/faults", add_fault, methods=["POST"], middleware=bounded),
         Route("/faults", list_faults, methods=["GET"]),
         Route("/faults", delete_faults, methods=["DELETE"]),
         Route("/faults/{plan_id}", delete_fault, methods=["DELETE"]),
         Route("/config", get_config, methods=["GET"]),
-        Route("/config", patch_config, methods=["PATCH"]),
+        Route("/config", patch_config, methods=["PATCH"], middleware=bounded),
     ]
     return [Mount("/_emulator", routes=routes, middleware=middleware)]

@@ -51,11 +51,13 @@ EXAMPLES: dict[type[DomainError], list[DomainError]] = {
     errors.RequestNotFound: [errors.RequestNotFound()],
     errors.InvalidBody: [
         errors.InvalidBody("not_json"),
+        errors.InvalidBody("too_deep"),
         errors.InvalidBody("not_object"),
         errors.InvalidBody("form_not_taken"),
         errors.InvalidBody("bad_form", "no boundary"),
         errors.InvalidBody("not_form"),
     ],
+    errors.BodyTooLarge: [errors.BodyTooLarge(80 * 1024 * 1024), errors.BodyTooLarge(1024)],
     errors.BadSteering: [
         errors.BadSteering("x-imgemu-outcome", "SOMETIMES"),
         errors.BadSteering("x-imgemu-latency", "-1"),

@@ -45,8 +45,8 @@ async def generate(request: Request) -> Response:
         steering = steering_of(scope)
         try:
             body = load_json(await request.body())
-        except NotJson:
-            raise InvalidBody("not_json") from None
+        except NotJson as exc:
+            raise InvalidBody(exc.problem) from None
         key = key_of(scope)
         generation = await emulator.images.prepare(
             PROVIDER,
@@ -107,7 +107,7 @@ async def _read_file(request: Request) -> bytes:
         raise InvalidBody("not_form")
     try:
         form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
-    except ServerStopping:  # the body was still arriving when the server began to stop
+    except DomainError:  # the server began to stop, or the body passed its size limit
         raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable
 
 from starlette.datastructures import UploadFile
@@ -20,13 +21,14 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.images import ImagesService, Upload
-from emulator.domain.records import Generation, Usage
+from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.images import render
 from emulator.http.middleware.gateway import admit_images, key_of
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
+from emulator.logs import LOGGER
 from emulator.state import Emulator
 
 MAX_FORM_FILES = 64
@@ -112,8 +114,8 @@ async def _read_body(request: Request) -> tuple[object, Upload | None]:
     raw = await request.body()
     try:
         return load_json(raw), None
-    except NotJson:
-        raise InvalidBody("not_json") from None
+    except NotJson as exc:
+        raise InvalidBody(exc.problem) from None
 
 
 async def _read_form(request: Request) -> Upload:
@@ -121,7 +123,7 @@ async def _read_form(request: Request) -> Upload:
         form = await request.form(
             max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
         )
-    except ServerStopping:  # the body was still arriving when the server began to stop
+    except DomainError:  # the server began to stop, or the body passed its size limit
         raise
     except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
         raise InvalidBody("bad_form", str(exc)) from None
@@ -166,13 +168,17 @@ async def _stream(emulator: Emulator, generation: Generation, drain: Drain) -> A
 
     A failure steered or drawn for the request arrives as one ``error`` event once its time is
     up, after the first image's partials due in the first half: a stream that fails midway.
-    A server that begins to stop ends the stream at once with an ``error`` event.
+    A server that begins to stop ends the stream at once with an ``error`` event; so does a
+    stream that fails for any other reason (a server error, logged), rather than dropping.
     """
     try:
         async for chunk in _events(emulator, generation, drain):
             yield chunk
     except ServerStopping as exc:
         yield render.error_event(exc)
+    except Exception:  # the answer began: the client learns of the failure as an event
+        logging.getLogger(LOGGER).exception("stream %s failed", generation.request_id)
+        yield render.error_event(UpstreamFailure(ErrorType.INTERNAL_SERVER_ERROR))
 
 
 async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from emulator.domain.errors import (
     BadSteering,
+    BodyTooLarge,
     ContentBlocked,
     DomainError,
     InsufficientBalance,
@@ -34,7 +35,7 @@ from emulator.domain.errors import (
 from emulator.domain.limits import Quota
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import quote_list
-from emulator.http.common import dump_json, json_response
+from emulator.http.common import MAX_JSON_DEPTH, dump_json, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 from emulator.spec.messages import TYPE_NAMES
 
@@ -110,7 +111,16 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
         )
     if kind == "required":
         return v.message, param, "missing_required_parameter"
-    if kind in ("invalid_type", "array_above_max_length", "invalid_image_format"):
+    if kind == "image_too_large" and "max_bytes" in facts:
+        field = param_name(v.loc[:1])
+        limit_mb = facts["max_bytes"] / (1024 * 1024)
+        return f"Invalid '{field}': each image must be smaller than {limit_mb:g} MB.", param, kind
+    if kind in (
+        "invalid_type",
+        "array_above_max_length",
+        "invalid_image_format",
+        "image_too_large",
+    ):
         return v.message, param, kind
     # The semantic rules write whole sentences already.
     return v.message, param, "invalid_value"
@@ -126,6 +136,10 @@ _BODY_TEXT: dict[str, str] = {
         "payload (or multipart/form-data for image edits)."
     ),
     "not_object": "The request body must be a JSON object.",
+    "too_deep": (
+        f"We could not parse the JSON body of your request: it is nested more than "
+        f"{MAX_JSON_DEPTH} levels deep."
+    ),
     "form_not_taken": "This endpoint does not take multipart/form-data.",
     "not_form": "This endpoint expects multipart/form-data.",
 }
@@ -254,6 +268,11 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 400, error_body(message, "invalid_request_error", param, code), {}
     if isinstance(exc, InvalidBody):
         return 400, error_body(body_text(exc), "invalid_request_error", None, None), {}
+    if isinstance(exc, BodyTooLarge):
+        message = (
+            f"The request body is too large: this endpoint accepts at most {size_text(exc.limit)}."
+        )
+        return 413, error_body(message, "invalid_request_error", None, "request_too_large"), {}
     if isinstance(exc, BadSteering):
         return 400, error_body(steering_text(exc), "invalid_request_error", None, None), {}
     if isinstance(exc, Unauthorized):

@@ -179,5 +179,5 @@ def _query_keys(scope: Scope) -> frozenset[str]:
 def _parse_json(raw: bytes) -> Any:
     try:
         return load_json(raw)
-    except NotJson:
-        raise InvalidBody("not_json") from None
+    except NotJson as exc:
+        raise InvalidBody(exc.problem) from None

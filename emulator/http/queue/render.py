@@ -16,6 +16,7 @@ from starlette.responses import Response
 from emulator.domain.errors import (
     AlreadyCompleted,
     BadSteering,
+    BodyTooLarge,
     DomainError,
     InsufficientBalance,
     InvalidBody,
@@ -32,7 +33,7 @@ from emulator.domain.errors import (
 from emulator.domain.jobs import Event, JobState, events_until, state_at
 from emulator.domain.queue import Snapshot
 from emulator.domain.records import ErrorType, Job, Status
-from emulator.http.common import json_response
+from emulator.http.common import MAX_JSON_DEPTH, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 from emulator.providers import PROVIDERS
 
@@ -175,11 +176,17 @@ _INSUFFICIENT = "Insufficient credits"
 _BODY_TEXT: dict[str, str] = {
     "not_json": "Request body is not valid JSON",
     "not_object": "Request body must be a JSON object",
+    "too_deep": f"Request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
 }
 _LINK_EXPIRED = "Request has expired or the signature is invalid"
 # A submit still reading its body or fetching its inputs when the server begins to stop; fal's
 # clients retry a 503.
 _STOPPING = "Service is shutting down, please retry"
+
+
+def body_too_large_text(exc: BodyTooLarge) -> str:
+    """The refusal of a body over its operation's limit (the control plane says it so too)."""
+    return f"Request body too large: the limit is {size_text(exc.limit)}"
 
 
 def _planned(exc: PlannedError, provider: str, operation: str, request_id: str) -> Response:
@@ -247,6 +254,8 @@ def error_response(
     if isinstance(exc, InvalidBody):
         text = _BODY_TEXT.get(exc.problem, "Request body could not be read")
         return json_response({"detail": text}, 400)
+    if isinstance(exc, BodyTooLarge):
+        return json_response({"detail": body_too_large_text(exc)}, 413)
     if isinstance(exc, BadSteering):
         return json_response({"detail": steering_text(exc)}, 400)
     if isinstance(exc, WebhookNotSupported):

@@ -45,6 +45,6 @@ def test_the_example_passes_as_written(
         code = "\n".join(line for line in code.splitlines() if ".journal." not in line)
     tests = re.findall(r"^(?:async )?def (test_\w+)", code, re.M)
     assert tests
-    pytester.makepyfile(**{f"test_example_{index}": code})
+    pytester.makepyfile(**{f"test_readme_example_{index}": code})
     result = run(pytester)
     result.assert_outcomes(passed=len(tests))

@@ -296,7 +296,7 @@ def test_the_mark_alone_patches_the_environment(
 
 def test_the_helpers_carry_the_test_id(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
-        test_ids="""
+        test_plugin_ids="""
         import httpx
         import pytest
 
@@ -304,8 +304,8 @@ def test_the_helpers_carry_the_test_id(pytester: pytest.Pytester) -> None:
 
 
         def test_scoped(imgemu_server):
-            assert imgemu_server.test_id == "test_ids.py::test_scoped"
-            assert imgemu_server.headers == {"X-Imgemu-Test-Id": "test_ids.py::test_scoped"}
+            assert imgemu_server.test_id == "test_plugin_ids.py::test_scoped"
+            assert imgemu_server.headers == {"X-Imgemu-Test-Id": "test_plugin_ids.py::test_scoped"}
             imgemu_server.faults.add(
                 match={"provider": "openai", "test_id": imgemu_server.test_id},
                 action={"kind": "error", "status": 429},

@@ -86,5 +86,5 @@ def test_three_429s_outlast_two_retries(imgemu_server, sdk):
 
 @pytest.mark.server
 def test_the_official_sdk_strictly_validated(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_sdk=SDK_TESTS)
+    pytester.makepyfile(test_plugin_sdk_user=SDK_TESTS)
     run(pytester).assert_outcomes(passed=6)

@@ -114,7 +114,8 @@ class Journal:
 
     Reads cover the whole journal unless ``test_id`` is given (the fixtures reset the emulator
     before each test, so it holds that test's requests, whoever sent them); entries come oldest
-    first.
+    first. ``test_id`` is the test's own: ``find(test_id=journal.test_id)`` keeps the requests
+    that carried its header (the helpers' clients, and clients given ``headers``).
     """
 
     def __init__(self, control: _Control, test_id: str | None) -> None:

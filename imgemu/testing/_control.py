@@ -60,11 +60,10 @@ class _Control:
         *,
         body: Any = None,
         params: Mapping[str, Any] | None = None,
-        scoped: bool = True,
         hint: Callable[[httpx.Response], str] | None = None,
     ) -> Any:
-        """``method path`` under ``/_emulator``; the decoded body, or ``ControlError``.
-        ``scoped`` False leaves the test id out (a journal read the header would narrow)."""
+        """``method path`` under ``/_emulator``; the decoded body, or ``ControlError`` (its
+        message followed by ``hint(response)``)."""
         request = self.http.build_request(
             method,
             "/_emulator" + path,
@@ -73,8 +72,6 @@ class _Control:
         )
         if body is not None:
             request.headers["Content-Type"] = "application/json"
-        if not scoped:
-            request.headers.pop(TEST_ID_HEADER, None)
         response = self.http.send(request)
         if response.status_code >= 400:
             raise ControlError(response, hint(response) if hint else "")
@@ -157,13 +154,14 @@ class Journal:
         if "status" in params:
             params["status"] = str(params["status"])
         params.setdefault("limit", JOURNAL_READ_MAX)
-        body = self._control.call("GET", "/journal", params=params, scoped=False, hint=_no_journal)
+        params.setdefault("test_id", "")  # every test's: the header alone would narrow the read
+        body = self._control.call("GET", "/journal", params=params, hint=_no_journal)
         entries: list[Entry] = body["entries"]
         return entries[::-1]  # the control plane answers newest first
 
     def clear(self) -> None:
         """Empty the journal (nothing else is reset)."""
-        self._control.call("DELETE", "/journal", scoped=False, hint=_no_journal)
+        self._control.call("DELETE", "/journal", params={"test_id": ""}, hint=_no_journal)
 
     def assert_called(
         self,

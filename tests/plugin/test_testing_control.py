@@ -172,6 +172,8 @@ def _journal(seen: list[httpx.Request]) -> Journal:
             for e in ENTRIES
             if all(str(e.get(k)) == v for k, v in query.items() if k in ("provider", "status"))
         ]
+        if request.method == "DELETE":
+            return httpx.Response(204)
         return httpx.Response(200, json={"entries": entries, "total": len(entries)})
 
     http = httpx.Client(
@@ -182,12 +184,15 @@ def _journal(seen: list[httpx.Request]) -> Journal:
     return Journal(_Control(http), "t.py::test_a")
 
 
-def test_the_journal_reads_oldest_first_without_narrowing_to_the_test() -> None:
+def test_the_journal_reads_oldest_first_every_tests_unless_told() -> None:
     seen: list[httpx.Request] = []
     journal = _journal(seen)
     assert [e["status"] for e in journal.find(provider="openai")] == [429, 200]
-    assert dict(seen[-1].url.params) == {"provider": "openai", "limit": "10000"}
-    assert "X-Imgemu-Test-Id" not in seen[-1].headers  # the header would narrow the read
+    # The header goes as with every helper's request; the empty test id asks for every test's.
+    assert seen[-1].headers["X-Imgemu-Test-Id"] == "t.py::test_a"
+    assert dict(seen[-1].url.params) == {"provider": "openai", "limit": "10000", "test_id": ""}
+    journal.clear()
+    assert (seen[-1].method, dict(seen[-1].url.params)) == ("DELETE", {"test_id": ""})
     journal.find(status="4xx", test_id="t.py::test_a", since=START, limit=5)
     assert dict(seen[-1].url.params) == {
         "status": "4xx",

@@ -5,8 +5,8 @@ httpx has no sync ASGI transport (``httpx.Client(transport=httpx.ASGITransport(a
 the caller's event loop without its lifespan. ``AppRunner`` runs the app, lifespan included, on an
 event loop of its own in a background thread; ``SyncTransport`` and ``AsyncTransport`` hand each
 request to that loop and read the answer back as it is written, so one app serves sync clients,
-async clients on any asyncio event loop, and both at once (the app's locks, events and tasks belong to its
-own loop only).
+async clients on any asyncio event loop, and both at once (the app's locks, events and tasks
+belong to its own loop only).
 
 Answers stream (an event stream arrives event by event, not at the end) and honour the client's
 read timeout. The runner offers the app the server protocol's ``CLOSE`` extension, as
@@ -335,8 +335,8 @@ class _SyncStream(httpx.SyncByteStream):
 
 
 class AsyncTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncClient`` transport that calls the app of ``runner`` from any asyncio event loop
-    (see the module's docstring). Closing a client does not stop the app."""
+    """An ``httpx.AsyncClient`` transport that calls the app of ``runner`` from any asyncio
+    event loop (see the module's docstring). Closing a client does not stop the app."""
 
     def __init__(self, runner: AppRunner) -> None:
         self.runner = runner

@@ -56,8 +56,8 @@ def make_settings(values: Mapping[str, Any] | None = None) -> Settings:
 class InProcessEmulator(Emulator):
     """An in-process emulator as a test sees it: an ``Emulator`` whose clients call the app
     through ``transport`` (for ``httpx.Client`` and the sync clients) or ``async_transport``
-    (for ``httpx.AsyncClient`` and the async clients, on any asyncio event loop); ``app`` is the ASGI
-    app itself, running on its own event loop in a background thread."""
+    (for ``httpx.AsyncClient`` and the async clients, on any asyncio event loop); ``app`` is
+    the ASGI app itself, running on its own event loop in a background thread."""
 
     def __init__(self, runner: AppRunner, settings: Settings, test_id: str | None) -> None:
         self.app = runner.app

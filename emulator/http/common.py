@@ -26,15 +26,22 @@ def dump_json(body: Any) -> bytes:
 
 
 def load_json(raw: bytes) -> Any:
-    """The parsed body, or ``NotJson``; never an exception of another kind."""
+    """The parsed body, or ``NotJson``; never an exception of another kind.
+
+    NaN and Infinity are taken; a string escaping half a surrogate pair (``"\\ud800"``) is
+    not: no UTF-8 text holds it, so nothing downstream (the schema check, digests, answers
+    echoing it) could encode it.
+    """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
-    try:  # what orjson refuses and the standard library takes: NaN and Infinity
-        return json.loads(raw)
+    try:  # what orjson refuses and the standard library takes: NaN, Infinity, lone surrogates
+        value = json.loads(raw)
+        _ENCODER.encode(value).encode()  # UnicodeEncodeError for a lone surrogate
     except (ValueError, RecursionError):
         raise NotJson() from None
+    return value
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -26,7 +26,7 @@ import io
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, seed, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -36,66 +36,78 @@ from emulator.domain.drawing.render import fit_base, fit_mask
 from emulator.domain.errors import Violation
 from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, record_params
 from emulator.domain.rules import ResolvedImage
-from tests.helpers import examples
 from tests.support import bad_images
-from tests.support.bad_requests import SEED
+from tests.support.bad_requests import fuzz
 
-FUZZ = settings(
-    max_examples=examples(5),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 EDGE = 512
+# Each test runs twice: every day, and (slow) on ten times as many examples.
+BUDGETS = [
+    pytest.param(5.0, id="everyday"),
+    # ~1 minute on two cores for the module; the [everyday] run is the same test.
+    pytest.param(50.0, id="whole", marks=pytest.mark.slow),
+]
 
 
-@seed(SEED)
-@FUZZ
-@given(data=bad_images.image_bytes(EDGE))
-def test_probe_answers_the_header_or_invalid_image(data: bytes) -> None:
-    try:
-        info = probe(data)
-    except InvalidImage as exc:
-        event(f"refused: {exc}"[:48])
-        return
-    event(f"accepted: {info.format}")
-    assert info.format == sniff(data)
-    assert info.width >= 1
-    assert info.height >= 1
-    assert Image.MAX_IMAGE_PIXELS is not None
-    assert info.width * info.height <= Image.MAX_IMAGE_PIXELS
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_probe_answers_the_header_or_invalid_image(scale: float) -> None:
+    @fuzz(scale)
+    @given(data=bad_images.image_bytes(EDGE))
+    def run(data: bytes) -> None:
+        try:
+            info = probe(data)
+        except InvalidImage as exc:
+            event(f"refused: {exc}"[:48])
+            return
+        event(f"accepted: {info.format}")
+        assert info.format == sniff(data)
+        assert info.width >= 1
+        assert info.height >= 1
+        assert Image.MAX_IMAGE_PIXELS is not None
+        assert info.width * info.height <= Image.MAX_IMAGE_PIXELS
+
+    run()
 
 
-@seed(SEED)
-@FUZZ
-@given(data=bad_images.huge_dimensions())
-def test_a_huge_declared_size_is_refused_from_the_header(data: bytes) -> None:
-    with pytest.raises(InvalidImage, match=r"too large|not a valid|truncated"):
-        probe(data)
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_a_huge_declared_size_is_refused_from_the_header(scale: float) -> None:
+    @fuzz(scale)
+    @given(data=bad_images.huge_dimensions())
+    def run(data: bytes) -> None:
+        with pytest.raises(InvalidImage, match=r"too large|not a valid|truncated"):
+            probe(data)
+
+    run()
 
 
-@seed(SEED)
-@FUZZ
-@given(ref=bad_images.references(EDGE))
-def test_decode_inline_answers_bytes_none_or_invalid_image(ref: str) -> None:
-    try:
-        data = decode_inline(ref)
-    except InvalidImage as exc:
-        event(f"refused: {exc}"[:60])
-        return
-    if data is None:
-        assert ref.strip().lower().startswith(("http://", "https://"))
-    else:
-        assert isinstance(data, bytes)
-        assert data
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_decode_inline_answers_bytes_none_or_invalid_image(scale: float) -> None:
+    @fuzz(scale)
+    @given(ref=bad_images.references(EDGE))
+    def run(ref: str) -> None:
+        try:
+            data = decode_inline(ref)
+        except InvalidImage as exc:
+            event(f"refused: {exc}"[:60])
+            return
+        if data is None:
+            assert ref.strip().lower().startswith(("http://", "https://"))
+        else:
+            assert isinstance(data, bytes)
+            assert data
+
+    run()
 
 
-@seed(SEED)
-@FUZZ
-@given(data=st.binary(min_size=1, max_size=256), text=st.data())
-def test_base64_round_trips_in_every_spelling(data: bytes, text: st.DataObject) -> None:
-    encoded = text.draw(bad_images.encoded(data))
-    assert decode_inline(encoded) == data
-    assert decode_inline(f"data:image/png;base64,{encoded}") == data
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_base64_round_trips_in_every_spelling(scale: float) -> None:
+    @fuzz(scale)
+    @given(data=st.binary(min_size=1, max_size=256), text=st.data())
+    def run(data: bytes, text: st.DataObject) -> None:
+        encoded = text.draw(bad_images.encoded(data))
+        assert decode_inline(encoded) == data
+        assert decode_inline(f"data:image/png;base64,{encoded}") == data
+
+    run()
 
 
 def _accepted(data: bytes) -> bool:
@@ -129,72 +141,77 @@ def _decodes(data: bytes) -> tuple[int, int]:
     return image.size
 
 
-@seed(SEED)
-@FUZZ
-@given(
-    data=bad_images.image_bytes(EDGE).filter(_accepted),
-    role=st.sampled_from(["base", "mask", "both"]),
-    transparent=st.booleans(),
-    fmt=st.sampled_from(["png", "jpeg", "webp"]),
-)
-def test_render_from_any_accepted_input_is_an_image_or_invalid_image(
-    data: bytes, role: str, transparent: bool, fmt: str
-) -> None:
-    inputs: dict[str, bytes] = {}
-    if role in ("base", "both"):
-        inputs["base"] = data
-    if role in ("mask", "both"):
-        inputs["base"] = inputs.get("base", bad_images.VALID["png-rgb"])
-        inputs["mask"] = data
-    spec = _spec(output_format=fmt, transparent=transparent and fmt != "jpeg", **inputs)
-    try:
-        out = render(spec)
-    except InvalidImage as exc:
-        event(f"refused: {exc}")
-        return
-    event("rendered")
-    assert _decodes(out) == (64, 48)
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_render_from_any_accepted_input_is_an_image_or_invalid_image(scale: float) -> None:
+    @fuzz(scale)
+    @given(
+        data=bad_images.image_bytes(EDGE).filter(_accepted),
+        role=st.sampled_from(["base", "mask", "both"]),
+        transparent=st.booleans(),
+        fmt=st.sampled_from(["png", "jpeg", "webp"]),
+    )
+    def run(data: bytes, role: str, transparent: bool, fmt: str) -> None:
+        inputs: dict[str, bytes] = {}
+        if role in ("base", "both"):
+            inputs["base"] = data
+        if role in ("mask", "both"):
+            inputs["base"] = inputs.get("base", bad_images.VALID["png-rgb"])
+            inputs["mask"] = data
+        spec = _spec(output_format=fmt, transparent=transparent and fmt != "jpeg", **inputs)
+        try:
+            out = render(spec)
+        except InvalidImage as exc:
+            event(f"refused: {exc}")
+            return
+        event("rendered")
+        assert _decodes(out) == (64, 48)
+
+    run()
 
 
-@seed(SEED)
-@FUZZ
-@given(
-    data=bad_images.image_bytes(EDGE).filter(_accepted),
-    mask=st.booleans(),
-    transparent=st.booleans(),
-)
-def test_fitting_an_accepted_input_is_a_png_or_invalid_image(
-    data: bytes, mask: bool, transparent: bool
-) -> None:
-    try:
-        out = fit_mask(data, 32, 24) if mask else fit_base(data, 32, 24, transparent)
-    except InvalidImage as exc:
-        event(f"refused: {exc}")
-        return
-    event("fitted")
-    assert out.startswith(bad_images.PNG_MAGIC)
-    assert _decodes(out) == (32, 24)
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_fitting_an_accepted_input_is_a_png_or_invalid_image(scale: float) -> None:
+    @fuzz(scale)
+    @given(
+        data=bad_images.image_bytes(EDGE).filter(_accepted),
+        mask=st.booleans(),
+        transparent=st.booleans(),
+    )
+    def run(data: bytes, mask: bool, transparent: bool) -> None:
+        try:
+            out = fit_mask(data, 32, 24) if mask else fit_base(data, 32, 24, transparent)
+        except InvalidImage as exc:
+            event(f"refused: {exc}")
+            return
+        event("fitted")
+        assert out.startswith(bad_images.PNG_MAGIC)
+        assert _decodes(out) == (32, 24)
+
+    run()
 
 
 async def _no_own_file(rid: str, index: int, fmt: str) -> bytes | None:
     return None
 
 
-@seed(SEED)
-@FUZZ
-@given(ref=bad_images.references(EDGE), index=st.integers(0, 15))
-def test_resolving_a_reference_answers_an_image_or_a_violation(ref: str, index: int) -> None:
-    resolver = InputResolver(_no_own_file, fetch_hosts=None)
-    loc = ("images", index)
-    found = asyncio.run(resolver.resolve(ref, loc))
-    if isinstance(found, Violation):
-        event(f"violation: {found.message}"[:60])
-        assert found.loc == loc
-        assert found.message
-        return
-    event(f"resolved: {found.info.format}")
-    assert isinstance(found, ResolvedImage)
-    assert found.info == probe(found.data)
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_resolving_a_reference_answers_an_image_or_a_violation(scale: float) -> None:
+    @fuzz(scale)
+    @given(ref=bad_images.references(EDGE), index=st.integers(0, 15))
+    def run(ref: str, index: int) -> None:
+        resolver = InputResolver(_no_own_file, fetch_hosts=None)
+        loc = ("images", index)
+        found = asyncio.run(resolver.resolve(ref, loc))
+        if isinstance(found, Violation):
+            event(f"violation: {found.message}"[:60])
+            assert found.loc == loc
+            assert found.message
+            return
+        event(f"resolved: {found.info.format}")
+        assert isinstance(found, ResolvedImage)
+        assert found.info == probe(found.data)
+
+    run()
 
 
 JSON = st.recursive(
@@ -206,31 +223,34 @@ JSON = st.recursive(
 )
 
 
-@seed(SEED)
-@FUZZ
-@given(
-    params=st.dictionaries(st.text(max_size=12), JSON, max_size=4),
-    images=st.lists(
-        st.one_of(
-            bad_images.references(EDGE),
-            st.builds(lambda ref: {"image_url": ref}, bad_images.references(EDGE)),
-            JSON,
-        ),
-        max_size=3,
-    ),
-    mask=st.one_of(st.none(), bad_images.references(EDGE), JSON),
-    long_data=st.binary(min_size=MAX_KEPT_REFERENCE, max_size=4 * MAX_KEPT_REFERENCE),
-)
+@pytest.mark.parametrize("scale", BUDGETS)
 def test_record_params_keeps_every_other_parameter_and_digests_long_references(
-    params: dict[str, Any], images: list[Any], mask: Any, long_data: bytes
+    scale: float,
 ) -> None:
-    long_ref = "data:image/png;base64," + base64.b64encode(long_data).decode()
-    sent = {**params, "images": [*images, long_ref]}
-    if mask is not None:
-        sent["mask"] = mask
-    kept = record_params(sent)
-    for name, value in sent.items():
-        if name not in ("images", "mask"):
-            assert kept[name] is value
-    assert kept["images"][-1]["bytes"] == len(long_data)
-    assert len(kept["images"]) == len(sent["images"])
+    @fuzz(scale)
+    @given(
+        params=st.dictionaries(st.text(max_size=12), JSON, max_size=4),
+        images=st.lists(
+            st.one_of(
+                bad_images.references(EDGE),
+                st.builds(lambda ref: {"image_url": ref}, bad_images.references(EDGE)),
+                JSON,
+            ),
+            max_size=3,
+        ),
+        mask=st.one_of(st.none(), bad_images.references(EDGE), JSON),
+        long_data=st.binary(min_size=MAX_KEPT_REFERENCE, max_size=MAX_KEPT_REFERENCE + 64),
+    )
+    def run(params: dict[str, Any], images: list[Any], mask: Any, long_data: bytes) -> None:
+        long_ref = "data:image/png;base64," + base64.b64encode(long_data).decode()
+        sent = {**params, "images": [*images, long_ref]}
+        if mask is not None:
+            sent["mask"] = mask
+        kept = record_params(sent)
+        for name, value in sent.items():
+            if name not in ("images", "mask"):
+                assert kept[name] is value
+        assert kept["images"][-1]["bytes"] == len(long_data)
+        assert len(kept["images"]) == len(sent["images"])
+
+    run()

@@ -2,7 +2,7 @@
 them is one the provider's document lists (tests/fuzz).
 
 - ``SEED``: every fuzz run of tests/fuzz draws the same cases, so a CI failure reproduces
-  locally; ``FUZZ_SEED=<n>`` draws others;
+  locally; ``FUZZ_SEED=<n>`` draws others; ``fuzz(scale)`` is a fuzz test's settings;
 - ``off_document``: how an answer strays from its operation in the provider's document;
 - ``multipart``: raw ``multipart/form-data`` bodies, their boundary, framing, part names,
   filenames and content types drawn, each part's payload from a given strategy;
@@ -10,29 +10,49 @@ them is one the provider's document lists (tests/fuzz).
   texts that are almost JSON;
 - ``peak_rss_mb``: the process's peak resident memory, for bounds on what a run may cost;
 - ``call_app``: one request in-process, where an exception escaping the app fails the example
-  with its traceback, and one of ``KNOWN_FAILURES`` is raised as a ``KnownFailure``.
+  with its traceback, but one of ``KNOWN_FAILURES``, which ``known_failures_set_aside`` turns
+  into an xfail of the test once Hypothesis has looked for every other failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import resource
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 import jsonschema_rs
+import pytest
 import yaml
+from hypothesis import HealthCheck, event, reject, seed, settings
 from hypothesis import strategies as st
 
 from emulator.domain.drawing import InvalidImage
 from emulator.spec.loader import document_text
+from tests.helpers import examples
 
 SEED = int(os.environ.get("FUZZ_SEED", "20261112"))
+
+
+def fuzz(scale: float) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The settings of a fuzz test: ``examples(scale)`` examples drawn from ``SEED``, no
+    deadline (a request may render images)."""
+
+    def apply(test: Callable[..., None]) -> Callable[..., None]:
+        configured = settings(
+            max_examples=examples(scale),
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        return seed(SEED)(configured(test))
+
+    return apply
 
 
 _VALIDATORS: dict[tuple[str, int], Any] = {}
@@ -308,21 +328,13 @@ def json_bodies(
 # ---- failures already known ----
 
 
-class KnownFailure(AssertionError):
-    """An exception escaping the app that is one of ``KNOWN_FAILURES``: raised from one place,
-    with no exception as its context, so that Hypothesis counts every example of every known
-    failure as one failure, which a test expects with ``xfail(raises=KnownFailure)`` while any
-    other failure still fails it."""
-
-
 def _raised_in(exc: BaseException, function: str) -> bool:
     frames = traceback.extract_tb(exc.__traceback__)
     return any(frame.name == function and "/emulator/" in frame.filename for frame in frames)
 
 
 # What each known failure looks like as it escapes the app (docs/security_fuzz.md lists them
-# with a request that makes each). Remove an entry when its fix lands; remove the tests'
-# ``xfail`` marks when none is left.
+# with a request that makes each). Remove an entry when its fix lands.
 KNOWN_FAILURES: dict[str, Callable[[BaseException], bool]] = {
     "corrupt pixel data": lambda exc: (
         isinstance(exc, InvalidImage) and str(exc).endswith("could not be decoded.")
@@ -332,6 +344,8 @@ KNOWN_FAILURES: dict[str, Callable[[BaseException], bool]] = {
         isinstance(exc, TypeError | ValueError) and _raised_in(exc, "verify")
     ),
 }
+# The known failures met by the running test: name -> the first request that met it.
+_MET: dict[str, str] = {}
 
 
 def known_failure(exc: BaseException) -> str | None:
@@ -339,12 +353,25 @@ def known_failure(exc: BaseException) -> str | None:
     return next((name for name, test in KNOWN_FAILURES.items() if test(exc)), None)
 
 
+@contextlib.contextmanager
+def known_failures_set_aside() -> Iterator[None]:
+    """Run a fuzz test's Hypothesis run so that an example meeting one of ``KNOWN_FAILURES``
+    is set aside (rejected: Hypothesis goes on looking for other failures, which fail the
+    test as usual) and the test ends xfailed, naming the known failures it met and a request
+    that met each."""
+    _MET.clear()
+    yield
+    if _MET:
+        met = "; ".join(f"{name} ({request})" for name, request in sorted(_MET.items()))
+        pytest.xfail(f"known failures: {met}")
+
+
 def call_app(
     app: Any, method: str, url: str, headers: Mapping[str, str], content: bytes = b""
 ) -> httpx.Response:
-    """One request to ``app`` in-process. An exception escaping the app propagates, but for a
-    known failure, which is raised as ``KnownFailure`` naming it, with its traceback's text."""
-    caught = ""
+    """One request to ``app`` in-process, inside a Hypothesis example. An exception escaping
+    the app propagates (the example fails with its traceback), but one of ``KNOWN_FAILURES``,
+    which rejects the example (see ``known_failures_set_aside``)."""
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
@@ -357,6 +384,6 @@ def call_app(
         name = known_failure(exc)
         if name is None:
             raise
-        lines = traceback.format_exception_only(exc)
-        caught = f"known failure ({name}) at {method} {url[:200]}: {''.join(lines).strip()}"
-    raise KnownFailure(caught)
+        _MET.setdefault(name, f"{method} {url[:120]}: {type(exc).__name__}: {exc}")
+    event(f"known failure: {name}")
+    reject()

@@ -1,12 +1,13 @@
 """Schemathesis over a whole provider document, as its CLI runs it (tests/fuzz).
 
-``run(provider, app, cases=...)`` loads the document the app serves and runs Schemathesis'
-engine over it in-process: every phase (examples, coverage, fuzzing, then stateful over the
-links Schemathesis infers from the answers, the documents declaring none), positive and negative
-data, a fixed seed, one worker. It answers a ``Run``: the requests each phase sent and every
-failed check, each with the request that makes it (``curl``), the answer and the message.
+``run(provider, app, key=..., examples=...)`` loads the document the app serves and runs
+Schemathesis' engine over it in-process: every phase (examples, coverage, fuzzing, then
+stateful over the links Schemathesis infers from the answers, the documents declaring none),
+positive and negative data, a fixed seed, one worker. It answers a ``Run``: the requests each
+phase sent and every failed check, each with the request that makes it (``curl``), the answer
+and the message.
 
-Checks: Schemathesis' own, with four of them replaced where the emulator is right and the
+Checks: Schemathesis' own, with three of them replaced where the emulator is right and the
 built-in check cannot know it (each replacement runs the built-in check everywhere else):
 
 - ``positive_data_acceptance`` -> ``valid_data_is_accepted_but_for_rules_and_state``: schema-valid
@@ -25,9 +26,9 @@ built-in check cannot know it (each replacement runs the built-in check everywhe
 - ``response_schema_conformance`` -> ``response_conforms_but_streams_by_event``: OpenAPI 3.1 has
   no ``itemSchema``; the documents declare a stream as ``{type: string}`` and list its events in
   ``x-imgemu-events``, while Schemathesis reads a 3.1 ``schema`` as each event's. So a
-  ``text/event-stream`` answer is checked by ``events_follow_the_document`` instead: every
-  event is one the document lists, its ``event:`` line is its ``type``, the stream ends with a
-  completed image or an error.
+  ``text/event-stream`` answer is checked event by event instead: every event is one the
+  document lists, its ``event:`` line is its ``type``, the stream ends with a completed image
+  or an error.
 
 The replacements are registered with Schemathesis (its registry is process-wide) but judge only
 the runs of this module: any other Schemathesis use in the same process (the contract suite)

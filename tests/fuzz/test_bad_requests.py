@@ -16,7 +16,7 @@ rather than turning into a 500 on a socket:
 - result links with their ``expires`` and ``sig`` changed.
 
 Every test runs twice (``BUDGETS``): ``[everyday]`` on half the Hypothesis profile's examples,
-``[whole]`` (``slow``) on five times them.
+``[whole]`` (``slow``) on four times them.
 
 Every answer's status, content type and JSON body are held to the operation in the provider's
 document (``off_document``); the module's peak memory may grow by at most ``RSS_BUDGET_MB``.
@@ -55,11 +55,11 @@ from tests.support.bad_requests import (
 KEY = "sk-fuzz"
 EDGE = 1024  # the largest declared size of an image whose pixels are decoded
 RSS_BUDGET_MB = 200.0
-# Each test runs twice: every day on a few examples, and (slow) on ten times as many.
+# Each test runs twice: every day on a few examples, and (slow) on eight times as many.
 BUDGETS = [
     pytest.param(0.5, id="everyday"),
-    # ~3 minutes on two cores for the module; the [everyday] run is the same test.
-    pytest.param(5.0, id="whole", marks=pytest.mark.slow),
+    # ~65 s on two cores for the module; the [everyday] run is the same test.
+    pytest.param(4.0, id="whole", marks=pytest.mark.slow),
 ]
 
 # ---- the request's parts ----

@@ -40,11 +40,11 @@ from tests.support import bad_images
 from tests.support.bad_requests import fuzz
 
 EDGE = 512
-# Each test runs twice: every day, and (slow) on ten times as many examples.
+# Each test runs twice: every day, and (slow) on four times as many examples.
 BUDGETS = [
     pytest.param(5.0, id="everyday"),
-    # ~1 minute on two cores for the module; the [everyday] run is the same test.
-    pytest.param(50.0, id="whole", marks=pytest.mark.slow),
+    # ~45 s on two cores for the module; the [everyday] run is the same test.
+    pytest.param(20.0, id="whole", marks=pytest.mark.slow),
 ]
 
 

@@ -15,7 +15,8 @@ is given (tests/support/bad_images.py draws the bytes):
 
 The inputs here are small (their declared sizes up to 512 pixels a side) so every example
 stays cheap; what a large declared size costs a running server is fuzzed over HTTP
-(test_bad_requests.py).
+(test_bad_requests.py). An example that meets a failure already known (``KNOWN_FAILURES``,
+tests/support/bad_requests.py) is set aside, and the test ends xfailed naming it.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from emulator.domain.errors import Violation
 from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, record_params
 from emulator.domain.rules import ResolvedImage
 from tests.support import bad_images
-from tests.support.bad_requests import fuzz
+from tests.support.bad_requests import fuzz, known_failures_set_aside, unless_known
 
 EDGE = 512
+# The known failure these entry points meet: ``InvalidImage`` is their documented refusal of
+# corrupt pixel data, which the HTTP layer has yet to catch.
+PALETTE = "a palette image without its palette"
 # Each test runs twice: every day, and (slow) on four times as many examples.
 BUDGETS = [
     pytest.param(5.0, id="everyday"),
@@ -54,7 +58,7 @@ def test_probe_answers_the_header_or_invalid_image(scale: float) -> None:
     @given(data=bad_images.image_bytes(EDGE))
     def run(data: bytes) -> None:
         try:
-            info = probe(data)
+            info = unless_known(lambda: probe(data), "probe", PALETTE)
         except InvalidImage as exc:
             event(f"refused: {exc}"[:48])
             return
@@ -65,7 +69,8 @@ def test_probe_answers_the_header_or_invalid_image(scale: float) -> None:
         assert Image.MAX_IMAGE_PIXELS is not None
         assert info.width * info.height <= Image.MAX_IMAGE_PIXELS
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 @pytest.mark.parametrize("scale", BUDGETS)
@@ -74,9 +79,10 @@ def test_a_huge_declared_size_is_refused_from_the_header(scale: float) -> None:
     @given(data=bad_images.huge_dimensions())
     def run(data: bytes) -> None:
         with pytest.raises(InvalidImage, match=r"too large|not a valid|truncated"):
-            probe(data)
+            unless_known(lambda: probe(data), "probe", PALETTE)
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 @pytest.mark.parametrize("scale", BUDGETS)
@@ -95,7 +101,8 @@ def test_decode_inline_answers_bytes_none_or_invalid_image(scale: float) -> None
             assert isinstance(data, bytes)
             assert data
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 @pytest.mark.parametrize("scale", BUDGETS)
@@ -107,12 +114,13 @@ def test_base64_round_trips_in_every_spelling(scale: float) -> None:
         assert decode_inline(encoded) == data
         assert decode_inline(f"data:image/png;base64,{encoded}") == data
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 def _accepted(data: bytes) -> bool:
     try:
-        probe(data)
+        unless_known(lambda: probe(data), "probe", PALETTE)
     except InvalidImage:
         return False
     return True
@@ -159,14 +167,15 @@ def test_render_from_any_accepted_input_is_an_image_or_invalid_image(scale: floa
             inputs["mask"] = data
         spec = _spec(output_format=fmt, transparent=transparent and fmt != "jpeg", **inputs)
         try:
-            out = render(spec)
+            out = unless_known(lambda: render(spec), "render", PALETTE)
         except InvalidImage as exc:
             event(f"refused: {exc}")
             return
         event("rendered")
         assert _decodes(out) == (64, 48)
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 @pytest.mark.parametrize("scale", BUDGETS)
@@ -179,7 +188,11 @@ def test_fitting_an_accepted_input_is_a_png_or_invalid_image(scale: float) -> No
     )
     def run(data: bytes, mask: bool, transparent: bool) -> None:
         try:
-            out = fit_mask(data, 32, 24) if mask else fit_base(data, 32, 24, transparent)
+            out = unless_known(
+                lambda: fit_mask(data, 32, 24) if mask else fit_base(data, 32, 24, transparent),
+                "fit",
+                PALETTE,
+            )
         except InvalidImage as exc:
             event(f"refused: {exc}")
             return
@@ -187,7 +200,8 @@ def test_fitting_an_accepted_input_is_a_png_or_invalid_image(scale: float) -> No
         assert out.startswith(bad_images.PNG_MAGIC)
         assert _decodes(out) == (32, 24)
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 async def _no_own_file(rid: str, index: int, fmt: str) -> bytes | None:
@@ -201,7 +215,7 @@ def test_resolving_a_reference_answers_an_image_or_a_violation(scale: float) -> 
     def run(ref: str, index: int) -> None:
         resolver = InputResolver(_no_own_file, fetch_hosts=None)
         loc = ("images", index)
-        found = asyncio.run(resolver.resolve(ref, loc))
+        found = unless_known(lambda: asyncio.run(resolver.resolve(ref, loc)), "resolve", PALETTE)
         if isinstance(found, Violation):
             event(f"violation: {found.message}"[:60])
             assert found.loc == loc
@@ -211,7 +225,8 @@ def test_resolving_a_reference_answers_an_image_or_a_violation(scale: float) -> 
         assert isinstance(found, ResolvedImage)
         assert found.info == probe(found.data)
 
-    run()
+    with known_failures_set_aside():
+        run()
 
 
 JSON = st.recursive(
@@ -253,4 +268,5 @@ def test_record_params_keeps_every_other_parameter_and_digests_long_references(
         assert kept["images"][-1]["bytes"] == len(long_data)
         assert len(kept["images"]) == len(sent["images"])
 
-    run()
+    with known_failures_set_aside():
+        run()

@@ -8,7 +8,7 @@ phase sent and every failed check, each with the request that makes it (``curl``
 and the message.
 
 Checks: Schemathesis' own, with three of them replaced where the emulator is right and the
-built-in check cannot know it (each replacement runs the built-in check everywhere else):
+built-in check cannot know it (each replacement calls the built-in check where it applies):
 
 - ``positive_data_acceptance`` -> ``valid_data_is_accepted_but_for_rules_and_state``: schema-valid
   data is answered 2xx, or refused naming a field one of the operation's ``x-imgemu-rules``
@@ -31,8 +31,8 @@ built-in check cannot know it (each replacement runs the built-in check everywhe
   or an error.
 
 The replacements are registered with Schemathesis (its registry is process-wide) but judge only
-the runs of this module: any other Schemathesis use in the same process (the contract suite)
-keeps exactly the built-in checks.
+the runs of this module and pass everywhere else: any other Schemathesis use in the same
+process (the contract suite) keeps exactly the checks it chose.
 
 Multipart bodies need real images: ``image/png``, ``image/jpeg`` and ``image/webp`` parts are
 drawn from a few small images, with and without alpha, so that the mask rule is exercised too;
@@ -53,11 +53,7 @@ from typing import Any
 import jsonschema_rs
 import schemathesis
 from hypothesis import strategies as st
-from schemathesis.checks import (
-    negative_data_rejection,
-    positive_data_acceptance,
-    response_schema_conformance,
-)
+from schemathesis.checks import negative_data_rejection, response_schema_conformance
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.mutations import OperatorKind
 from schemathesis.core.parameters import ParameterLocation
@@ -296,7 +292,6 @@ def valid_data_is_accepted_but_for_rules_and_state(ctx: Any, response: Any, case
     as the state of the job or task it names requires (see the module's docstring)."""
     setup = _setup(case)
     if setup is None:
-        positive_data_acceptance(ctx, response, case)
         return
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive:
@@ -363,11 +358,12 @@ def invalid_data_is_rejected_but_for_forms_and_async(ctx: Any, response: Any, ca
     """Schema-violating data is refused, but where the violation never reaches the wire or the
     provider documents accepting it (see the module's docstring)."""
     setup = _setup(case)
-    if setup is not None:
-        if setup.provider in QUEUE and not setup.sync_validation and _kind(setup, case) == "submit":
-            return
-        if _negation_lost_in_the_form(setup, case):
-            return
+    if setup is None:
+        return
+    if setup.provider in QUEUE and not setup.sync_validation and _kind(setup, case) == "submit":
+        return
+    if _negation_lost_in_the_form(setup, case):
+        return
     negative_data_rejection(ctx, response, case)
 
 
@@ -418,10 +414,9 @@ def _event_validator(doc: Mapping[str, Any], case: Case) -> Any:
 def response_conforms_but_streams_by_event(ctx: Any, response: Any, case: Case) -> None:
     """The answer follows its schema; a stream's events each follow the document's list."""
     setup = _setup(case)
-    if setup is None or _content_type(response) != "text/event-stream":
-        response_schema_conformance(ctx, response, case)
+    if setup is None:
         return
-    if response.status_code != 200:
+    if _content_type(response) != "text/event-stream" or response.status_code != 200:
         response_schema_conformance(ctx, response, case)
         return
     assert response.headers.get("x-request-id"), "a stream without x-request-id"

@@ -58,7 +58,7 @@ RSS_BUDGET_MB = 200.0
 # Each test runs twice: every day on a few examples, and (slow) on eight times as many.
 BUDGETS = [
     pytest.param(0.5, id="everyday"),
-    # ~65 s on two cores for the module; the [everyday] run is the same test.
+    # ~40 s on two cores for the module; the [everyday] run is the same test.
     pytest.param(4.0, id="whole", marks=pytest.mark.slow),
 ]
 

@@ -47,7 +47,7 @@ PALETTE = "a palette image without its palette"
 # Each test runs twice: every day, and (slow) on four times as many examples.
 BUDGETS = [
     pytest.param(5.0, id="everyday"),
-    # ~45 s on two cores for the module; the [everyday] run is the same test.
+    # ~35 s on two cores for the module; the [everyday] run is the same test.
     pytest.param(20.0, id="whole", marks=pytest.mark.slow),
 ]
 

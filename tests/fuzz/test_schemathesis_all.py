@@ -72,7 +72,7 @@ def _run(provider: str, validation: str, examples: int, **options: Any) -> runs.
     )
 
 
-# ~2.5 minutes on two cores for the 7 runs (15,000 requests); the everyday test_everyday_run
+# ~2 minutes on two cores for the 7 runs (15,000 requests); the everyday test_everyday_run
 # below runs the same checks on a few hundred requests per provider.
 @pytest.mark.slow
 @pytest.mark.parametrize(("provider", "validation", "examples"), WHOLE)

@@ -18,6 +18,7 @@ import uvloop
 
 from emulator.domain.records import Job
 from emulator.store import MemoryStore, Store, open_store
+from emulator.store.base import Window
 
 PARAMS = {
     "prompt": "A clean product photo of a red apple on a white table, soft studio lighting.",
@@ -60,6 +61,14 @@ async def measure(store: Store, n: int) -> dict[str, float]:
         await store.take_rate_slot("key", 10**9, 60.0, NOW)
         await store.charge("owner", 0.01, None)
 
+    async def per_minute(i: int) -> None:  # OpenAI's two windows of one key and model
+        await store.take_windows(
+            (Window("rpm:key:model", 10**9, 60.0), Window("ipm:key:model", 10**9, 60.0, 2)), NOW
+        )
+
+    async def concurrency(i: int) -> None:  # a place for a job, among ever more places
+        await store.take_concurrency("key", f"req-{i:028d}", 10**9, NOW)
+
     async def reader(first: int) -> None:
         for i in range(first, n + 1, 64):
             await store.job_status(f"req-{i:028d}", NOW)
@@ -70,6 +79,8 @@ async def measure(store: Store, n: int) -> dict[str, float]:
         "get_job+queue_position": await timed(n, read_two),
         "job_status": await timed(n, lambda i: store.job_status(f"req-{i:028d}", NOW)),
         "take_rate_slot+charge": await timed(n, gate),
+        "take_windows (rpm+ipm)": await timed(n, per_minute),
+        "take_concurrency": await timed(n, concurrency),
     }
     start = time.perf_counter()
     await asyncio.gather(*(reader(first) for first in range(1, 65)))

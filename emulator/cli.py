@@ -34,7 +34,7 @@ def _plain(annotation: Any) -> Any:
 
 
 def _default_text(value: Any) -> str:
-    if value is None or value in ("", (), {}):
+    if value is None or value in ("", (), {}, []):
         return "none"
     if isinstance(value, tuple):
         return ",".join(value)
@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``imgemu serve`` until it is stopped: 0, 2 for bad settings, 1 when the store
     cannot be reached."""
     from emulator.app import create_app
-    from emulator.runtime import tune_garbage_collector
-    from emulator.server import make_server
+    from emulator.runtime import tune_allocator, tune_garbage_collector
+    from emulator.server import make_server, open_control_warning
     from emulator.store import StoreUnavailable
 
     flags = {name: getattr(args, name) for name in settings_module.Settings.model_fields}
@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
     except settings_module.SettingsError as exc:
         print(f"imgemu: {exc}", file=sys.stderr)
         return 2
+    warning = open_control_warning(settings)
+    if warning is not None:
+        warn(warning)
     try:
         app = create_app(settings)  # with several workers: checks the store before they start
     except StoreUnavailable as exc:
@@ -108,5 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
         return Supervisor(settings).run()
     tune_garbage_collector()
+    tune_allocator()
     make_server(app, settings).run()
     return 0

@@ -8,6 +8,7 @@ error instead of holding the process until ``shutdown_timeout`` cuts them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 from importlib.metadata import PackageNotFoundError, version
@@ -38,6 +39,27 @@ def display_base(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def loopback_only(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a wildcard ("") or a host name: it may be reached from elsewhere
+        return False
+
+
+def open_control_warning(settings: Settings) -> str | None:
+    """The warning for a server reachable beyond loopback whose control plane is open."""
+    if settings.control_token or loopback_only(settings.host):
+        return None
+    return (
+        f"listening on {settings.host or 'every interface'} with no control token: anyone who "
+        "reaches the port can reset the emulator, read every job and set balances "
+        "(set --control-token or IMGEMU_CONTROL_TOKEN)"
+    )
 
 
 def announce(settings: Settings, port: int) -> None:

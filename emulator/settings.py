@@ -46,6 +46,9 @@ ENV_PREFIX = "IMGEMU_"
 # Variables of the imgemu family that are not emulator settings: not worth a warning.
 OTHER_VARIABLES = frozenset({"IMGEMU_CONFIG", "IMGEMU_URL"})
 
+# Settings whose values are secrets: an error names them without repeating the value.
+SECRETS = frozenset({"signing_secret", "control_token"})
+
 # The queue providers' names, literal for pydantic: tests/test_providers.py holds them to the table.
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
@@ -57,7 +60,11 @@ class SettingsError(ValueError):
 
 
 class RateLimit(BaseModel):
-    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off."""
+    """``limit`` submissions per key per ``window_seconds`` of emulator time; 0 turns it off.
+
+    The generic limit, the same for every provider; the per-provider settings (``openai_rpm``,
+    ``queue_concurrency``...) count in each provider's own terms.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -140,8 +147,34 @@ class Settings(BaseModel):
     )
     rate_limit: RateLimit = Field(
         default=RateLimit(),
-        description='submissions per key: {"limit": 10, "window_seconds": 60} (0: off)',
+        description='submissions per key, any provider: {"limit": 10, "window_seconds": 60} '
+        "(0: off; openai_rpm, queue_concurrency and the like count in each provider's terms)",
     )
+    openai_rpm: int = Field(
+        0, ge=0, description="OpenAI requests per minute per key and model (0: unlimited)"
+    )
+    openai_ipm: int = Field(
+        0,
+        ge=0,
+        description="OpenAI images per minute per key and model; a request for n takes n "
+        "(0: unlimited)",
+    )
+    agcloud_rpm: int = Field(
+        0, ge=0, description="AGCloud requests per minute per key and model (0: unlimited)"
+    )
+    agcloud_ipm: int = Field(
+        0, ge=0, description="AGCloud images per minute per key and model (0: unlimited)"
+    )
+    queue_rpm: int = Field(
+        0, ge=0, description="queue providers: submissions per minute per key (0: unlimited)"
+    )
+    queue_concurrency: int = Field(
+        0,
+        ge=0,
+        description="queue providers: jobs IN_QUEUE or IN_PROGRESS per key; a submit beyond "
+        "is refused with 429 (0: unlimited)",
+    )
+    aa_rpm: int = Field(0, ge=0, description="典名词元 requests per minute per key (0: unlimited)")
     balances: dict[str, float] = Field(
         default_factory=dict, description='USD balance per key: {"k": 1.5}'
     )
@@ -155,18 +188,55 @@ class Settings(BaseModel):
         "forgotten a minute after",
     )
     signing_secret: str = Field(
-        "", description="secret of result URL signatures (default from the seed)"
+        "",
+        description="secret of result URL signatures (default random at start, one per Redis "
+        "namespace; set it to keep links valid across restarts)",
+    )
+    control_token: str = Field(
+        "",
+        description="token /_emulator/* and /metrics require, as 'Authorization: Bearer TOKEN' "
+        "or 'X-Imgemu-Control-Token: TOKEN' (default: open to anyone who reaches the port)",
     )
     fetch_remote: Literal["off", "allowlist"] = Field(
         "off", description="fetch URL inputs from the network: 'allowlist' hosts only"
     )
     fetch_allowlist: TextList = Field((), description="hosts fetched with fetch_remote=allowlist")
+    fetch_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="real seconds one fetch of an input image may take, redirects included",
+    )
     image_cache_mb: int = Field(256, ge=0, description="memory for rendered images, MB")
     max_upload_mb: int = Field(
         256,
         ge=1,
-        description="memory for 典名词元 uploads kept, MB (the oldest go first; each expires "
+        description="room for 典名词元 uploads in the store, MB (the oldest go first; each expires "
         "after result_ttl plus a minute)",
+    )
+    max_request_mb: int = Field(
+        80,
+        ge=1,
+        description="largest request body, MB, of an operation that takes input images (edits, "
+        "典名词元's generation and uploads); a larger one is refused with 413 as it arrives",
+    )
+    max_text_request_kb: int = Field(
+        1024,
+        ge=1,
+        description="largest request body, KB, of every other operation (generations, the "
+        "control plane); a larger one is refused with 413 as it arrives",
+    )
+    max_image_mb: int = Field(
+        50,
+        ge=1,
+        description="largest input image, MB as sent (OpenAI's limit per image); a larger one "
+        "is refused as invalid",
+    )
+    max_image_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        le=89_478_485,  # Pillow's own decompression-bomb threshold
+        description="most pixels of an input image, read from its header before it is decoded "
+        "(a larger one is refused as invalid); also the pixels decoded at once",
     )
     load_mode: bool = Field(
         False,
@@ -199,6 +269,13 @@ class Settings(BaseModel):
     log_requests: Literal["off", "refused", "all"] = Field(
         "refused",
         description="requests logged: 'refused' (4xx/5xx, with the reason), 'all', or 'off'",
+    )
+    faults: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            'fault plans from the start, as POST /_emulator/faults takes them: [{"match": '
+            '{"provider": "openai"}, "action": {"kind": "error", "status": 429}, "times": 2}]'
+        ),
     )
 
     def __init__(self, **values: Any) -> None:
@@ -244,12 +321,42 @@ class Settings(BaseModel):
             raise ValueError(f"unknown provider {unknown[0]!r}: one of {', '.join(PROVIDERS)}")
         return value
 
+    @field_validator("control_token")
+    @classmethod
+    def _header_safe(cls, value: str) -> str:
+        if any(not "!" <= ch <= "~" for ch in value):
+            raise ValueError("must be printable ASCII without spaces (it is sent in a header)")
+        return value
+
     @field_validator("blocked_terms")
     @classmethod
     def _no_empty_terms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not term for term in value):
             raise ValueError("terms must not be empty")
         return value
+
+    @field_validator("faults")
+    @classmethod
+    def _fault_plans(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if value:
+            from emulator.domain.faults import PlanError, parse_plan  # the documents, if needed
+
+            documents = fault_documents()
+            for number, plan in enumerate(value):
+                try:
+                    parse_plan(plan, documents)
+                except PlanError as exc:
+                    raise ValueError(f"plan {number}: {exc}") from None
+        return value
+
+
+def fault_documents() -> dict[str, Any]:
+    """Every provider's document, which a fault plan is checked against (compiled once)."""
+    from emulator.domain.rules import RuleBook
+    from emulator.spec.loader import load_cached
+
+    names = RuleBook().names
+    return {provider: load_cached(provider, names) for provider in PROVIDERS}
 
 
 def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> str:
@@ -263,7 +370,7 @@ def describe_errors(exc: ValidationError, where: Callable[[str], str] = str) -> 
         if error["type"] == "extra_forbidden":
             close = difflib.get_close_matches(name, Settings.model_fields, n=1)
             message = "not a setting" + (f" (did you mean {close[0]}?)" if close else "")
-        elif "input" in error and not isinstance(error["input"], dict):
+        elif "input" in error and not isinstance(error["input"], dict) and name not in SECRETS:
             message += f" (got {error['input']!r})"
         parts.append(f"{place}: {message}")
     return "; ".join(parts)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 
 from emulator.domain.aa import TaskService, is_task_id
 from emulator.domain.clock import Clock, RealClock, VirtualClock
+from emulator.domain.drawing import ImageLimits
 from emulator.domain.drawing.renderer import Renderer
+from emulator.domain.errors import LinkExpired
+from emulator.domain.faults import parse_plan
+from emulator.domain.fetch import Fetcher
 from emulator.domain.files import FileService
 from emulator.domain.gateway import Gateway
 from emulator.domain.ids import Ids
 from emulator.domain.images import ImagesService
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import InputResolver, OwnFile
 from emulator.domain.latency import DEFAULT_BASE_SECONDS, LatencyModel
+from emulator.domain.limits import LimitPolicy
+from emulator.domain.live import Live
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances
@@ -41,11 +48,29 @@ class Emulator:
     images: ImagesService
     tasks: TaskService
     metrics: Metrics
+    fetcher: Fetcher
+    live: Live  # fault plans and runtime settings, as the store has them
 
 
 def load_documents(rules: RuleBook) -> dict[str, Document]:
     """Every provider's document, compiled once per process."""
     return {provider: load_cached(provider, rules.names) for provider in PROVIDERS}
+
+
+def limit_policy(settings: Settings) -> LimitPolicy:
+    """The rate limits the settings ask for, per provider (``emulator.domain.limits``)."""
+    requests = {"openai": settings.openai_rpm, "agcloud": settings.agcloud_rpm}
+    requests["aa"] = settings.aa_rpm
+    for name, provider in PROVIDERS.items():
+        if provider.protocol == "queue":
+            requests[name] = settings.queue_rpm
+    images = {"openai": settings.openai_ipm, "agcloud": settings.agcloud_ipm}
+    return LimitPolicy(
+        requests={name: limit for name, limit in requests.items() if limit > 0},
+        images={name: limit for name, limit in images.items() if limit > 0},
+        concurrency=settings.queue_concurrency,
+        per_model=frozenset(n for n, p in PROVIDERS.items() if p.protocol == "images"),
+    )
 
 
 def make_clock(settings: Settings, start: float | None = None) -> Clock:
@@ -56,15 +81,29 @@ def make_clock(settings: Settings, start: float | None = None) -> Clock:
     return RealClock()
 
 
+def signing_key(settings: Settings) -> bytes:
+    """The key result links are signed with: from ``signing_secret`` when one is set, else
+    random (the seed repeats ids and pixels, not signatures: a link cannot be forged from it).
+    Processes sharing a store agree on one random key at start (``Store.signing_key``)."""
+    if settings.signing_secret:
+        return hashlib.sha256(settings.signing_secret.encode()).digest()
+    return secrets.token_bytes(32)
+
+
 def build(
     settings: Settings,
     clock: Clock | None = None,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    fetcher: Fetcher | None = None,
+    key: bytes | None = None,
+    live: Live | None = None,
 ) -> Emulator:
-    """A fresh emulator: new clock, store and metrics, unless handed over (a reset may hand
-    over the store it emptied rather than open another connection pool, and hands over the
-    metrics the routes' middleware counts into).
+    """A fresh emulator: new clock, store, metrics, fetcher and signing key, unless handed over
+    (a reset may hand over the store it emptied rather than open another connection pool, and
+    hands over the metrics the routes' middleware counts into, the fetcher, whose HTTP client is
+    the process's one, the signing key the other processes share, and the live view of fault
+    plans and runtime settings the routes' middleware reads, which starts over).
 
     A new store is the one ``settings.store`` names: empty in memory, or the Redis namespace as
     the other processes that share it left it. An unreachable Redis raises
@@ -78,10 +117,9 @@ def build(
         store = open_store(settings.store, settings.result_ttl, clock.now, upload_bytes)
     metrics = Metrics(store) if metrics is None else metrics
     ids = Ids(settings.seed)  # every id of the run: jobs, tasks, files, requests
-    secret = settings.signing_secret or f"imgemu-{settings.seed}"
     renderer = Renderer(load_mode=settings.load_mode, metrics=metrics)
     files = FileService(
-        secret=hashlib.sha256(secret.encode()).digest(),
+        secret=key if key is not None else signing_key(settings),
         ttl=settings.result_ttl,
         seed=settings.seed,
         cache_bytes=settings.image_cache_mb * 1024 * 1024,
@@ -90,32 +128,51 @@ def build(
     base = {**DEFAULT_BASE_SECONDS}
     for family, table in settings.base_seconds.items():
         base[family] = {**base.get(family, {}), **table}
-    latency = LatencyModel(
-        base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
-    )
-    fetch = frozenset(settings.fetch_allowlist) if settings.fetch_remote == "allowlist" else None
+    if fetcher is None:
+        hosts = settings.fetch_allowlist if settings.fetch_remote == "allowlist" else ()
+        fetcher = Fetcher(hosts, timeout=settings.fetch_timeout)
 
-    async def own_file(request_id: str, index: int, fmt: str) -> bytes | None:
-        # Result links of every protocol work as input references: the queue's and 典名词元's.
-        owner = tasks if is_task_id(request_id) else queue
-        return await owner.own_file(request_id, index, fmt)
+    async def own_file(ref: OwnFile, owner: str) -> bytes | None:
+        # Result links of every protocol work as input references (the queue's and 典名词元's),
+        # each only as signed and only for the key whose result it is.
+        try:
+            files.verify(ref.name, ref.expires, ref.sig, clock.now())
+        except LinkExpired:
+            return None
+        service = tasks if is_task_id(ref.request_id) else queue
+        return await service.own_file(ref.request_id, ref.index, ref.output_format, owner)
 
-    inputs = InputResolver(own_file, fetch)
-    # Each service gets its slice of the settings, not all of them.
-    outcomes = Outcomes(
-        seed=settings.seed,
-        blocked_terms=tuple(settings.blocked_terms),
-        failure_rate=settings.failure_rate,
-        time_scale=settings.time_scale,
-        latency=latency,
+    limits = ImageLimits(
+        max_bytes=settings.max_image_mb * 1024 * 1024, max_pixels=settings.max_image_pixels
     )
+    inputs = InputResolver(own_file, fetcher, limits)
+
+    # Each service gets its slice of the settings, not all of them; those that may change while
+    # the emulator runs (``live.RUNTIME_FIELDS``) are made again from the settings then.
+    def outcomes_of(settings: Settings) -> Outcomes:
+        latency = LatencyModel(
+            base_seconds=base, sigma=settings.latency_sigma, time_scale=settings.time_scale
+        )
+        return Outcomes(
+            seed=settings.seed,
+            blocked_terms=tuple(settings.blocked_terms),
+            failure_rate=settings.failure_rate,
+            time_scale=settings.time_scale,
+            latency=latency,
+        )
+
+    def policy_of(settings: Settings) -> QueuePolicy:
+        return QueuePolicy(
+            validation=settings.validation,
+            invalid_delay=settings.invalid_delay,
+            slots=settings.slots,
+            model_slots=dict(settings.model_slots),
+            concurrency=settings.queue_concurrency,
+        )
+
+    outcomes = outcomes_of(settings)
     balances = Balances(dict(settings.balances), settings.default_balance_usd)
-    policy = QueuePolicy(
-        validation=settings.validation,
-        invalid_delay=settings.invalid_delay,
-        slots=settings.slots,
-        model_slots=dict(settings.model_slots),
-    )
+    policy = policy_of(settings)
     queue = QueueService(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
     )
@@ -123,6 +180,18 @@ def build(
         outcomes, balances, clock, store, documents, rules, inputs, renderer, metrics
     )
     tasks = TaskService(clock, store, images, files, ids)
+    gateway = Gateway(settings.api_keys, settings.rate_limit, limit_policy(settings))
+
+    def apply(changed: Settings) -> None:
+        queue.outcomes = images.outcomes = outcomes_of(changed)
+        queue.policy = policy_of(changed)
+        gateway.limit(changed.rate_limit, limit_policy(changed))
+
+    if live is None:
+        config_plans = [parse_plan(plan, documents) for plan in settings.faults]
+        live = Live(store, settings, documents, apply, config_plans)
+    else:
+        live.rebind(store, apply)
     return Emulator(
         settings=settings,
         clock=clock,
@@ -130,9 +199,11 @@ def build(
         ids=ids,
         documents=documents,
         files=files,
-        gateway=Gateway(settings.api_keys, settings.rate_limit),
+        gateway=gateway,
         queue=queue,
         images=images,
         tasks=tasks,
         metrics=metrics,
+        fetcher=fetcher,
+        live=live,
     )

@@ -31,12 +31,13 @@ _STOP_GRACE = 5.0
 def _serve(settings_json: str, sockets: list[socket.socket]) -> None:
     """One worker: the app built from the settings, served on the parent's socket."""
     from emulator.app import create_app
-    from emulator.runtime import tune_garbage_collector
+    from emulator.runtime import tune_allocator, tune_garbage_collector
     from emulator.server import make_server
 
     settings = Settings.model_validate_json(settings_json)
     app = create_app(settings)
     tune_garbage_collector()
+    tune_allocator()
     make_server(app, settings, announce=False).run(sockets=sockets)
 
 

@@ -116,3 +116,29 @@ def test_direct_construction_is_checked() -> None:
         Settings(validation="later")
     with pytest.raises(SettingsError, match="slots: must be greater than or equal to 1"):
         Settings(slots=0)
+
+
+def test_rate_limits_in_each_providers_terms(tmp_path: Path) -> None:
+    config = tmp_path / "imgemu.toml"
+    config.write_text("openai_ipm = 5\nqueue_concurrency = 4\n[rate_limit]\nlimit = 100\n")
+    env = {"IMGEMU_OPENAI_RPM": "50", "IMGEMU_AA_RPM": "20"}
+    settings = load({"queue_rpm": 30, "agcloud_ipm": None}, config=config, environ=env)
+    limits = (
+        settings.openai_rpm,
+        settings.openai_ipm,
+        settings.agcloud_rpm,
+        settings.agcloud_ipm,
+        settings.queue_rpm,
+        settings.queue_concurrency,
+        settings.aa_rpm,
+    )
+    assert limits == (50, 5, 0, 0, 30, 4, 20)
+    assert settings.rate_limit == RateLimit(limit=100)  # the generic limit keeps working
+    assert Settings().openai_rpm == Settings().queue_concurrency == 0  # off by default
+    with pytest.raises(SettingsError) as raised:
+        load({"openai_ipm": -1}, environ={"IMGEMU_QUEUE_CONCURRENCY": "x"})
+    assert sorted(str(raised.value).split("; ")) == [
+        "--openai-ipm: must be greater than or equal to 0 (got -1)",
+        "IMGEMU_QUEUE_CONCURRENCY: must be a valid integer, unable to parse string as an "
+        "integer (got 'x')",
+    ]

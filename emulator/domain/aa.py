@@ -5,7 +5,8 @@ not. A task's state is a pure function of the clock and is never written after i
 ``pending`` for the first ``PENDING_SHARE`` of its service time (standing for the provider's
 queue), then ``processing``, then ``succeeded`` or ``failed`` (the generation's drawn or steered
 outcome) once its time is up. A succeeded task's images are served at signed, expiring links,
-rendered on first download and cached; another key's task is not found.
+rendered on first download and cached; another key's task is not found. An upload is its
+key's: another key's file id is an unknown one.
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from emulator.domain.clock import Clock
-from emulator.domain.drawing import InvalidImage, probe
 from emulator.domain.errors import NotFound, RequestNotFound, ValidationFailed, Violation
 from emulator.domain.files import FileService
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import TASK_PREFIX, Ids
 from emulator.domain.images import ImagesService
-from emulator.domain.inputs import record_params
+from emulator.domain.inputs import kept_params
 from emulator.domain.records import Generation, Task, TaskStatus
 from emulator.store.base import Store
 
 PROVIDER = "aa"
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # OpenAI's limit for edit inputs (the document's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +61,26 @@ class TaskService:
     async def create(self, key: str, generation: Generation) -> Task:
         """Keep an accepted generation as a task of ``key``'s.
 
-        The task keeps what rendering needs: the base image and the mask fitted to the output
-        size, the parameters with each inline image as its digest and size (a failing one
-        renders nothing and keeps neither image).
+        The task keeps what rendering needs: the base image and the mask as the generation
+        holds them (fitted to the output size when its inputs were decoded), the parameters
+        with each inline image as its digest and size (a failing one renders nothing and
+        keeps neither image).
         """
         task_id = self.ids.task(generation.started_at)
         task = Task(task_id=task_id, owner=owner_of(key), generation=await self._kept(generation))
         await self.store.put_task(task)
         return task
 
-    async def _kept(self, g: Generation) -> Generation:
-        inputs = self.images.inputs
-        base = mask = None
-        if g.outcome is None and g.base is not None:
-            transparent = g.background == "transparent"
-            base = await inputs.keep(g.base, g.width, g.height, transparent=transparent)
-            if g.mask is not None:
-                mask = await inputs.keep(g.mask, g.width, g.height, transparent=False, mask=True)
-        return replace(g, params=record_params(dict(g.params)), base=base, mask=mask)
+    @staticmethod
+    async def _kept(g: Generation) -> Generation:
+        failing = g.outcome is not None
+        params = await kept_params(dict(g.params))
+        return replace(
+            g,
+            params=params,
+            base=None if failing else g.base,
+            mask=None if failing else g.mask,
+        )
 
     async def find(self, key: str, task_id: str) -> Task:
         """The caller's task; an unknown one or another key's is ``NotFound``."""
@@ -106,7 +107,9 @@ class TaskService:
 
     async def file(self, task_id: str, index: int, output_format: str) -> bytes:
         """Image ``index`` of a succeeded task (link checks are the caller's)."""
-        task = await self.store.get_task(task_id)
+        return await self._file(await self.store.get_task(task_id), index, output_format)
+
+    async def _file(self, task: Task | None, index: int, output_format: str) -> bytes:
         now = self.clock.now()
         if (
             task is None
@@ -117,31 +120,32 @@ class TaskService:
             raise RequestNotFound()
         generation = task.generation
         return await self.files.cached(
-            (task_id, index),
+            (task.task_id, index),
             lambda: self.images.render(generation, index),
             self.files.expires(generation.finishes_at),
             now,
         )
 
-    async def own_file(self, task_id: str, index: int, output_format: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(
+        self, task_id: str, index: int, output_format: str, owner: str
+    ) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        task = await self.store.get_task(task_id)
+        if task is None or task.owner != owner:
+            return None
         try:
-            return await self.file(task_id, index, output_format)
+            return await self._file(task, index, output_format)
         except RequestNotFound:
             return None
 
-    async def upload(self, data: bytes) -> str:
-        """Keep an uploaded image and return its file id; anything else is ``ValidationFailed``."""
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ValidationFailed(
-                (Violation(("file",), "The file must be smaller than 50 MB.", "invalid_value"),)
-            )
-        try:
-            probe(data)
-        except InvalidImage as exc:
-            raise ValidationFailed(
-                (Violation(("file",), str(exc), "invalid_image_format"),)
-            ) from None
+    async def upload(self, key: str, data: bytes) -> str:
+        """Keep an image ``key`` uploaded and return its file id (only ``key`` can use it);
+        anything else is ``ValidationFailed`` (one over the input limits too: its bytes, its
+        header's pixels)."""
+        found = self.images.inputs.inspect(data, ("file",))
+        if isinstance(found, Violation):
+            raise ValidationFailed((found,))
         file_id = self.ids.file(self.clock.now())
-        await self.store.put_upload(file_id, data)
+        await self.store.put_upload(owner_of(key), file_id, data)
         return file_id

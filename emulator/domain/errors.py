@@ -6,11 +6,12 @@ and never a sentence: the texts, statuses and headers are in ``emulator/http/que
 
 DomainError
 ├── Unauthorized            no key (reason "missing"), or one that is refused ("invalid")
-├── RateLimited             the key's window is full (retry_after, limit)
+├── RateLimited             a limit of the key is reached (retry_after, limit, which one, ...)
 ├── InsufficientBalance     the key's balance cannot pay for the request
 ├── ModelNotFound           the model id is not served (model)
 ├── RequestNotFound         unknown job, another key's job, or a model id that does not match
 ├── InvalidBody             the body cannot be read as the operation takes it (problem, detail)
+├── BodyTooLarge            the body is longer than the operation takes (limit, in bytes)
 ├── BadSteering             an ``X-Imgemu-*`` header with a value it cannot take (header, value)
 ├── WebhookNotSupported     webhook fields were sent
 ├── ValidationFailed        schema or rule violations (violations)
@@ -20,16 +21,24 @@ DomainError
 ├── ContentBlocked          the prompt trips the block list (synchronous protocols)
 ├── UpstreamFailure         a generation failed or timed out (outcome; synchronous protocols)
 ├── ServerStopping          the server began to stop while the request waited
-└── NotFound                an unknown task or file id (what, ident; synchronous protocols)
+├── NotFound                an unknown task or file id (what, ident; synchronous protocols)
+└── PlannedError            a fault plan's error answer (status, retry_after)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from emulator.domain.records import ErrorType
+
+if TYPE_CHECKING:
+    from emulator.domain.limits import Quota
+
+# Which limit refused a request: a provider's requests or images per minute, the queue's
+# unfinished jobs per key, or the generic window of the ``rate_limit`` setting.
+LimitKind = Literal["requests", "images", "concurrency", "window"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +81,40 @@ class Unauthorized(DomainError):
 
 
 class RateLimited(DomainError):
+    """A limit of the key is reached: which one, its numbers, and when to try again.
+
+    ``used`` units of ``limit`` are taken in the window of ``window`` seconds (for
+    ``concurrency``: that many jobs are unfinished) and the request asked for ``requested``
+    more; ``model`` is the model the window counts (OpenAI's limits are per model), ``owner``
+    the key's non-secret name; ``quota`` is every limit of the key as the answer's headers
+    show them, where the dialect sends such headers.
+    """
+
     code = "rate_limited"
 
-    def __init__(self, retry_after: float, limit: int = 0) -> None:
-        super().__init__(retry_after, limit)
-        self.retry_after = retry_after  # seconds until the window has room again
-        self.limit = limit  # requests allowed per window, 0 when unknown
+    def __init__(
+        self,
+        retry_after: float,
+        limit: int = 0,
+        kind: LimitKind = "window",
+        *,
+        used: int = 0,
+        requested: int = 1,
+        window: float = 60.0,
+        model: str | None = None,
+        owner: str = "",
+        quota: Quota | None = None,
+    ) -> None:
+        super().__init__(retry_after, limit, kind, used, requested, window, model, owner)
+        self.retry_after = retry_after  # seconds until the limit has room again
+        self.limit = limit  # units allowed per window (or unfinished jobs), 0 when unknown
+        self.kind: LimitKind = kind
+        self.used = used
+        self.requested = requested
+        self.window = window
+        self.model = model
+        self.owner = owner
+        self.quota = quota
 
 
 class InsufficientBalance(DomainError):
@@ -96,10 +133,13 @@ class RequestNotFound(DomainError):
     code = "request_not_found"
 
 
-# Why a body cannot be read: not JSON; JSON but not an object; a form sent to an operation that
+# Why a body cannot be read: not JSON; JSON nested deeper than any request needs; JSON but not
+# an object; a form sent to an operation that
 # takes JSON only; a form that cannot be parsed (``detail``: the parser's own words); a file
 # upload that is not a form.
-BodyProblem = Literal["not_json", "not_object", "form_not_taken", "bad_form", "not_form"]
+BodyProblem = Literal[
+    "not_json", "too_deep", "not_object", "form_not_taken", "bad_form", "not_form"
+]
 
 
 class InvalidBody(DomainError):
@@ -109,6 +149,16 @@ class InvalidBody(DomainError):
         super().__init__(problem, detail)
         self.problem = problem
         self.detail = detail
+
+
+class BodyTooLarge(DomainError):
+    """A request body longer than the operation takes, refused before it is read whole."""
+
+    code = "body_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit  # bytes the operation takes at most
 
 
 class BadSteering(DomainError):
@@ -177,3 +227,15 @@ class NotFound(DomainError):
         super().__init__(what, ident)
         self.what = what
         self.ident = ident
+
+
+class PlannedError(DomainError):
+    """A fault plan's ``error`` action: answer ``status`` (one the provider documents for the
+    operation) with the provider's body for it, and ``Retry-After`` where it applies."""
+
+    code = "planned_error"
+
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
+        super().__init__(status, retry_after)
+        self.status = status
+        self.retry_after = retry_after  # seconds; None: the dialect's default, if it has one

@@ -71,6 +71,11 @@ def _public_params(params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if k not in ("images", "mask", "prompt")}
 
 
+def _ascii_digits(text: str) -> bool:
+    # At most 16 digits: int() refuses thousands of them (and no link lives that long).
+    return text.isascii() and text.isdigit() and len(text) <= 16
+
+
 # Expired files dropped at most per file kept (the cache is bounded in bytes besides).
 SWEEP = 8
 
@@ -100,6 +105,15 @@ class FileService:
         self._cache: OrderedDict[tuple[str, int], tuple[float, bytes]] = OrderedDict()
         self._cached_bytes = 0
 
+    @property
+    def secret(self) -> bytes:
+        """The key links are signed with."""
+        return self._secret
+
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check links with ``secret`` from now on (the key a shared store holds)."""
+        self._secret = secret
+
     def _signature(self, name: str, expires: int) -> str:
         message = f"{name}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
@@ -122,8 +136,8 @@ class FileService:
 
     def verify(self, name: str, expires: str | None, sig: str | None, now: float) -> None:
         """Raise ``LinkExpired`` unless the signature is right and the link has not expired."""
-        if expires is None or sig is None or not expires.isdigit():
-            raise LinkExpired()
+        if expires is None or sig is None or not _ascii_digits(expires) or not sig.isascii():
+            raise LinkExpired()  # ("²" is a digit to ``isdigit``; only ASCII compares in hmac)
         good = self._signature(name, int(expires))
         if not hmac.compare_digest(good, sig) or now > int(expires):
             raise LinkExpired()

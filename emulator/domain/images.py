@@ -18,7 +18,7 @@ from typing import Any
 
 from emulator.domain.catalog import IMAGE_MODELS, ImageModel, resolve_quality, resolve_size
 from emulator.domain.clock import Clock
-from emulator.domain.drawing import InvalidImage, RenderSpec, probe
+from emulator.domain.drawing import RenderSpec
 from emulator.domain.drawing.renderer import Renderer
 from emulator.domain.errors import (
     ContentBlocked,
@@ -28,9 +28,10 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import prompt_digest
 from emulator.domain.gateway import owner_of
-from emulator.domain.inputs import InputResolver
+from emulator.domain.inputs import Fitted, InputResolver
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, output_tokens, usage_cost_usd
@@ -39,6 +40,8 @@ from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
 
+# The most images one request may ask for (every provider's documented maximum of ``n``).
+MAX_IMAGES = 10
 # Each partial image costs 100 more image-output tokens (AGCloud's and 典名词元's pages).
 PARTIAL_IMAGE_TOKENS = 100
 # USD per million input tokens (text, image), used for the balance only.
@@ -121,6 +124,28 @@ class ImagesService:
             raise ModelNotFound(kind)
         return op
 
+    def requested(
+        self, provider: str, kind: str, body: Any, upload: Upload | None = None
+    ) -> tuple[str, int]:
+        """The model and the number of images a request asks for, as its rate limits count
+        them, read leniently before any check: a model the emulator does not serve counts as
+        the operation's default model (or none), an ``n`` that is not a valid count as 1."""
+        op = self.operation(provider, kind)
+        fields: Mapping[str, Any] = {}
+        if upload is not None:
+            fields = upload.fields
+        elif isinstance(body, dict):
+            fields = body
+        model = fields.get("model")
+        if not isinstance(model, str) or model not in IMAGE_MODELS:
+            model = str(op.defaults.get("model", ""))
+        n = fields.get("n")
+        if isinstance(n, str) and n.isascii() and n.isdigit():
+            n = int(n)
+        if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
+            return model, n
+        return model, 1
+
     async def prepare(
         self,
         provider: str,
@@ -132,13 +157,15 @@ class ImagesService:
         upload: Upload | None = None,
         outcome: ErrorType | None = None,
         latency: float | None = None,
+        service_factor: float = 1.0,
     ) -> Generation:
         """Validate, resolve, price and time one request; raise the error to answer instead.
 
         ``kind`` is the document's operation kind (``images.generate``, ``images.edit``,
         ``aa.generate``); ``request_id`` the HTTP request's id, which the generation keeps (it
         seeds the drawn outcome and service time); ``upload`` carries a form's parts when the
-        body came as multipart.
+        body came as multipart; ``outcome``, ``latency`` and ``service_factor`` steer it
+        (``queue.Steering``).
         """
         op = self.operation(provider, kind)
         if upload is not None:
@@ -162,7 +189,9 @@ class ImagesService:
                 (Violation(("model",), f"Invalid value: '{params.get('model')}'.", "enum"),)
             )
         edit = kind != "images.generate"
-        images, mask, problems, image_field = await self._inputs(params, upload, edit)
+        images, mask, problems, image_field = await self._inputs(
+            params, upload, edit, owner_of(key)
+        )
         ctx = RuleContext(
             images=images,
             mask=mask,
@@ -176,11 +205,35 @@ class ImagesService:
         violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations:
             raise ValidationFailed(violations)
+        fitted = Fitted()
+        if edit:  # every input decoded now, never first when an output is drawn
+            width, height = _output_size(params, images)
+            found = await self.inputs.fit(
+                images,
+                mask,
+                width,
+                height,
+                transparent=_transparent(params),
+                field=image_field,
+            )
+            if isinstance(found, Violation):
+                raise ValidationFailed((found,))
+            fitted = found
         prompt = str(params.get("prompt", ""))
         if self.outcomes.blocked(prompt):
             raise ContentBlocked()
         return await self._accept(
-            provider, kind, key, request_id, model, params, images, mask, outcome, latency
+            provider,
+            kind,
+            key,
+            request_id,
+            model,
+            params,
+            images,
+            fitted,
+            outcome,
+            latency,
+            service_factor,
         )
 
     async def _accept(
@@ -192,18 +245,15 @@ class ImagesService:
         model: ImageModel,
         params: dict[str, Any],
         images: tuple[ResolvedImage | None, ...],
-        mask: ResolvedImage | None,
+        fitted: Fitted,
         outcome: ErrorType | None,
         latency: float | None,
+        service_factor: float = 1.0,
     ) -> Generation:
-        first = images[0].info if images and images[0] is not None else None
-        width, height = resolve_size(
-            str(params.get("size", "auto")), (first.width, first.height) if first else None
-        )
+        width, height = _output_size(params, images)
         quality = resolve_quality(str(params.get("quality", "auto")))
-        fmt = str(params.get("output_format", "png"))
-        fmt = "png" if fmt == "auto" else fmt
-        transparent = params.get("background") == "transparent" and fmt in ("png", "webp")
+        fmt = _output_format(params)
+        transparent = _transparent(params)
         n = int(params.get("n", 1))
         stream = bool(params.get("stream", False))
         # 典名词元 takes ``stream`` and ``partial_images`` and ignores them (no stream, no cost).
@@ -217,7 +267,7 @@ class ImagesService:
         now = self.clock.now()
         if outcome is None:
             outcome = self.outcomes.drawn(request_id)
-        seconds = self.outcomes.service_seconds(
+        seconds = service_factor * self.outcomes.service_seconds(
             (model.family, quality, width, height, n),
             request_id,
             latency,
@@ -243,51 +293,58 @@ class ImagesService:
             usage=usage,
             seed=self.outcomes.seed,
             outcome=outcome,
-            base=images[0].data if images and images[0] is not None else None,
-            mask=mask.data if mask is not None else None,
+            base=fitted.base,
+            mask=fitted.mask,
             inputs=sum(image is not None for image in images),
         )
 
     async def _inputs(
-        self, params: Mapping[str, Any], upload: Upload | None, edit: bool
+        self, params: Mapping[str, Any], upload: Upload | None, edit: bool, owner: str
     ) -> tuple[tuple[ResolvedImage | None, ...], ResolvedImage | None, tuple[Violation, ...], str]:
-        """The input images and mask: form parts, or JSON references (``images``, ``mask``)."""
+        """The input images and mask: form parts, or JSON references (``images``, ``mask``) of
+        ``owner``'s request."""
         if not edit:
             return (), None, (), "images"
         problems: list[Violation] = []
         if upload is not None:
             images = tuple(
-                _probe(data, ("image", i), problems)
+                self._inspect(data, ("image", i), problems)
                 for i, data in enumerate(upload.files.get("image", ()))
             )
             masks = upload.files.get("mask", ())
-            mask = _probe(masks[0], ("mask",), problems) if masks else None
+            mask = self._inspect(masks[0], ("mask",), problems) if masks else None
             return images, mask, tuple(problems), "image"
         refs = params.get("images") or []
-        resolved = []
-        for index, ref in enumerate(refs):
-            resolved.append(await self._reference(ref, ("images", index), problems))
-        mask = None
+        lookups = [self._reference(ref, ("images", index), owner) for index, ref in enumerate(refs)]
         if params.get("mask") is not None:
-            mask = await self._reference(params["mask"], ("mask",), problems)
-        return tuple(resolved), mask, tuple(problems), "images"
+            lookups.append(self._reference(params["mask"], ("mask",), owner))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems.extend(item for item in found if isinstance(item, Violation))
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask = None
+        if params.get("mask") is not None and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return images, mask, tuple(problems), "images"
 
     async def _reference(
-        self, ref: Any, loc: tuple[str | int, ...], problems: list[Violation]
-    ) -> ResolvedImage | None:
-        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image."""
+        self, ref: Any, loc: tuple[str | int, ...], owner: str
+    ) -> ResolvedImage | Violation:
+        """``{"image_url": ...}`` or ``{"file_id": ...}`` (or a bare string) to an image of
+        ``owner``'s request; a file id another owner uploaded is as unknown as one never issued."""
         if isinstance(ref, dict) and "file_id" in ref:
-            data = await self.store.get_upload(str(ref["file_id"]))
+            data = await self.store.get_upload(owner, str(ref["file_id"]))
             if data is None:
-                problems.append(
-                    Violation(
-                        (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
-                    )
+                return Violation(
+                    (*loc, "file_id"), f"No such file: '{ref['file_id']}'.", "invalid_value"
                 )
-                return None
-            return _probe(data, loc, problems)
+            return self.inputs.inspect(data, loc)
         url = ref.get("image_url") if isinstance(ref, dict) else ref
-        found = await self.inputs.resolve(str(url), loc)
+        return await self.inputs.resolve(str(url), loc, owner=owner)
+
+    def _inspect(
+        self, data: bytes, loc: tuple[str | int, ...], problems: list[Violation]
+    ) -> ResolvedImage | None:
+        found = self.inputs.inspect(data, loc)
         if isinstance(found, Violation):
             problems.append(found)
             return None
@@ -318,14 +375,23 @@ class ImagesService:
         return await self.renderer.render(render_spec(generation, index, fidelity))
 
 
-def _probe(
-    data: bytes, loc: tuple[str | int, ...], problems: list[Violation]
-) -> ResolvedImage | None:
-    try:
-        return ResolvedImage(data=data, info=probe(data))
-    except InvalidImage as exc:
-        problems.append(Violation(loc, str(exc), "invalid_image_format"))
-        return None
+def _output_size(
+    params: Mapping[str, Any], images: tuple[ResolvedImage | None, ...]
+) -> tuple[int, int]:
+    """The output size: as asked, or (``auto``) after the first input image."""
+    first = images[0].info if images and images[0] is not None else None
+    return resolve_size(
+        str(params.get("size", "auto")), (first.width, first.height) if first else None
+    )
+
+
+def _output_format(params: Mapping[str, Any]) -> str:
+    fmt = str(params.get("output_format", "png"))
+    return "png" if fmt == "auto" else fmt
+
+
+def _transparent(params: Mapping[str, Any]) -> bool:
+    return params.get("background") == "transparent" and _output_format(params) in ("png", "webp")
 
 
 def _input_image_tokens(width: int, height: int) -> int:

@@ -10,18 +10,22 @@ from emulator.domain.catalog import QUEUE_MODELS, ModelInfo, resolve_quality, re
 from emulator.domain.clock import Clock
 from emulator.domain.errors import (
     AlreadyCompleted,
+    DomainError,
     InsufficientBalance,
     InvalidBody,
     ModelNotFound,
+    RateLimited,
     RequestNotFound,
     ValidationFailed,
     Violation,
 )
+from emulator.domain.fetch import concurrently
 from emulator.domain.files import FileService, transparent_output
 from emulator.domain.gateway import owner_of
 from emulator.domain.ids import Ids
-from emulator.domain.inputs import InputResolver, record_params
+from emulator.domain.inputs import Fitted, InputResolver, kept_params
 from emulator.domain.jobs import JobState, state_at
+from emulator.domain.limits import concurrency_key
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
@@ -32,14 +36,21 @@ from emulator.store.base import Store
 
 # The rule context of a model that takes no input images (one, immutable: built once).
 _NO_INPUTS = RuleContext()
+# What a job without input images keeps of them.
+_NOTHING_KEPT = Fitted()
+# The violations a refused job's error names at most (a body may break a rule many times over).
+MAX_REPORTED = 10
 
 
 @record
 class Steering:
-    """Per-request instructions (``X-Imgemu-*`` headers), honoured only when steering is on."""
+    """Per-request instructions: the ``X-Imgemu-*`` headers (honoured only when steering is
+    on), or a fault plan's ``outcome`` or ``slow_queue``."""
 
     outcome: ErrorType | None = None
     latency: float | None = None  # emulator seconds of service time, before the time scale
+    slots: int | None = None  # the job's pool has this many slots (a queue job only)
+    service_factor: float = 1.0  # the service time is this many times as long
 
 
 @record
@@ -63,10 +74,19 @@ class QueuePolicy:
     invalid_delay: float  # seconds (before the time scale) a refused job takes to end
     slots: int  # worker slots of a model's pool
     model_slots: Mapping[str, int] = field(default_factory=dict)  # per model, over ``slots``
+    concurrency: int = 0  # unfinished jobs (IN_QUEUE + IN_PROGRESS) per key; 0: unlimited
 
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
         return self.model_slots.get(model, self.slots)
+
+
+def _output_size(
+    params: Mapping[str, Any], images: tuple[ResolvedImage | None, ...]
+) -> tuple[int, int]:
+    """A valid job's output size: as asked, or (``auto``) after its first input image."""
+    first = images[0].info if images and images[0] is not None else None
+    return resolve_size(str(params["size"]), (first.width, first.height) if first else None)
 
 
 def _owned(job: Job | None, provider: str, key: str, model: str) -> Job:
@@ -138,60 +158,88 @@ class QueueService:
         self.rules.check(op.rules, body, gateway_ctx, gateway=True)
         params = {**op.defaults, **body}
         violations = op.validate(body) if op.validate else ()
-        images: tuple[ResolvedImage | None, ...] = ()
-        mask: ResolvedImage | None = None
+        fitted = _NOTHING_KEPT
+        size = (0, 0)
         if not violations:
-            ctx = await self._resolve_inputs(params, info) if info.edit else _NO_INPUTS
-            images, mask = ctx.images, ctx.mask
+            ctx = await self._resolve_inputs(params, info, key) if info.edit else _NO_INPUTS
             violations = self.rules.check(op.rules, params, ctx, gateway=False)
+            if not violations:
+                size = _output_size(params, ctx.images)
+                if info.edit:  # every input decoded now, never first when an output is drawn
+                    found = await self.inputs.fit(
+                        ctx.images,
+                        ctx.mask,
+                        *size,
+                        transparent=transparent_output(params, model, str(params["output_format"])),
+                    )
+                    if isinstance(found, Violation):
+                        violations = (found,)
+                    else:
+                        fitted = found
         if violations and self.policy.validation == "sync":
             raise ValidationFailed(violations)
         now = self.clock.now()
         request_id = self.ids.job(now)
-        seq = await self.store.next_seq()
-        kept_params = record_params(params)  # image payloads as their digest and size
-        error: str | None
-        if violations:
-            error_type, error = (
-                ErrorType.REQUEST_INVALID,
-                "; ".join(v.describe() for v in violations),
-            )
-        elif self.outcomes.blocked(str(params["prompt"])):
-            error_type, error = ErrorType.CONTENT_BLOCKED, None
-        else:
-            return await self._accept(
-                Job(request_id, provider, model, owner_of(key), seq, kept_params, now, now, now),
-                info,
-                key,
-                images,
-                mask,
-                steering,
-            )
-        # Refused after submit: the job never takes a slot and ends after ``invalid_delay``.
-        refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
-        job = Job(
-            request_id, provider, model, owner_of(key), seq, kept_params, now,
-            started_at=None, finished_at=refused_at, error_type=error_type, error=error,
-        )  # fmt: skip
-        await self.store.put_job(job)
-        self.metrics.submitted(provider)
-        return Submitted(job, 0)
+        held = await self._hold(provider, key, request_id, now) if self.policy.concurrency else None
+        try:
+            seq = await self.store.next_seq()
+            error: str | None
+            if violations:
+                error_type, error = (
+                    ErrorType.REQUEST_INVALID,
+                    "; ".join(v.describe() for v in violations[:MAX_REPORTED]),
+                )
+            elif self.outcomes.blocked(str(params["prompt"])):
+                error_type, error = ErrorType.CONTENT_BLOCKED, None
+            else:
+                kept = await kept_params(params)  # image payloads as their digest and size
+                return await self._accept(
+                    Job(request_id, provider, model, owner_of(key), seq, kept, now, now, now),
+                    info,
+                    key,
+                    size,
+                    fitted,
+                    steering,
+                )
+            # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
+            # it keeps only what its error says, none of the request's parameters.
+            refused_at = now + self.policy.invalid_delay * self.outcomes.time_scale
+            job = Job(
+                request_id, provider, model, owner_of(key), seq, {}, now,
+                started_at=None, finished_at=refused_at, error_type=error_type, error=error,
+            )  # fmt: skip
+            await self.store.put_job(job)
+            self.metrics.submitted(provider)
+            return Submitted(job, 0)
+        except DomainError:
+            if held is not None:  # refused before it was kept: the job's place goes back
+                await self.store.release_concurrency(held, request_id)
+            raise
+
+    async def _hold(self, provider: str, key: str, request_id: str, now: float) -> str:
+        """A place for job ``request_id`` among the key's unfinished jobs, or ``RateLimited``;
+        returns where the place is held."""
+        owner = owner_of(key)
+        where = concurrency_key(provider, owner)
+        limit = self.policy.concurrency
+        busy = await self.store.take_concurrency(where, request_id, limit, now)
+        if busy.wait is not None:
+            raise RateLimited(busy.wait, limit, "concurrency", used=busy.active, owner=owner)
+        return where
 
     async def _accept(
         self,
         filed: Job,
         info: ModelInfo,
         key: str,
-        images: tuple[ResolvedImage | None, ...],
-        mask: ResolvedImage | None,
+        size: tuple[int, int],
+        fitted: Fitted,
         steering: Steering | None,
     ) -> Submitted:
-        """Price, time and schedule a valid job (``filed``: its id, owner, params and times)."""
+        """Price, time and schedule a valid job (``filed``: its id, owner, params and times) of
+        ``size``, keeping what rendering needs of its inputs (``fitted``)."""
         params, request_id, now = filed.params, filed.request_id, filed.submitted_at
-        first = images[0].info if images and images[0] is not None else None
-        width, height = resolve_size(
-            str(params["size"]), (first.width, first.height) if first else None
-        )
+        width, height = size
         quality = resolve_quality(str(params["quality"]))
         n = int(params["n"])
         cost = n * image_cost_usd(info.family, quality, width, height)
@@ -205,19 +253,15 @@ class QueueService:
             steering.latency if steering is not None else None,
             outcome,
         )
+        slots = self.policy.slots_for(filed.model)
+        if steering is not None:
+            seconds *= steering.service_factor
+            slots = steering.slots or slots
         output_format = str(params["output_format"])
         # What rendering needs of the inputs: the first image and the mask, fitted to the output
         # (a job that fails renders nothing and keeps neither).
-        kept: tuple[bytes, ...] = ()
-        kept_mask: bytes | None = None
-        first_image = next((i.data for i in images if i is not None), None) if images else None
-        if first_image is not None and outcome is None:
-            transparent = transparent_output(params, filed.model, output_format)
-            kept = (await self.inputs.keep(first_image, width, height, transparent=transparent),)
-            if mask is not None:
-                kept_mask = await self.inputs.keep(
-                    mask.data, width, height, transparent=False, mask=True
-                )
+        kept = (fitted.base,) if fitted.base is not None and outcome is None else ()
+        kept_mask = fitted.mask if outcome is None else None
         job = Job(
             request_id=request_id,
             provider=filed.provider,
@@ -237,33 +281,30 @@ class QueueService:
             mask=kept_mask,
             service_seconds=seconds,
         )
-        job = await self.store.schedule(job, self.policy.slots_for(job.model), now)
+        job = await self.store.schedule(job, slots, now)
         self.metrics.submitted(job.provider)
         return Submitted(job, await self.store.queue_position(job, now))
 
-    async def _resolve_inputs(self, params: Mapping[str, Any], info: ModelInfo) -> RuleContext:
+    async def _resolve_inputs(
+        self, params: Mapping[str, Any], info: ModelInfo, key: str
+    ) -> RuleContext:
         if not info.edit:
             return _NO_INPUTS
+        owner = owner_of(key)
         refs = params.get("images", [])
         if isinstance(refs, str):
             refs = [refs]
-        problems: list[Violation] = []
-        images: list[ResolvedImage | None] = []
-        for index, ref in enumerate(refs):
-            resolved = await self.inputs.resolve(ref, ("images", index))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-                images.append(None)
-            else:
-                images.append(resolved)
-        mask: ResolvedImage | None = None
+        resolve = self.inputs.resolve
+        lookups = [resolve(ref, ("images", index), owner=owner) for index, ref in enumerate(refs)]
         if "mask" in params:
-            resolved = await self.inputs.resolve(params["mask"], ("mask",))
-            if isinstance(resolved, Violation):
-                problems.append(resolved)
-            else:
-                mask = resolved
-        return RuleContext(images=tuple(images), mask=mask, reference_problems=tuple(problems))
+            lookups.append(resolve(params["mask"], ("mask",), owner=owner))
+        found = await concurrently(lookups)  # the fetches of one request go together
+        problems = [item for item in found if isinstance(item, Violation)]
+        images = tuple(None if isinstance(item, Violation) else item for item in found[: len(refs)])
+        mask: ResolvedImage | None = None
+        if "mask" in params and not isinstance(found[-1], Violation):
+            mask = found[-1]
+        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
@@ -297,16 +338,22 @@ class QueueService:
 
     async def file(self, request_id: str, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         """A finished job's output file (link checks are the caller's)."""
-        job = await self.store.get_job(request_id)
+        return await self._file(await self.store.get_job(request_id), index, fmt)
+
+    async def _file(self, job: Job | None, index: int, fmt: str) -> tuple[Job, OutputFile, bytes]:
         now = self.clock.now()
         if job is None or not state_at(job, now).succeeded:
             raise RequestNotFound()
         output = self.files.find_output(job, index, fmt)
         return job, output, await self.files.render(job, output, now)
 
-    async def own_file(self, request_id: str, index: int, fmt: str) -> bytes | None:
-        """A result file sent back as an input image: its bytes, or None if there is none."""
+    async def own_file(self, request_id: str, index: int, fmt: str, owner: str) -> bytes | None:
+        """A result file sent back as an input image by ``owner``: its bytes, or None if there
+        is none or it is another owner's (link checks are the caller's)."""
+        job = await self.store.get_job(request_id)
+        if job is None or job.owner != owner:
+            return None
         try:
-            return (await self.file(request_id, index, fmt))[2]
+            return (await self._file(job, index, fmt))[2]
         except RequestNotFound:
             return None

@@ -1,4 +1,5 @@
-"""The records the store keeps: queue jobs, 典名词元's tasks and the generations they carry.
+"""The records the store keeps: queue jobs, 典名词元's tasks and the generations they carry,
+and fault plans with their counts.
 
 Frozen, plain data and what follows from their own fields alone (a task's status at a given
 instant, a generation's event times). This module imports the standard library only, so the
@@ -9,6 +10,7 @@ kept as their bytes under a file id and need no record.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -226,3 +228,49 @@ class Task:
     def file_name(self, index: int) -> str:
         """The name of image ``index`` under the result files' prefix."""
         return f"{self.task_id}/{index}.{self.generation.output_format}"
+
+
+# -- fault plans -------------------------------------------------------------------------------
+
+
+@record
+class StoredFault:
+    """A fault plan as the store keeps it: what counting needs, the rest as JSON text.
+
+    ``body`` is the plan's ``match`` and ``action`` (``emulator.domain.faults`` reads it back);
+    the store counts ``seen`` (matching requests the plan took) and ``applied`` (those it
+    applied to) atomically, by ``take_fault``'s rule (``fault_applies``).
+    """
+
+    plan_id: str
+    body: str
+    after: int  # the first ``after`` requests the plan takes pass untouched
+    times: int | None  # applications before the plan is spent; None: never spent
+    probability: float  # the chance each request past ``after`` is faulted (seeded)
+    seen: int = 0
+    applied: int = 0
+
+    @property
+    def spent(self) -> bool:
+        """Whether the plan has applied ``times`` times: it takes no more requests."""
+        return self.times is not None and self.applied >= self.times
+
+
+def fault_draw(seed: int, plan_id: str, n: int) -> float:
+    """The uniform draw in [0, 1) of the ``n``-th request (from 1) past a plan's ``after``.
+
+    SHA-1 of ``"<seed>:fault:<plan id>:<n>"``, its first 52 bits over 2**52: the Redis store
+    draws the same number inside its Lua script (``redis.sha1hex``; Lua has no other hash), so
+    both stores fault the same requests of a run.
+    """
+    digest = hashlib.sha1(f"{seed}:fault:{plan_id}:{n}".encode(), usedforsecurity=False)
+    return int(digest.hexdigest()[:13], 16) / 4503599627370496.0
+
+
+def fault_applies(plan: StoredFault, seen: int, seed: int) -> bool:
+    """Whether a plan applies to the request it takes as its ``seen``-th (from 1)."""
+    if seen <= plan.after or plan.probability <= 0:
+        return False
+    if plan.probability >= 1:
+        return True
+    return fault_draw(seed, plan.plan_id, seen - plan.after) < plan.probability

@@ -128,7 +128,6 @@ def no_webhooks(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation
 
 
 MAX_INPUT_IMAGES = 16
-MAX_INPUT_BYTES = 50 * 1024 * 1024
 # Providers on which gpt-image-2 may ask for a transparent background (OpenAI: "preview").
 TRANSPARENT_PREVIEW = frozenset({"openai"})
 _STANDARD = ", ".join(f"'{w}x{h}'" for w, h in sorted(STANDARD_SIZES)) + ", and 'auto'"
@@ -224,7 +223,8 @@ def quality_not_on_plus_models(body: Mapping[str, Any], ctx: RuleContext) -> Ite
 
 
 def image_inputs(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
-    """An edit's 1-16 input images, each a PNG, JPEG or WebP under 50 MB."""
+    """An edit's 1-16 input images, each a PNG, JPEG or WebP (within the input limits, which
+    reading each image checks: ``drawing.ImageLimits``)."""
     field = ctx.image_field
     if not ctx.images and not ctx.reference_problems:
         yield Violation((field,), f"Missing required parameter: '{field}'.", "required")
@@ -236,13 +236,6 @@ def image_inputs(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violatio
             f"but got {len(ctx.images)}.",
             "array_above_max_length",
         )
-    for index, image in enumerate(ctx.images):
-        if image is not None and len(image.data) > MAX_INPUT_BYTES:
-            yield Violation(
-                (field, index),
-                f"Invalid '{field}': each image must be smaller than 50 MB.",
-                "invalid_value",
-            )
     yield from ctx.reference_problems
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -13,8 +13,18 @@ from starlette.types import Receive, Scope, Send
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+# No request of any provider nests deeper (典名词元's image references are three levels down);
+# deeper JSON is refused before anything walks it (the schema validator, the records) recursively.
+MAX_JSON_DEPTH = 32
+
+
 class NotJson(ValueError):
-    """A request body that is not JSON."""
+    """A request body that is not JSON, or (``problem`` ``too_deep``) nested deeper than
+    ``MAX_JSON_DEPTH`` levels."""
+
+    def __init__(self, problem: Literal["not_json", "too_deep"] = "not_json") -> None:
+        super().__init__(problem)
+        self.problem: Literal["not_json", "too_deep"] = problem
 
 
 def dump_json(body: Any) -> bytes:
@@ -26,22 +36,53 @@ def dump_json(body: Any) -> bytes:
 
 
 def load_json(raw: bytes) -> Any:
-    """The parsed body, or ``NotJson``; never an exception of another kind.
+    """The parsed body, or ``NotJson`` (``too_deep`` past ``MAX_JSON_DEPTH``); never an
+    exception of another kind.
 
     NaN and Infinity are taken; a string escaping half a surrogate pair (``"\\ud800"``) is
     not: no UTF-8 text holds it, so nothing downstream (the schema check, digests, answers
     echoing it) could encode it.
     """
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        pass
-    try:  # what orjson refuses and the standard library takes: NaN, Infinity, lone surrogates
-        value = json.loads(raw)
-        _ENCODER.encode(value).encode()  # UnicodeEncodeError for a lone surrogate
-    except (ValueError, RecursionError):
-        raise NotJson() from None
+        try:  # what orjson refuses and the standard library takes: NaN, Infinity, lone surrogates
+            value = json.loads(raw)
+            _ENCODER.encode(value).encode()  # UnicodeEncodeError for a lone surrogate
+        except (ValueError, RecursionError):
+            raise NotJson() from None
+    # Fewer brackets in the text than the limit cannot nest past it: most bodies skip the walk.
+    if (
+        isinstance(value, dict | list)
+        and raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
+        and _too_deep(value)
+    ):
+        raise NotJson("too_deep")
     return value
+
+
+def _too_deep(value: dict[str, Any] | list[Any]) -> bool:
+    """Whether ``value`` nests more than ``MAX_JSON_DEPTH`` levels (walked without recursion;
+    a flat body costs a look at each of its values)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth >= MAX_JSON_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def size_text(limit: int) -> str:
+    """A byte count as a limit reads in an error: ``80 MB``, ``1 MB``, ``512 KB``."""
+    mib, kib = 1024 * 1024, 1024
+    if limit >= mib and limit % mib == 0:
+        return f"{limit // mib} MB"
+    if limit >= kib and limit % kib == 0:
+        return f"{limit // kib} KB"
+    return f"{limit} bytes"
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -1,19 +1,28 @@
-"""The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities."""
+"""The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities,
+fault plans and runtime settings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Scope
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
 from emulator.domain.clock import VirtualClock
+from emulator.domain.errors import BodyTooLarge, DomainError
+from emulator.domain.faults import PlanError
 from emulator.domain.gateway import owner_of
 from emulator.domain.jobs import state_at
+from emulator.domain.live import ConfigError
 from emulator.domain.records import Job
 from emulator.http.common import NotJson, json_response, load_json
+from emulator.http.middleware.body_limit import BodyLimit
+from emulator.http.queue.render import body_too_large_text
 from emulator.providers import PROVIDERS
 from emulator.spec import Document
 from emulator.state import Emulator, build
@@ -48,8 +57,20 @@ async def reset(request: Request) -> Response:
     # The metrics (which the routes count into) are kept too, their unflushed counts dropped.
     old.metrics.clear()
     await old.store.reset()
-    fresh = build(old.settings, clock=clock, store=old.store, metrics=old.metrics)
+    # The signing key is kept too: the other processes sharing the store sign with it.
+    fresh = build(
+        old.settings,
+        clock=clock,
+        store=old.store,
+        metrics=old.metrics,
+        fetcher=old.fetcher,
+        key=old.files.secret,
+        live=old.live,
+    )
     fresh.ids.assign(old.ids.node_number)  # the process keeps its node number
+    # The config file's fault plans start over, and every process sharing the store sees the
+    # plans and runtime settings go back to the start's.
+    await fresh.live.sync()
     request.app.state.emulator = fresh
     return json_response({"status": "reset"})
 
@@ -58,7 +79,7 @@ def _clock_body(emulator: Emulator) -> dict[str, Any]:
     return {
         "now": emulator.clock.now(),
         "kind": emulator.settings.clock,
-        "time_scale": emulator.settings.time_scale,
+        "time_scale": emulator.live.settings.time_scale,
     }
 
 
@@ -195,20 +216,91 @@ async def capabilities(request: Request) -> Response:
             },
             "validation": settings.validation,
             "clock": settings.clock,
-            "time_scale": settings.time_scale,
+            "time_scale": emulator.live.settings.time_scale,
             "steering": settings.steering,
         }
     )
 
 
-def control_routes() -> list[BaseRoute]:
-    return [
-        Route("/_emulator/health", health, methods=["GET"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/clock", get_clock, methods=["GET"]),
-        Route("/_emulator/clock", move_clock, methods=["POST"]),
-        Route("/_emulator/jobs", list_jobs, methods=["GET"]),
-        Route("/_emulator/jobs/{request_id}", get_job, methods=["GET"]),
-        Route("/_emulator/balances/{key}", balance, methods=["GET", "PUT"]),
-        Route("/_emulator/capabilities", capabilities, methods=["GET"]),
+# -- fault plans and runtime settings (``emulator.domain.live``) ---------------------------------
+
+
+async def add_fault(request: Request) -> Response:
+    """``POST /_emulator/faults``: a plan (``emulator.domain.faults``); 201 with its id."""
+    body = await _json_object(request)
+    if body is None:
+        return _bad('Send a plan: {"match": {...}, "action": {"kind": ...}, "times": N}')
+    try:
+        view = await _emulator(request).live.add_plan(body)
+    except PlanError as exc:
+        return _bad(str(exc))
+    return json_response(view, 201)
+
+
+async def list_faults(request: Request) -> Response:
+    """``GET /_emulator/faults[?test_id=...]``: every plan with its counts."""
+    test_id = request.query_params.get("test_id")
+    return json_response({"faults": await _emulator(request).live.plan_views(test_id)})
+
+
+async def delete_faults(request: Request) -> Response:
+    """``DELETE /_emulator/faults[?test_id=...]``: forget every plan (or one test's)."""
+    test_id = request.query_params.get("test_id")
+    return json_response({"deleted": await _emulator(request).live.delete_plans(test_id=test_id)})
+
+
+async def delete_fault(request: Request) -> Response:
+    """``DELETE /_emulator/faults/{plan_id}``: forget one plan."""
+    plan_id = request.path_params["plan_id"]
+    if not await _emulator(request).live.delete_plans([plan_id]):
+        return json_response({"detail": f"No fault plan {plan_id!r}"}, 404)
+    return json_response({"deleted": 1})
+
+
+async def get_config(request: Request) -> Response:
+    """``GET /_emulator/config``: the runtime settings, and which were changed."""
+    return json_response(await _emulator(request).live.config())
+
+
+async def patch_config(request: Request) -> Response:
+    """``PATCH /_emulator/config``: change runtime settings (null: back to the start's)."""
+    try:
+        body = load_json(await request.body() or b"null")
+    except NotJson:
+        body = None
+    try:
+        view = await _emulator(request).live.patch_config(body)
+    except ConfigError as exc:
+        return _bad(str(exc))
+    return json_response(view)
+
+
+def _too_large(exc: DomainError, scope: Scope) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    return json_response({"detail": body_too_large_text(exc)}, 413)
+
+
+def control_routes(
+    middleware: Sequence[Middleware] = (), body_limit: int = 1024 * 1024
+) -> list[BaseRoute]:
+    """The control plane: one mount for everything under ``/_emulator/``, so ``middleware``
+    (the control token's lock) stands before every path of it, routed or not; the routes that
+    read a body take at most ``body_limit`` bytes."""
+    bounded = [Middleware(BodyLimit, limit=body_limit, refuse=_too_large)]
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/clock", get_clock, methods=["GET"]),
+        Route("/clock", move_clock, methods=["POST"], middleware=bounded),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{request_id}", get_job, methods=["GET"]),
+        Route("/balances/{key}", balance, methods=["GET", "PUT"], middleware=bounded),
+        Route("/capabilities", capabilities, methods=["GET"]),
+        Route("/faults", add_fault, methods=["POST"], middleware=bounded),
+        Route("/faults", list_faults, methods=["GET"]),
+        Route("/faults", delete_faults, methods=["DELETE"]),
+        Route("/faults/{plan_id}", delete_fault, methods=["DELETE"]),
+        Route("/config", get_config, methods=["GET"]),
+        Route("/config", patch_config, methods=["PATCH"], middleware=bounded),
     ]
+    return [Mount("/_emulator", routes=routes, middleware=middleware)]

@@ -1,6 +1,7 @@
 """Answers in a dialect chosen by the request rather than by a handler.
 
-The gateway refuses requests for every provider, and a path no route takes (or a method a route
+The gateway refuses requests for every provider (and shows a key's rate limits on the answers of
+the providers whose dialect has headers for them), and a path no route takes (or a method a route
 does not take) is answered in the dialect its prefix belongs to (``providers.dialect_of``).
 Each answer is written by that dialect's renderer; this module only picks the renderer and
 hands it the request's id.
@@ -18,7 +19,7 @@ from emulator.http.aa import render as aa_render
 from emulator.http.common import json_response
 from emulator.http.images import render as images_render
 from emulator.http.middleware.endpoint import Endpoint
-from emulator.http.middleware.gateway import Refusal
+from emulator.http.middleware.gateway import QuotaHeaders, Refusal
 from emulator.http.middleware.request_id import HEADER, request_id
 from emulator.http.queue import render as queue_render
 from emulator.http.queue.handlers import unrouted as queue_unrouted
@@ -40,6 +41,12 @@ def refusal(endpoint: Endpoint) -> Refusal:
     if endpoint.dialect == "images":
         return lambda exc, scope: images_render.error_response(exc)
     return lambda exc, scope: aa_render.error_response(exc, request_id(scope, "aa"))
+
+
+def quota_headers(endpoint: Endpoint) -> QuotaHeaders | None:
+    """How ``endpoint``'s provider shows a key's rate limits on its answers: the Images
+    dialect's ``x-ratelimit-*`` headers; the others send none."""
+    return images_render.quota_headers if endpoint.dialect == "images" else None
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -17,14 +17,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
-from emulator.domain.errors import InvalidBody
+from emulator.domain.errors import DomainError, InvalidBody
 
 
 async def read_form(
     request: Request, *, max_files: int, max_fields: int, max_part_size: int = 1024 * 1024
 ) -> FormData:
     """The request's form, whose parts the caller closes (``await form.close()``); raises
-    ``InvalidBody("bad_form", <the parser's words>)`` for a form it cannot read whole."""
+    ``InvalidBody("bad_form", <the parser's words>)`` for a form it cannot read whole, and lets
+    a ``DomainError`` of the body's reading through (a size limit, a server stopping)."""
     _, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary", b"")
     watched = Request(request.scope, require_closing(request.receive, boundary))
@@ -32,6 +33,8 @@ async def read_form(
         return await watched.form(
             max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
         )
+    except DomainError:  # the server began to stop, or the body passed its size limit
+        raise
     except HTTPException as exc:  # Starlette's answer to a parse error, inside an app
         raise InvalidBody("bad_form", str(exc.detail)) from None
     except Exception as exc:  # python-multipart's and Starlette's errors share no base

@@ -24,6 +24,9 @@ CONTROL = {
     "jobs": "GET /_emulator/jobs",
     "job": "GET /_emulator/jobs/{request_id}",
     "balances": "GET|PUT /_emulator/balances/{key}",
+    "faults": "GET|POST|DELETE /_emulator/faults",
+    "fault": "DELETE /_emulator/faults/{id}",
+    "config": "GET|PATCH /_emulator/config",
     "metrics": "GET /metrics",
 }
 
@@ -101,7 +104,7 @@ def _html(index: dict[str, Any]) -> str:
 
 async def index(request: Request) -> Response:
     """HTML for a browser (``Accept: text/html``), JSON for everything else."""
-    body = describe(request.app.state.emulator.settings, app_base(request))
+    body = describe(request.app.state.emulator.live.settings, app_base(request))
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_html(body))
     return json_response(body)

@@ -31,6 +31,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -164,5 +165,6 @@ async def metrics(request: Request) -> Response:
     return Response(encode(Scrape(totals, pools)), headers={"Content-Type": content_type})
 
 
-def metrics_routes() -> list[BaseRoute]:
-    return [Route("/metrics", metrics, methods=["GET"])]
+def metrics_routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
+    """``GET /metrics``, behind ``middleware`` (the control token's lock, when set)."""
+    return [Route("/metrics", metrics, methods=["GET"], middleware=middleware)]

@@ -91,6 +91,8 @@ class Operation:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     rules: tuple[str, ...] = ()
     form: FormSpec | None = None  # the multipart/form-data body, if the operation takes one
+    statuses: frozenset[int] = frozenset()  # every status the document gives an answer for
+    streams: bool = False  # its answer may be a text/event-stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,15 +183,39 @@ def json_type(value: Any) -> str:
 
 
 def _violations(validator: Any, body: Any) -> tuple[Violation, ...]:
-    found = []
-    for error in validator.iter_errors(body):
-        loc: tuple[str | int, ...] = tuple(error.instance_path)
-        kind, message = describe(error)
-        if kind == "required":
-            loc = (*loc, error.kind.property)
-        found.append(Violation(loc=loc, message=message, kind=kind, facts=_facts(error)))
+    found = [v for error in validator.iter_errors(body) for v in _described(error)]
     found.sort(key=lambda v: [str(p) for p in v.loc])
     return tuple(found)
+
+
+def _described(error: Any) -> list[Violation]:
+    """The violations of one error: a ``oneOf`` that one branch fits but for its fields' values
+    is that branch's errors (``images[0].image_url`` too long, not the whole reference)."""
+    if type(error.kind).__name__ == "OneOfNotValid":
+        branch = _fitting_branch(error)
+        if branch is not None:
+            return [v for inner in branch for v in _described(inner)]
+    loc: tuple[str | int, ...] = tuple(error.instance_path)
+    kind, message = describe(error)
+    if kind == "required":
+        loc = (*loc, error.kind.property)
+    return [Violation(loc=loc, message=message, kind=kind, facts=_facts(error))]
+
+
+def _fitting_branch(error: Any) -> list[Any] | None:
+    """The one branch of a failed ``oneOf`` whose errors all lie inside the instance (its
+    shape fits, some values do not); None when no branch or several do."""
+    depth = len(error.instance_path)
+    with contextlib.suppress(AttributeError, KeyError, TypeError):
+        branches = error.kind.as_dict()["context"]
+        fitting = [
+            branch
+            for branch in branches
+            if branch and all(len(inner.instance_path) > depth for inner in branch)
+        ]
+        if len(fitting) == 1:
+            return list(fitting[0])
+    return None
 
 
 def _compile(doc: Mapping[str, Any], schema_node: Any) -> tuple[Validate, dict[str, Any]]:
@@ -305,6 +331,12 @@ def load_document(provider: str, path: Traversable | Path, known_rules: frozense
             if "multipart/form-data" in content:
                 form = _compile_form(raw, content["multipart/form-data"]["schema"])
         key = (binding["kind"], binding.get("model", "*"))
+        responses = op.get("responses") or {}
+        statuses = frozenset(int(code) for code in responses if str(code).isdigit())
+        streams = any(
+            "text/event-stream" in (_resolve(raw, answer).get("content") or {})
+            for answer in responses.values()
+        )
         operations[key] = Operation(
             operation_id=op["operationId"],
             kind=binding["kind"],
@@ -315,6 +347,8 @@ def load_document(provider: str, path: Traversable | Path, known_rules: frozense
             defaults=defaults,
             rules=rules,
             form=form,
+            statuses=statuses,
+            streams=streams,
         )
     return Document(provider=provider, raw=raw, operations=operations)
 

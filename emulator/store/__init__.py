@@ -23,7 +23,8 @@ def open_store(
 
     Records live ``result_ttl`` plus ``emulator.domain.records.GRACE`` seconds after they are
     done. In memory they expire by ``clock`` (the emulator's ``now``; without one nothing
-    expires) and uploads are kept up to ``upload_bytes``; in Redis their keys expire. A Redis
+    expires); in Redis their keys expire. In both, uploads are kept up to ``upload_bytes`` (the
+    oldest go first). A Redis
     store is reached at once (blocking, a few milliseconds) so a wrong or unreachable URL stops
     the start with ``StoreUnavailable``.
     """
@@ -34,7 +35,7 @@ def open_store(
         return MemoryStore(result_ttl + GRACE, clock, upload_bytes)
     from emulator.store.redis import RedisStore  # only Redis users import redis-py
 
-    store = RedisStore(target, result_ttl + GRACE)
+    store = RedisStore(target, result_ttl + GRACE, upload_bytes)
     store.check()
     return store
 

@@ -3,14 +3,16 @@
 **Bounded.** A store made with a ``ttl`` (``result_ttl`` plus ``records.GRACE``) forgets every
 record that long after it is done, as the Redis store's keys expire: a job ``ttl`` after its
 finish, a task after its generation's finish, an upload after it was kept, a balance after it
-was last charged or set, and a key's rate window once its last hit has left the window.
-Uploads are also bounded in bytes (``upload_bytes``, the oldest go first).
+was last charged or set, a rate window once its last unit has left it, and a key's
+concurrency places once its jobs have ended. Uploads are also bounded in bytes
+(``upload_bytes``, the oldest go first).
 
 A read checks the record's instant against the clock, so an expired record is not found even
 before it is dropped. Dropping is amortized: jobs and tasks sit in heaps by expiry, uploads,
-balances and rate windows in insertion-ordered dictionaries oldest first, and each call drops
-at most ``SWEEP`` due records from their fronts; no call scans the store, and each record is
-dropped once. The listing and the count drop everything due first.
+balances, rate windows and concurrency places in insertion-ordered dictionaries oldest first,
+and each call drops at most ``SWEEP`` due records from their fronts (a concurrency call looks
+at one key); no call scans the store, and each record is dropped once. The listing and the
+count drop everything due first.
 """
 
 from __future__ import annotations
@@ -22,13 +24,52 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from typing import Any
 
-from emulator.domain.records import Job, Task
-from emulator.store.base import PoolStats
+from emulator.domain.records import Job, StoredFault, Task, fault_applies
+from emulator.store.base import (
+    HOLD_SECONDS,
+    HOLD_WAIT,
+    Busy,
+    PoolStats,
+    Taken,
+    Window,
+    WindowState,
+)
 
 # Records dropped at most per kind and call: more than a call adds, so the store keeps up with
 # any steady load, and few enough that a clock moved a day ahead costs no request a long pause.
 SWEEP = 16
+
+
+@dataclass(slots=True)
+class _Window:
+    """A rate limit's sliding window: its length and the instant of each unit, oldest first."""
+
+    seconds: float
+    hits: deque[float]
+
+
+def _room_in(hits: deque[float], window: Window, now: float) -> float:
+    """Seconds until ``window`` (whose units are ``hits``) has room for its amount: until enough
+    of its oldest units have left. A request larger than the whole limit waits until the window
+    is empty, and is refused again then."""
+    excess = len(hits) + window.amount - window.limit
+    if excess > len(hits):
+        leaves = hits[-1] + window.seconds if hits else now + window.seconds
+    else:
+        leaves = hits[excess - 1] + window.seconds
+    return max(leaves - now, 0.001)
+
+
+@dataclass(slots=True)
+class _Places:
+    """A key's concurrency places: each request id's end, as last seen (while its job is not
+    stored: when its hold lapses), and a heap of them, soonest first (entries whose end has
+    changed since are skipped)."""
+
+    ends: dict[str, float] = field(default_factory=dict)
+    due: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -38,6 +79,18 @@ class _Pool:
     free: list[float]  # heap of the instants each slot becomes free
     starts: list[tuple[float, int]] = field(default_factory=list)  # sorted (start, seq)
     active: deque[str] = field(default_factory=deque)  # unfinished jobs, FIFO
+    parked: list[float] = field(default_factory=list)  # heap: slots set aside (``_resize``)
+
+
+def _resize(pool: _Pool, slots: int, now: float) -> None:
+    """Give ``pool`` ``slots`` slots. Fewer set aside the slots that free first, so a new job
+    waits until all but ``slots - 1`` of the running jobs are done; more take the set-aside
+    slots back (earliest first, their jobs may still run), then add slots free at ``now``."""
+    free, parked = pool.free, pool.parked
+    while len(free) > slots:
+        heapq.heappush(parked, heapq.heappop(free))
+    while len(free) < slots:
+        heapq.heappush(free, heapq.heappop(parked) if parked else now)
 
 
 class MemoryStore:
@@ -48,6 +101,8 @@ class MemoryStore:
     with a ``ttl``; ``upload_bytes``: the most upload bytes kept (the newest upload is kept
     whatever its size).
     """
+
+    shared = False  # this process's own: no other process changes it
 
     def __init__(
         self,
@@ -60,6 +115,8 @@ class MemoryStore:
         self.ttl = ttl
         self.upload_bytes = upload_bytes
         self._clock = clock
+        self._version = 0  # ``live_version``: counts every change, resets included
+        self._signing_key: bytes | None = None  # kept by a reset, as Redis' is
         self._init()
 
     def _init(self) -> None:
@@ -67,16 +124,23 @@ class MemoryStore:
         self._seq = 0
         self._jobs: dict[str, Job] = {}
         self._pools: dict[str, _Pool] = {}
-        self._windows: OrderedDict[str, deque[float]] = OrderedDict()  # least recently hit first
+        self._windows: OrderedDict[str, _Window] = OrderedDict()  # least recently hit first
+        # Concurrency places by key, least recently used key first.
+        self._holders: OrderedDict[str, _Places] = OrderedDict()
         self._balances: dict[str, float] = {}
         self._touched: OrderedDict[str, float] = OrderedDict()  # balance -> last set or charged
-        self._uploads: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # -> (expiry, data)
+        # (owner, file id) -> (expiry, data)
+        self._uploads: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._upload_total = 0
         self._tasks: dict[str, Task] = {}
         self._job_expiries: list[tuple[float, str]] = []  # heap of (expiry, request id)
         # A job a cancel moved earlier keeps the expiry of its first schedule (Redis' key does).
         self._moved: dict[str, float] = {}
         self._task_expiries: list[tuple[float, str]] = []  # heap of (expiry, task id)
+        self._faults: dict[str, StoredFault] = {}  # fault plans, in the order they were kept
+        self._fault_count = 0  # plans kept since the reset (their ids' numbers)
+        self._faults_offered = False  # a ``once`` call kept plans
+        self._config: dict[str, Any] = {}  # runtime settings changed from the start
 
     # -- expiry -------------------------------------------------------------------------------
 
@@ -121,11 +185,11 @@ class MemoryStore:
     def _drop_uploads(self, now: float, budget: float) -> None:
         uploads = self._uploads
         while uploads and budget > 0:
-            file_id, (expiry, data) = next(iter(uploads.items()))
+            name, (expiry, data) = next(iter(uploads.items()))
             if expiry > now:
                 return
             budget -= 1
-            del uploads[file_id]
+            del uploads[name]
             self._upload_total -= len(data)
 
     def _drop_balances(self, now: float, budget: float) -> None:
@@ -187,6 +251,8 @@ class MemoryStore:
         else:
             # Entries that started by ``now`` can never be counted again: the clock only moves on.
             self._tidy(job.pool, now)
+            if len(pool.free) != slots:  # the settings or a fault plan changed the pool's size
+                _resize(pool, slots, now)
         start = max(now, heapq.heappop(pool.free))
         finish = start + job.service_seconds
         heapq.heappush(pool.free, finish)
@@ -244,6 +310,9 @@ class MemoryStore:
                 waiting.append(job)
         free = running + [now] * max(0, slots - len(running))
         heapq.heapify(free)
+        parked: list[float] = []  # more running jobs than slots: the earliest to free wait aside
+        while len(free) > slots:
+            heapq.heappush(parked, heapq.heappop(free))
         starts: list[tuple[float, int]] = []
         for job in waiting:
             start = max(now, heapq.heappop(free))
@@ -255,30 +324,130 @@ class MemoryStore:
             if start > now:
                 starts.append((start, job.seq))
         pool.free = free
+        pool.parked = parked
         pool.starts = sorted(starts)
         pool.active = active
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        windows = self._windows
-        # The least recently hit keys whose last hit has left the window hold nothing.
+        taken = await self.take_windows((Window(key, limit, window),), now)
+        return None if taken.refused is None else taken.wait
+
+    async def take_windows(self, windows: Sequence[Window], now: float) -> Taken:
+        found = self._windows
+        # The least recently hit windows whose last unit has left them hold nothing.
         left = SWEEP
-        while windows and left > 0:
-            oldest, old_hits = next(iter(windows.items()))
-            if old_hits and old_hits[-1] > now - window:
+        while found and left > 0:
+            oldest, idle = next(iter(found.items()))
+            if idle.hits and idle.hits[-1] > now - idle.seconds:
                 break
             left -= 1
-            del windows[oldest]
-        hits = windows.get(key)
-        if hits is None:
-            hits = windows[key] = deque()
+            del found[oldest]
+        counted: list[deque[float]] = []
+        refused: int | None = None
+        wait = 0.0
+        for window in windows:
+            entry = found.get(window.key)
+            hits: deque[float] = deque() if entry is None else entry.hits
+            cutoff = now - window.seconds
+            while hits and hits[0] <= cutoff:
+                hits.popleft()
+            if refused is None and len(hits) + window.amount > window.limit:
+                refused, wait = len(counted), _room_in(hits, window, now)
+            counted.append(hits)
+        states = []
+        for window, hits in zip(windows, counted, strict=True):
+            if refused is None:
+                hits.extend([now] * window.amount)
+                entry = found.get(window.key)
+                if entry is None:
+                    found[window.key] = _Window(window.seconds, hits)
+                else:
+                    entry.seconds = window.seconds
+                    found.move_to_end(window.key)
+            states.append(WindowState(len(hits), hits[0] + window.seconds - now if hits else 0.0))
+        return Taken(tuple(states), refused, wait)
+
+    async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
+        holders = self._holders
+        self._sweep_holders(now)
+        places = holders.get(key)
+        if places is None:
+            places = _Places()
         else:
-            windows.move_to_end(key)
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) >= limit:
-            return max(hits[0] + window - now, 0.001)
-        hits.append(now)
-        return None
+            holders.move_to_end(key)
+        self._let_go(places, now)
+        ends = places.ends
+        if len(ends) >= limit:
+            # An end may be later than its job's (a cancel, a job shorter than its hold's
+            # estimate): at the limit, each place is looked at.
+            known = self._look_at_all(places, now)
+            if len(ends) >= limit:
+                wait = max(min(known) - now, 0.001) if known else HOLD_WAIT
+                return Busy(len(ends), wait)
+        end = now + HOLD_SECONDS
+        ends[request_id] = end
+        heapq.heappush(places.due, (end, request_id))
+        holders[key] = places
+        return Busy(len(ends))
+
+    async def release_concurrency(self, key: str, request_id: str) -> None:
+        places = self._holders.get(key)
+        if places is not None:
+            places.ends.pop(request_id, None)
+
+    def _job_end(self, request_id: str, end: float) -> tuple[float, bool]:
+        """When the job of a place ends, and whether it is stored (if not: ``end``, when the
+        place's hold lapses)."""
+        job = self._jobs.get(request_id)
+        if job is None:
+            return end, False
+        if job.canceled_at is not None and job.canceled_at < job.finished_at:
+            return job.canceled_at, True
+        return job.finished_at, True
+
+    def _let_go(self, places: _Places, now: float) -> None:
+        """Look at the places whose end has come: let go of those whose job has ended, move
+        the others to their job's end. A place is never let go before its job ends, so the
+        places left are at least the unfinished jobs."""
+        due, ends = places.due, places.ends
+        while due and due[0][0] <= now:
+            end, request_id = heapq.heappop(due)
+            if ends.get(request_id) != end:
+                continue  # given back, or moved since
+            actual = self._job_end(request_id, end)[0]
+            if actual > now:
+                ends[request_id] = actual
+                heapq.heappush(due, (actual, request_id))
+            else:
+                del ends[request_id]
+
+    def _look_at_all(self, places: _Places, now: float) -> list[float]:
+        """Set every place's end to its job's (letting go of the ended ones); the ends of the
+        stored jobs that still hold one."""
+        known: list[float] = []
+        ends = places.ends
+        for request_id, end in list(ends.items()):
+            actual, stored = self._job_end(request_id, end)
+            if actual <= now:
+                del ends[request_id]
+                continue
+            ends[request_id] = actual
+            if stored:
+                known.append(actual)
+        places.due = [(end, request_id) for request_id, end in ends.items()]
+        heapq.heapify(places.due)
+        return known
+
+    def _sweep_holders(self, now: float) -> None:
+        """Look at the least recently used key's places: let it go once none is held."""
+        holders = self._holders
+        if holders:
+            key, places = next(iter(holders.items()))
+            self._let_go(places, now)
+            if places.ends:
+                holders.move_to_end(key)
+            else:
+                del holders[key]
 
     def _touch(self, key: str, now: float) -> None:
         """The balance was set or charged at ``now``: it lives ``ttl`` from here."""
@@ -321,22 +490,22 @@ class MemoryStore:
         self._sweep(self._now(), math.inf)
         return len(self._jobs)
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
         now = self._now()
         self._sweep(now)
         uploads = self._uploads
-        old = uploads.pop(file_id, None)
+        old = uploads.pop((owner, file_id), None)
         if old is not None:
             self._upload_total -= len(old[1])
-        uploads[file_id] = (now + self.ttl, data)
+        uploads[owner, file_id] = (now + self.ttl, data)
         self._upload_total += len(data)
         budget = self.upload_bytes
         if budget is not None:
             while self._upload_total > budget and len(uploads) > 1:
                 self._upload_total -= len(uploads.popitem(last=False)[1][1])
 
-    async def get_upload(self, file_id: str) -> bytes | None:
-        found = self._uploads.get(file_id)
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
+        found = self._uploads.get((owner, file_id))
         if found is None or found[0] <= self._now():
             return None
         return found[1]
@@ -356,6 +525,7 @@ class MemoryStore:
 
     async def reset(self) -> None:
         self._init()
+        self._version += 1
 
     async def close(self) -> None:
         pass
@@ -365,6 +535,11 @@ class MemoryStore:
 
     async def renew_node(self, node: int, release: bool = False) -> None:
         pass
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        if self._signing_key is None:
+            self._signing_key = candidate
+        return self._signing_key
 
     # -- metrics -----------------------------------------------------------------------------
 
@@ -389,3 +564,62 @@ class MemoryStore:
             waiting = len(pool.starts) - bisect_right(pool.starts, (now, math.inf))
             found.append(PoolStats(name, len(pool.free), busy, waiting))
         return found
+
+    # -- fault plans and runtime settings ------------------------------------------------------
+
+    async def add_faults(
+        self, faults: Sequence[StoredFault], limit: int, once: bool = False
+    ) -> list[StoredFault] | None:
+        if once and self._faults_offered:
+            return []
+        if len(self._faults) + len(faults) > limit:
+            return None
+        self._faults_offered = self._faults_offered or once
+        kept = []
+        for fault in faults:
+            self._fault_count += 1
+            plan_id = f"plan_{self._fault_count}"
+            kept.append(replace(fault, plan_id=plan_id, seen=0, applied=0))
+            self._faults[plan_id] = kept[-1]
+        self._version += 1
+        return kept
+
+    async def faults(self) -> list[StoredFault]:
+        return list(self._faults.values())
+
+    async def delete_faults(self, plan_ids: Sequence[str] | None = None) -> int:
+        if plan_ids is None:
+            gone = len(self._faults)
+            self._faults.clear()
+        else:
+            gone = sum(self._faults.pop(plan_id, None) is not None for plan_id in plan_ids)
+        self._version += 1
+        return gone
+
+    async def take_fault(self, plan_ids: Sequence[str], seed: int) -> tuple[str, bool] | None:
+        for plan_id in plan_ids:
+            plan = self._faults.get(plan_id)
+            if plan is None or plan.spent:
+                continue
+            seen = plan.seen + 1
+            applies = fault_applies(plan, seen, seed)
+            self._faults[plan_id] = StoredFault(
+                plan_id, plan.body, plan.after, plan.times, plan.probability, seen,
+                plan.applied + applies,
+            )  # fmt: skip
+            return plan_id, applies
+        return None
+
+    async def live_version(self) -> str:
+        return str(self._version)
+
+    async def config_overrides(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    async def patch_config(self, changes: Mapping[str, Any]) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self._config.pop(name, None)
+            else:
+                self._config[name] = value
+        self._version += 1

@@ -11,9 +11,9 @@ import random
 import pytest
 from PIL import Image
 
-from emulator.domain.drawing import RenderSpec, render
+from emulator.domain.drawing import InvalidImage, RenderSpec, render
 from emulator.domain.drawing.render import fit_base, fit_mask
-from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, record_params
+from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, OwnFile, record_params
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,7 @@ def test_a_fitted_jpeg_renders_the_same_file() -> None:
 
 
 async def resolver() -> InputResolver:
-    async def no_files(request_id: str, index: int, fmt: str) -> bytes | None:
+    async def no_files(ref: OwnFile, owner: str) -> bytes | None:
         return None
 
     return InputResolver(no_files, None)
@@ -84,18 +84,41 @@ async def test_an_input_no_larger_than_the_output_is_kept_as_sent() -> None:
     inputs = await resolver()
     small = noise((100, 100))  # fewer pixels than 150x100... and no more bytes than them
     assert await inputs.keep(small, 150, 100, transparent=False) is small
-    smooth = io.BytesIO()
-    Image.new("RGB", (600, 600), (9, 9, 9)).save(smooth, "PNG")
-    tiny = smooth.getvalue()  # more pixels, but its file is far smaller than the output's
-    assert await inputs.keep(tiny, 150, 100, transparent=False) is tiny
     first = await inputs.keep(bytes(small), 150, 100, transparent=False)
     assert first is small  # one copy per content
 
 
-async def test_an_input_rendering_cannot_use_is_kept_as_sent() -> None:
+async def test_a_small_file_of_many_pixels_is_kept_fitted_not_as_sent() -> None:
+    # Its header is not trusted to make it cheap: rendering from it would decode every pixel.
     inputs = await resolver()
-    broken = noise((300, 300))[:-20] + b"\x00" * 20  # its end marker is gone
-    assert await inputs.keep(broken, 150, 100, transparent=False) is broken
+    smooth = io.BytesIO()
+    Image.new("RGB", (600, 600), (9, 9, 9)).save(smooth, "PNG")
+    tiny = smooth.getvalue()  # more pixels, but its file is far smaller than the output's
+    kept = await inputs.keep(tiny, 150, 100, transparent=False)
+    assert Image.open(io.BytesIO(kept)).size == (150, 100)
+
+
+async def test_an_input_padded_past_its_raw_pixels_is_kept_as_the_png_of_them() -> None:
+    inputs = await resolver()
+    padded = noise((100, 100)) + b"\x00" * 100_000  # trailing bytes after its end marker
+    kept = await inputs.keep(padded, 150, 100, transparent=False)
+    assert len(kept) < len(padded)
+    assert Image.open(io.BytesIO(kept)).size == (150, 100)
+
+
+@pytest.mark.parametrize("end", ["cut", "pixels"])
+async def test_an_input_rendering_cannot_use_is_refused_when_kept(end: str) -> None:
+    inputs = await resolver()
+    data = noise((300, 300))
+    if end == "cut":
+        broken = data[:-20] + b"\x00" * 20  # its end marker is gone
+    else:  # header and end marker intact, pixel data scrambled
+        start = data.index(b"IDAT") + 8
+        broken = (
+            data[:start] + bytes(b ^ 0x5A for b in data[start : start + 500]) + data[start + 500 :]
+        )
+    with pytest.raises(InvalidImage):
+        await inputs.keep(broken, 150, 100, transparent=False)
 
 
 def test_records_keep_inline_images_as_their_digest_and_size() -> None:

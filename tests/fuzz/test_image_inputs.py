@@ -11,6 +11,8 @@ is given (tests/support/bad_images.py draws the bytes):
 - ``render``, ``fit_base``, ``fit_mask`` from any input ``probe`` accepts: a decodable image,
   or ``InvalidImage``;
 - ``InputResolver.resolve``: a ``ResolvedImage`` or a ``Violation`` at the reference's place;
+  ``InputResolver.inspect`` then ``fit`` over an edit's images and mask: what a record keeps
+  of them, or a ``Violation`` naming the first that cannot be decoded;
   ``record_params``: the parameters with each long reference replaced by its digest.
 
 The inputs here are small (their declared sizes up to 512 pixels a side) so every example
@@ -32,10 +34,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from emulator.domain.drawing import InvalidImage, RenderSpec, decode_inline, probe, render
-from emulator.domain.drawing.inputs import sniff
+from emulator.domain.drawing.inputs import ImageLimits, sniff
 from emulator.domain.drawing.render import fit_base, fit_mask
 from emulator.domain.errors import Violation
-from emulator.domain.inputs import MAX_KEPT_REFERENCE, InputResolver, record_params
+from emulator.domain.inputs import MAX_KEPT_REFERENCE, Fitted, InputResolver, OwnFile, record_params
 from emulator.domain.rules import ResolvedImage
 from tests.support import bad_images
 from tests.support.bad_requests import fuzz, known_failures_set_aside, unless_known
@@ -196,6 +198,9 @@ def test_fitting_an_accepted_input_is_a_png_or_invalid_image(scale: float) -> No
         except InvalidImage as exc:
             event(f"refused: {exc}")
             return
+        if out is None:  # no larger than the output: a record keeps it as sent
+            event("kept as sent")
+            return
         event("fitted")
         assert out.startswith(bad_images.PNG_MAGIC)
         assert _decodes(out) == (32, 24)
@@ -204,7 +209,7 @@ def test_fitting_an_accepted_input_is_a_png_or_invalid_image(scale: float) -> No
         run()
 
 
-async def _no_own_file(rid: str, index: int, fmt: str) -> bytes | None:
+async def _no_own_file(own: OwnFile, owner: str) -> bytes | None:
     return None
 
 
@@ -213,9 +218,11 @@ def test_resolving_a_reference_answers_an_image_or_a_violation(scale: float) -> 
     @fuzz(scale)
     @given(ref=bad_images.references(EDGE), index=st.integers(0, 15))
     def run(ref: str, index: int) -> None:
-        resolver = InputResolver(_no_own_file, fetch_hosts=None)
+        resolver = InputResolver(_no_own_file, fetcher=None)
         loc = ("images", index)
-        found = unless_known(lambda: asyncio.run(resolver.resolve(ref, loc)), "resolve", PALETTE)
+        found = unless_known(
+            lambda: asyncio.run(resolver.resolve(ref, loc, owner="k")), "resolve", PALETTE
+        )
         if isinstance(found, Violation):
             event(f"violation: {found.message}"[:60])
             assert found.loc == loc
@@ -224,6 +231,46 @@ def test_resolving_a_reference_answers_an_image_or_a_violation(scale: float) -> 
         event(f"resolved: {found.info.format}")
         assert isinstance(found, ResolvedImage)
         assert found.info == probe(found.data)
+
+    with known_failures_set_aside():
+        run()
+
+
+@pytest.mark.parametrize("scale", BUDGETS)
+def test_decoding_an_edits_inputs_answers_what_a_record_keeps_or_a_violation(
+    scale: float,
+) -> None:
+    @fuzz(scale)
+    @given(
+        images=st.lists(bad_images.image_bytes(EDGE), min_size=1, max_size=3),
+        mask=st.one_of(st.none(), bad_images.image_bytes(EDGE)),
+        transparent=st.booleans(),
+    )
+    def run(images: list[bytes], mask: bytes | None, transparent: bool) -> None:
+        resolver = InputResolver(_no_own_file, fetcher=None, limits=ImageLimits())
+
+        async def decode() -> Fitted | Violation | None:
+            inspected = [resolver.inspect(data, ("image", i)) for i, data in enumerate(images)]
+            mask_found = resolver.inspect(mask, ("mask",)) if mask is not None else None
+            found = [*inspected, mask_found]
+            if any(isinstance(item, Violation) for item in found):
+                return None  # refused from the header: the request is answered 400 already
+            usable = [item for item in inspected if isinstance(item, ResolvedImage)]
+            kept_mask = mask_found if isinstance(mask_found, ResolvedImage) else None
+            return await resolver.fit(usable, kept_mask, 64, 48, transparent=transparent)
+
+        fitted = unless_known(lambda: asyncio.run(decode()), "fit", PALETTE)
+        if fitted is None:
+            event("refused from the header")
+        elif isinstance(fitted, Violation):
+            event(f"violation: {fitted.message}"[:60])
+            assert fitted.loc[0] in ("images", "mask")
+        else:
+            event("decoded")
+            assert fitted.base is not None
+            for kept in (fitted.base, fitted.mask):
+                if kept is not None:
+                    assert probe(kept).width <= max(64, EDGE)
 
     with known_failures_set_aside():
         run()

@@ -42,10 +42,10 @@ def app_for(provider: str, validation: str = "async", *, load_mode: bool = False
 # (provider, validation, Hypothesis examples per operation and phase): each run sends at least
 # MIN_CASES requests (the queue's 24 operations need few each; AGCloud's one needs them all).
 WHOLE = [
-    ("seacloud", "async", 35),
-    ("seacloud", "sync", 35),
-    ("odirouter", "async", 35),
-    ("odirouter", "sync", 35),
+    ("seacloud", "async", 45),
+    ("seacloud", "sync", 45),
+    ("odirouter", "async", 45),
+    ("odirouter", "sync", 45),
     ("openai", "async", 850),
     ("agcloud", "async", 2000),
     ("aa", "async", 300),

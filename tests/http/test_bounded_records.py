@@ -170,7 +170,7 @@ async def test_uploads_are_bounded_in_bytes_but_not_per_request() -> None:
             uploaded = await client.post(FILES, files={"file": ("in.png", image)})
             assert uploaded.status_code == 200  # each is within the provider's own limit
             ids.append(uploaded.json()["data"]["file_id"])
-        assert list(store_of(app)._uploads) == [ids[1]]
+        assert [name for _, name in store_of(app)._uploads] == [ids[1]]
         request = {"model": "gpt-image-1.5", "prompt": "a vase", "async": True}
         oldest = await client.post(TASKS, json={**request, "images": [{"file_id": ids[0]}]})
         assert oldest.status_code == 400

@@ -40,17 +40,24 @@ RENDERERS = {
 # One instance of every error, made from its facts.
 EXAMPLES: dict[type[DomainError], list[DomainError]] = {
     errors.Unauthorized: [errors.Unauthorized("missing"), errors.Unauthorized("invalid")],
-    errors.RateLimited: [errors.RateLimited(2.5, 10)],
+    errors.RateLimited: [
+        errors.RateLimited(2.5, 10),
+        errors.RateLimited(12.0, 5, "images", used=4, requested=2, owner="0f2c"),
+        errors.RateLimited(0.24, 3, "requests", used=3, model="gpt-image-1", owner="0f2c"),
+        errors.RateLimited(35.0, 2, "concurrency", used=2, owner="0f2c"),
+    ],
     errors.InsufficientBalance: [errors.InsufficientBalance()],
     errors.ModelNotFound: [errors.ModelNotFound("gpt_image_9")],
     errors.RequestNotFound: [errors.RequestNotFound()],
     errors.InvalidBody: [
         errors.InvalidBody("not_json"),
+        errors.InvalidBody("too_deep"),
         errors.InvalidBody("not_object"),
         errors.InvalidBody("form_not_taken"),
         errors.InvalidBody("bad_form", "no boundary"),
         errors.InvalidBody("not_form"),
     ],
+    errors.BodyTooLarge: [errors.BodyTooLarge(80 * 1024 * 1024), errors.BodyTooLarge(1024)],
     errors.BadSteering: [
         errors.BadSteering("x-imgemu-outcome", "SOMETIMES"),
         errors.BadSteering("x-imgemu-latency", "-1"),
@@ -66,6 +73,11 @@ EXAMPLES: dict[type[DomainError], list[DomainError]] = {
     errors.UpstreamFailure: [errors.UpstreamFailure(outcome) for outcome in ErrorType],
     errors.ServerStopping: [errors.ServerStopping()],
     errors.NotFound: [errors.NotFound("task", "task_x")],
+    errors.PlannedError: [
+        errors.PlannedError(status, retry_after)
+        for status in (400, 401, 402, 404, 422, 429, 500, 502, 503, 599)
+        for retry_after in (None, 0.25)
+    ],
 }
 ALL = [exc for found in EXAMPLES.values() for exc in found]
 

@@ -324,9 +324,7 @@ async def test_a_reset_starts_the_metrics_again() -> None:
 
 def shared_app(url: str, seed: int) -> Starlette:
     """An emulator on the shared Redis (its own seed: the ids of two must not collide)."""
-    settings = Settings(
-        store=url, seed=seed, signing_secret="shared", log_requests="off", time_scale=1.0
-    )
+    settings = Settings(store=url, seed=seed, log_requests="off", time_scale=1.0)
     return create_app(settings)
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.load.test_locust import AA, IMAGES, QUEUE, STREAM, accepted, assert_none_lost, run_locust
-from tests.load.topology import start_replica, topology
+from tests.load.topology import CONTROL, start_replica, topology
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -137,7 +137,9 @@ def test_a_replica_killed_mid_load_loses_no_accepted_job(tmp_path: Path, redis_u
                         )
                         assert status.status_code == 200, (url, request_id, status.text)
                         assert status.json()["status"] in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED")
-                jobs = httpx.get(f"{url}/_emulator/jobs", params={"limit": 1}).json()
+                jobs = httpx.get(
+                    f"{url}/_emulator/jobs", params={"limit": 1}, headers=CONTROL
+                ).json()
                 assert jobs["total"] >= len(accepted)
         finally:
             restarted.stop()

@@ -2,7 +2,9 @@
 tests' ``redis_url``), HAProxy in front.
 
 The same shape as docker/compose.yaml's ``load`` profile, with processes on free loopback ports
-instead of containers, so a test can start it, drive it and kill a replica with SIGKILL.
+instead of containers, so a test can start it, drive it and kill a replica with SIGKILL. The
+replicas' control plane is locked with ``CONTROL_TOKEN`` (as a deployment reachable from
+elsewhere would be): the health checks, HAProxy's among them, send it (``CONTROL``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import free_port
+
+CONTROL_TOKEN = "load-control-7d41"
+CONTROL = {"X-Imgemu-Control-Token": CONTROL_TOKEN}  # headers of a control-plane call
 
 
 @dataclass
@@ -73,15 +78,17 @@ def _wait(check: Process, ready: Callable[[], bool], timeout: float = 30.0) -> N
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, headers=CONTROL, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
 
 
 def start_replica(workdir: Path, name: str, *flags: str) -> Process:
-    """``imgemu serve`` as users run it, with ``flags``, until it answers its health check."""
+    """``imgemu serve`` as users run it, with ``flags`` and the control token, until it
+    answers its health check."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMGEMU_")}
+    env["IMGEMU_CONTROL_TOKEN"] = CONTROL_TOKEN
     replica = _start(
         name, [sys.executable, "-m", "imgemu", "serve", "--port", str(port), *flags], workdir, env
     )
@@ -116,6 +123,7 @@ frontend imgemu
 backend replicas
   balance roundrobin
   option httpchk GET /_emulator/health
+  http-check send hdr X-Imgemu-Control-Token {CONTROL_TOKEN}
 {servers}
 """,
         encoding="utf-8",

@@ -39,7 +39,7 @@ SERVERS = {
     "agcloud": "https://aiandgpu.com",
     "aa": "https://api.aa.com.cn",
 }
-IMAGES_ERRORS = {"200", "400", "401", "429", "500", "503"}
+IMAGES_ERRORS = {"200", "400", "401", "413", "429", "500", "503"}
 # kind -> (method, path, rules, response statuses)
 OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
     "openai": {
@@ -96,7 +96,7 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
                     "mask_matches_first_image",
                 }
             ),
-            {"200", "400", "401", "429", "500"},
+            {"200", "400", "401", "413", "429", "500"},
         ),
         "aa.task": (
             "get",
@@ -104,7 +104,12 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
             frozenset(),
             {"200", "401", "404", "429", "500"},
         ),
-        "aa.upload": ("post", "/api/v1/files", frozenset(), {"200", "400", "401", "429", "500"}),
+        "aa.upload": (
+            "post",
+            "/api/v1/files",
+            frozenset(),
+            {"200", "400", "401", "413", "429", "500"},
+        ),
     },
 }
 # (provider, request schema) -> the defaults the emulator must read from it
@@ -777,22 +782,29 @@ def test_headers(provider: str) -> None:
         assert response["headers"]["x-request-id"] == {"$ref": "#/components/headers/XRequestId"}, (
             name
         )
-    limited = doc["components"]["responses"]["RateLimited"]["headers"]
-    assert set(limited) == {
-        "x-request-id",
-        "retry-after",
-        "retry-after-ms",
-        "x-ratelimit-limit-requests",
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-reset-requests",
+    limits = {
+        f"x-ratelimit-{part}-{unit}"
+        for part in ("limit", "remaining", "reset")
+        for unit in ("requests", "images")
     }
+    for name, response in doc["components"]["responses"].items():
+        # Every answer to a key the gateway took shows the key's limits; a 401 has no key, and
+        # a body too large by its Content-Length is refused before the gateway looks at one.
+        shown = set(response["headers"]) & limits
+        assert shown == (set() if name in ("Unauthorized", "RequestTooLarge") else limits), name
+        for header in shown:
+            assert "x-imgemu-assumption" in resolve(doc, response["headers"][header]), header
+    limited = doc["components"]["responses"]["RateLimited"]["headers"]
+    assert set(limited) == {"x-request-id", "retry-after", "retry-after-ms"} | limits
     for name in ("retry-after", "retry-after-ms"):
         assert resolve(doc, limited[name])["schema"]["type"] == "integer"
-    reset = resolve(doc, limited["x-ratelimit-reset-requests"])["schema"]
-    validator = Draft202012Validator(reset)
-    for value in ("12s", "1m30s", "250ms", "1h2m3.5s"):
-        assert validator.is_valid(value), value
-    assert not validator.is_valid("soon")
+    for unit in ("requests", "images"):
+        assert resolve(doc, limited[f"x-ratelimit-limit-{unit}"])["schema"]["type"] == "integer"
+        reset = resolve(doc, limited[f"x-ratelimit-reset-{unit}"])["schema"]
+        validator = Draft202012Validator(reset)
+        for value in ("0s", "12s", "1m30s", "250ms", "1h2m3.5s", "6m0s"):
+            assert validator.is_valid(value), value
+        assert not validator.is_valid("soon")
 
 
 @pytest.mark.parametrize(

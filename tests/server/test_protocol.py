@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from emulator.protocol import CoalescingTransport
+from emulator.protocol import CLOSE, CoalescingTransport
 from tests.helpers import RunningServer
 
 
@@ -122,3 +122,35 @@ def test_a_streams_headers_leave_before_its_first_event(
         while b"0\r\n\r\n" not in rest:
             rest += sock.recv(4096)
         assert b"data: 1\n\n" in rest
+
+
+@pytest.mark.server
+def test_the_close_extension_hangs_up_after_what_was_written(
+    serve: Callable[[Any], RunningServer],
+) -> None:
+    """``scope["extensions"][CLOSE]["close"]()``: what was sent leaves, then the connection
+    closes, and the server adds nothing of its own (no 500) once the app saw the disconnect."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        close = scope["extensions"][CLOSE]["close"]
+        if scope["path"] == "/partial":
+            headers = [(b"content-length", b"100")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b"half", "more_body": True})
+        close()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    server = serve(app)
+    address = urlsplit(server.base_url)
+    for path, expected in (("/", b""), ("/partial", b"half")):
+        with socket.create_connection((address.hostname, address.port), timeout=5) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        assert data.split(b"\r\n\r\n", 1)[-1] == expected
+        if not expected:
+            assert data == b""

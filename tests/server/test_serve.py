@@ -1,17 +1,13 @@
-"""``imgemu serve`` as users run it: a real process, its start-up lines, logs and shutdown."""
+"""``imgemu serve`` as users run it: a real process, its start-up lines, flags and logs (its
+shutdown: test_shutdown_waits.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,53 +15,12 @@ import pytest
 
 from emulator.settings import Settings, describe, env_name, load
 from imgemu.cli import main
-from tests.helpers import events, free_port, wait_healthy
+from tests.helpers import free_port, wait_healthy
+from tests.support.serve import imgemu_serve
 
 pytestmark = pytest.mark.server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class Serving:
-    process: subprocess.Popen[str]
-    base_url: str
-    log: Path
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8")
-
-
-@contextmanager
-def imgemu_serve(
-    tmp_path: Path, *flags: str, env: dict[str, str] | None = None
-) -> Iterator[Serving]:
-    """``imgemu serve`` in a child process (from another directory), until it is healthy."""
-    port = free_port()
-    log = tmp_path / f"serve-{port}.log"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("IMGEMU_")}
-    environ.update(env or {})
-    with log.open("w", encoding="utf-8") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "imgemu", "serve", "--port", str(port), *flags],
-            cwd=tmp_path,
-            env=environ,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    serving = Serving(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 20
-        while "imgemu " not in serving.text() or "every provider" not in serving.text():
-            assert process.poll() is None, serving.text()
-            assert time.monotonic() < deadline, f"imgemu serve did not start:\n{serving.text()}"
-            time.sleep(0.05)
-        yield serving
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
 
 
 def test_start_up_lines_say_where_each_provider_lives(tmp_path: Path) -> None:
@@ -122,78 +77,6 @@ def test_all_requests_can_be_logged_and_none(tmp_path: Path) -> None:
         httpx.get(f"{server.base_url}/nowhere")
         time.sleep(0.3)
         assert "imgemu.requests" not in server.text()
-
-
-@pytest.mark.slow  # SIGTERM's 503 for a waiting call stays everyday (below)
-def test_sigterm_ends_open_streams_with_an_error_event_and_exits_in_time(tmp_path: Path) -> None:
-    # On a virtual clock nobody moves, the stream would wait forever.
-    with imgemu_serve(tmp_path, "--clock", "virtual", "--shutdown-timeout", "5") as server:
-        body = {"model": "gpt-image-1", "prompt": "x", "stream": True, "partial_images": 2}
-        with httpx.stream(
-            "POST",
-            f"{server.base_url}/v1/images/generations",
-            json=body,
-            headers={"Authorization": "Bearer k"},
-            timeout=30,
-        ) as stream:
-            assert stream.status_code == 200
-            time.sleep(0.2)
-            started = time.monotonic()
-            server.process.send_signal(signal.SIGTERM)
-            text = "".join(stream.iter_text())
-            server.process.wait(timeout=10)
-            took = time.monotonic() - started
-    found = events(text)
-    assert [name for name, _ in found] == ["error"], text
-    error = found[0][1]
-    assert error["type"] == "error"
-    assert error["error"]["type"] == "server_error"
-    assert error["error"]["message"] == "The server is shutting down. Please retry your request."
-    assert took < 5, f"stopping took {took:.1f}s: the stream held it to the timeout"
-
-
-def test_sigterm_answers_a_waiting_call_503_in_its_dialect(tmp_path: Path) -> None:
-    calls = {
-        "openai": ("/v1/images/generations", {"model": "gpt-image-1", "prompt": "x"}),
-        "aa": (
-            "/api/v1/image/generation",
-            {
-                "model": "gpt-image-1.5",
-                "prompt": "x",
-                "images": [{"image_url": "https://example.com/a.png"}],
-            },
-        ),
-    }
-    answers: dict[str, httpx.Response] = {}
-    with imgemu_serve(tmp_path, "--clock", "virtual") as server:
-
-        def call(name: str) -> None:
-            path, body = calls[name]
-            headers = {"Authorization": "Bearer k"}
-            answers[name] = httpx.post(server.base_url + path, json=body, headers=headers)
-
-        with ThreadPoolExecutor(2) as pool:
-            waiting = [pool.submit(call, name) for name in calls]
-            time.sleep(0.5)  # both calls now wait on a clock that does not move
-            assert not answers
-            server.process.send_signal(signal.SIGTERM)
-            for future in waiting:
-                future.result(timeout=10)
-    assert answers["openai"].status_code == 503, answers["openai"].text
-    assert answers["openai"].json()["error"] == {
-        "message": "The server is shutting down. Please retry your request.",
-        "type": "server_error",
-        "param": None,
-        "code": "server_error",
-    }
-    assert answers["openai"].headers["x-request-id"].startswith("req_")
-    assert answers["aa"].status_code == 503
-    body = answers["aa"].json()
-    assert (body["code"], body["message"], body["data"]) == (
-        503,
-        "Service is shutting down, please retry.",
-        None,
-    )
 
 
 def test_help_lists_every_setting_with_its_variable(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,7 +79,7 @@ async def test_every_record_expires_in_both_stores(short_lived: Store) -> None:
     refused = make_job(3, 0.0, submitted_at=now, finished_at=now + 0.01)
     await store.put_job(refused)
     await store.put_task(a_task("task_1", now, 0.01))
-    await store.put_upload("file-1", b"bytes")
+    await store.put_upload("owner", "file-1", b"bytes")
     await store.set_balance("owner", 5.0)
     assert await store.charge("other", 1.0, 3.0)
     assert await store.get_job("r1") == jobs[0]
@@ -91,7 +91,7 @@ async def test_every_record_expires_in_both_stores(short_lived: Store) -> None:
     assert await store.get_job("r3") is None
     assert await store.job_status("r2", now) is None
     assert await store.get_task("task_1") is None
-    assert await store.get_upload("file-1") is None
+    assert await store.get_upload("owner", "file-1") is None
     assert await store.balance("owner") is None
     assert await store.balance("other") is None
     assert await store.jobs() == []
@@ -195,21 +195,21 @@ async def test_a_pool_whose_jobs_were_dropped_schedules_and_cancels_as_before() 
 async def test_tasks_uploads_and_balances_expire_on_the_clock() -> None:
     store, clock = bounded(1000.0)
     await store.put_task(a_task("task_1", 1000.0, 30.0))
-    await store.put_upload("file-1", b"x" * 10)
+    await store.put_upload("owner", "file-1", b"x" * 10)
     await store.set_balance("owner", 5.0)
     clock.now = 1000.0 + TTL - 1.0
-    assert await store.get_upload("file-1") == b"x" * 10
+    assert await store.get_upload("owner", "file-1") == b"x" * 10
     assert not await store.charge("owner", 9.0, None)  # refused, but it renews the balance
     assert await store.get_task("task_1") is not None
     clock.now = 1000.0 + TTL
-    assert await store.get_upload("file-1") is None
+    assert await store.get_upload("owner", "file-1") is None
     assert await store.balance("owner") == 5.0
     assert await store.get_task("task_1") is not None  # it finished 30 s after it started
     clock.now = 1030.0 + TTL
     assert await store.get_task("task_1") is None
-    await store.put_upload("file-2", b"y")  # a write drops what is due
+    await store.put_upload("owner", "file-2", b"y")  # a write drops what is due
     assert set(store._tasks) == set()
-    assert list(store._uploads) == ["file-2"]
+    assert list(store._uploads) == [("owner", "file-2")]
     clock.now = 1000.0 + 2 * TTL - 1.0
     assert await store.balance("owner") is None
     await store.set_balance("another", 1.0)
@@ -219,13 +219,13 @@ async def test_tasks_uploads_and_balances_expire_on_the_clock() -> None:
 async def test_uploads_are_bounded_in_bytes_oldest_first() -> None:
     store, _clock = bounded(upload_bytes=100)
     for i in range(5):
-        await store.put_upload(f"file-{i}", bytes(30))
-    assert list(store._uploads) == ["file-2", "file-3", "file-4"]
-    assert await store.get_upload("file-1") is None
-    assert await store.get_upload("file-4") == bytes(30)
-    await store.put_upload("big", bytes(500))  # the newest is kept whatever its size
-    assert list(store._uploads) == ["big"]
-    assert await store.get_upload("big") == bytes(500)
+        await store.put_upload("owner", f"file-{i}", bytes(30))
+    assert [name for _, name in store._uploads] == ["file-2", "file-3", "file-4"]
+    assert await store.get_upload("owner", "file-1") is None
+    assert await store.get_upload("owner", "file-4") == bytes(30)
+    await store.put_upload("owner", "big", bytes(500))  # the newest is kept whatever its size
+    assert list(store._uploads) == [("owner", "big")]
+    assert await store.get_upload("owner", "big") == bytes(500)
 
 
 async def test_idle_rate_windows_are_dropped() -> None:

@@ -28,10 +28,8 @@ QUEUE = "/model/v1/queue/gpt_image_1"
 def shared_app(url: str, seed: int, **values: Any) -> Starlette:
     # Two apps with one seed would issue the same request ids (the ids' discriminator across
     # processes is not there yet), so the second takes another seed. Result URLs are signed
-    # with a secret drawn from the seed unless one is set: both apps share one.
-    settings = Settings(
-        store=url, seed=seed, signing_secret="shared", steering=True, log_requests="off", **values
-    )
+    # with the random key the first of them stored in Redis: no secret needs configuring.
+    settings = Settings(store=url, seed=seed, steering=True, log_requests="off", **values)
     return create_app(settings)
 
 

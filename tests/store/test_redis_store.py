@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from emulator.domain.records import Job
 from emulator.store import MemoryStore, Store, StoreUnavailable, open_store
+from emulator.store.base import Window
 from emulator.store.redis import GRACE, RedisStore
 from emulator.store.url import RedisTarget, parse
 from tests.helpers import examples
@@ -24,9 +25,12 @@ from tests.support.store import RESULT_TTL, make_job
 
 
 def redis_store(
-    url: str, namespace: str = "default", ttl: float = RESULT_TTL + GRACE
+    url: str,
+    namespace: str = "default",
+    ttl: float = RESULT_TTL + GRACE,
+    upload_bytes: int | None = None,
 ) -> RedisStore:
-    store = RedisStore(RedisTarget(url, namespace), ttl)
+    store = RedisStore(RedisTarget(url, namespace), ttl, upload_bytes)
     store.check()
     return store
 
@@ -60,9 +64,11 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         await store.schedule(make_job(seq, seconds), 1, 0.0)
     await store.cancel("r3", 1.0, 1)
     await store.take_rate_slot("key", 5, 60.0, 0.0)
+    await store.take_windows([Window("rpm", 5, 60.0), Window("ipm", 5, 60.0, 3)], 0.0)
+    await store.take_concurrency("owner", "r2", 5, 0.0)
     await store.charge("owner", 0.5, 2.0)
     await store.set_balance("other", 1.0)
-    await store.put_upload("file", b"data")
+    await store.put_upload("owner", "file", b"data")
     await store.put_task(a_task())
     found = keys_of(redis_url)
     kinds = {key.split(":", 2)[2].split(":")[0] for key in found}
@@ -74,8 +80,10 @@ async def test_every_key_written_has_a_time_to_live(store: RedisStore, redis_url
         "starts",
         "active",
         "rate",
+        "held",
         "bal",
         "upload",
+        "uploads",
         "task",
     }
     ttl_ms = (RESULT_TTL + GRACE) * 1000
@@ -95,15 +103,60 @@ async def test_a_job_lives_its_time_to_finish_beyond_the_time_to_live(
 
 
 @pytest.mark.anyio
+async def test_uploads_share_a_byte_budget_oldest_first(redis_url: str) -> None:
+    """What the memory store keeps (tests/store/test_memory_bounds.py), across processes."""
+    first, second = (redis_store(redis_url, upload_bytes=100) for _ in range(2))
+    try:
+        for i in range(5):  # two processes take turns: one budget for the namespace
+            await (first, second)[i % 2].put_upload("owner", f"file-{i}", bytes(30))
+        kept = [i for i in range(5) if await first.get_upload("owner", f"file-{i}") is not None]
+        assert kept == [2, 3, 4]
+        await second.put_upload("owner", "file-4", bytes(10))  # replaced: counted once
+        await first.put_upload("other", "file-5", bytes(60))
+        assert await first.get_upload("owner", "file-2") is None  # 30 + 10 + 60 = 100
+        assert await second.get_upload("owner", "file-3") == bytes(30)
+        await first.put_upload("owner", "big", bytes(500))  # the newest, whatever its size
+        assert await first.get_upload("owner", "big") == bytes(500)
+        assert await first.get_upload("owner", "file-3") is None
+        assert await first.get_upload("other", "file-5") is None
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert int(client.get("imgemu:{default}:uploads:total") or 0) == 500
+        finally:
+            client.close()
+    finally:
+        await first.close()
+        await second.close()
+
+
+@pytest.mark.anyio
+async def test_expired_uploads_leave_the_budget(redis_url: str) -> None:
+    store = redis_store(redis_url, ttl=0.2, upload_bytes=100)
+    try:
+        await store.put_upload("owner", "old", bytes(90))
+        await asyncio.sleep(0.3)
+        await store.put_upload("owner", "new", bytes(90))  # 90, not 180: nothing to drop
+        assert await store.get_upload("owner", "new") == bytes(90)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert int(client.get("imgemu:{default}:uploads:total") or 0) == 90
+            assert client.zcard("imgemu:{default}:uploads:index") == 1
+        finally:
+            client.close()
+    finally:
+        await store.close()
+
+
+@pytest.mark.anyio
 async def test_records_expire_and_leave_the_listing(redis_url: str) -> None:
     store = redis_store(redis_url, ttl=0.3)
     try:
         jobs = [await store.schedule(make_job(i, 0.01), 2, 0.0) for i in (1, 2, 3)]
-        await store.put_upload("file", b"x")
+        await store.put_upload("owner", "file", b"x")
         assert await store.jobs() == jobs
         await asyncio.sleep(0.5)
         assert await store.get_job("r1") is None
-        assert await store.get_upload("file") is None
+        assert await store.get_upload("owner", "file") is None
         assert await store.jobs() == []
         assert keys_of(redis_url) == {}
         assert await store.next_seq() == 1
@@ -195,6 +248,7 @@ def test_bad_store_urls(url: str) -> None:
 class Submit:
     model: str
     seconds: float
+    slots: int | None = None  # this job's pool has so many slots (a slow_queue plan)
 
 
 @dataclass(frozen=True)
@@ -207,18 +261,30 @@ class Advance:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Resize:
+    slots: int  # every pool has so many slots from now on (PATCH /_emulator/config)
+
+
 service_times = st.sampled_from([0.5, 1.0, 2.0, 3.0]) | st.floats(0.001, 10.0)
+Op = Submit | Cancel | Advance | Resize
 operations = st.lists(
     st.one_of(
-        st.builds(Submit, st.sampled_from(["gpt_image_1", "gpt_image_2"]), service_times),
+        st.builds(
+            Submit,
+            st.sampled_from(["gpt_image_1", "gpt_image_2"]),
+            service_times,
+            st.none() | st.none() | st.integers(1, 4),
+        ),
         st.builds(Cancel, st.integers(0, 50)),
         st.builds(Advance, st.sampled_from([0.0, 0.5, 1.0, 2.5]) | st.floats(0, 5)),
+        st.builds(Resize, st.integers(1, 4)),
     ),
     max_size=40,
 )
 
 
-async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]) -> list[object]:
+async def _replay(store: Store, slots: int, ops: list[Op]) -> list[object]:
     """Every answer the store gives to ``ops``, then every job's status at a few instants."""
     answers: list[object] = []
     now = 1_790_000_000.0
@@ -226,10 +292,12 @@ async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]
     for op in ops:
         if isinstance(op, Advance):
             now += op.seconds
+        elif isinstance(op, Resize):
+            slots = op.slots
         elif isinstance(op, Submit):
             seq = await store.next_seq()
             job = make_job(seq, op.seconds, op.model, submitted_at=now)
-            scheduled = await store.schedule(job, slots, now)
+            scheduled = await store.schedule(job, op.slots or slots, now)
             ids.append(job.request_id)
             answers.append((scheduled, await store.queue_position(scheduled, now)))
         elif ids:
@@ -246,7 +314,7 @@ async def _replay(store: Store, slots: int, ops: list[Submit | Cancel | Advance]
 @settings(max_examples=examples(0.5))
 @given(st.integers(1, 3), operations)
 def test_redis_answers_as_the_memory_store_does(
-    redis_server: str, slots: int, ops: list[Submit | Cancel | Advance]
+    redis_server: str, slots: int, ops: list[Op]
 ) -> None:
     async def run() -> tuple[list[object], list[object]]:
         store = redis_store(redis_server, "differential")
@@ -263,15 +331,19 @@ def test_redis_answers_as_the_memory_store_does(
 def test_a_sample_of_operations_answers_as_the_memory_store_does(redis_url: str) -> None:
     """The everyday counterpart of the property above: one fixed, busy sequence."""
     rng = random.Random(11)
-    ops: list[Submit | Cancel | Advance] = []
-    for _ in range(120):
+    ops: list[Op] = []
+    for _ in range(160):
         roll = rng.random()
-        if roll < 0.6:
+        if roll < 0.5:
             ops.append(Submit(rng.choice(["gpt_image_1", "gpt_image_2"]), rng.choice([1.0, 2.5])))
-        elif roll < 0.8:
+        elif roll < 0.6:
+            ops.append(Submit("gpt_image_1", rng.choice([1.0, 2.5]), rng.choice([1, 3])))
+        elif roll < 0.75:
             ops.append(Cancel(rng.randrange(100)))
-        else:
+        elif roll < 0.9:
             ops.append(Advance(rng.choice([0.0, 0.5, 1.0, 3.0])))
+        else:
+            ops.append(Resize(rng.choice([1, 2, 4])))
 
     async def run() -> tuple[list[object], list[object]]:
         store = redis_store(redis_url)

@@ -219,9 +219,30 @@ async def test_a_short_first_charge_still_opens_the_default_balance(store: Store
 
 async def test_uploads(store: Store) -> None:
     data = bytes(range(256)) * 4
-    await store.put_upload("file-1", data)
-    assert await store.get_upload("file-1") == data
-    assert await store.get_upload("file-2") is None
+    await store.put_upload("owner", "file-1", data)
+    assert await store.get_upload("owner", "file-1") == data
+    assert await store.get_upload("owner", "file-2") is None
+
+
+async def test_an_upload_is_its_owners_only(store: Store) -> None:
+    await store.put_upload("alice", "file-1", b"alice's")
+    await store.put_upload("bob", "file-1", b"bob's")  # the same id is another file for bob
+    assert await store.get_upload("alice", "file-1") == b"alice's"
+    assert await store.get_upload("bob", "file-1") == b"bob's"
+    assert await store.get_upload("carol", "file-1") is None
+
+
+# -- the signing key ------------------------------------------------------------------------------
+
+
+async def test_the_first_signing_key_offered_is_everyones_and_a_reset_keeps_it(
+    store: Store,
+) -> None:
+    first, second = b"\x00" * 31 + b"\xff", bytes(range(32))  # any bytes
+    assert await store.signing_key(first) == first
+    assert await store.signing_key(second) == first
+    await store.reset()
+    assert await store.signing_key(second) == first
 
 
 async def test_tasks(store: Store) -> None:
@@ -239,7 +260,7 @@ async def test_reset_forgets_everything(store: Store) -> None:
     await submit_all(store, [10, 10], slots=1)
     await store.take_rate_slot("k", 1, 60, 0.0)
     await store.set_balance("b", 1.0)
-    await store.put_upload("f", b"x")
+    await store.put_upload("owner", "f", b"x")
     await store.put_task(a_task())
     await store.reset()
     assert await store.get_job("r1") is None
@@ -248,7 +269,7 @@ async def test_reset_forgets_everything(store: Store) -> None:
     assert await store.next_seq() == 1
     assert await store.take_rate_slot("k", 1, 60, 0.0) is None
     assert await store.balance("b") is None
-    assert await store.get_upload("f") is None
+    assert await store.get_upload("owner", "f") is None
     assert await store.get_task("task-1") is None
     fresh = await store.schedule(make_job(1, 5), 1, 0.0)  # the pool starts over, slots free
     assert (fresh.started_at, fresh.finished_at) == (0.0, 5.0)

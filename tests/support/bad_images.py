@@ -5,7 +5,8 @@
 - ``mutated_images``: those cut short, with bytes changed, a slice dropped or repeated, garbage
   appended, or cut in the middle with their end marker kept (which fools an end-marker check);
 - ``garbage_pixels``: a valid header (any size up to ``max_edge``) over pixel data that is
-  random, of the wrong length, or a zlib stream of the wrong size;
+  random, of the wrong length, or a zlib stream of the wrong size (and a palette PNG without
+  its palette);
 - ``huge_dimensions``: headers declaring up to the formats' largest sizes over a few bytes;
 - ``image_bytes``: all of the above, and plain random bytes;
 - ``references``: the text of an image reference (bare base64, ``data:`` URLs with every
@@ -128,7 +129,7 @@ def _png_garbage(draw: st.DrawFn, max_edge: int) -> bytes:
     else:  # more rows than the header declares, within a few KB of zlib
         idat = zlib.compress(b"\x00" * (height + 1) * (width * 4 + 1) * 2, 9)[:65536]
     body = png_file(width, height, idat, depth, colour)
-    if colour == 3:  # a palette image needs its PLTE before IDAT
+    if colour == 3 and draw(st.booleans()):  # a palette image needs its PLTE before IDAT
         at = body.index(b"IDAT") - 4
         body = body[:at] + png_chunk(b"PLTE", bytes(range(48))) + body[at:]
     return body

@@ -5,12 +5,21 @@ Plain Pillow, no HTTP. ``render`` draws a deterministic picture for a ``RenderSp
 metadata ``render`` writes.
 """
 
-from emulator.domain.drawing.inputs import ImageInfo, InvalidImage, decode_inline, probe
+from emulator.domain.drawing.inputs import (
+    ImageInfo,
+    ImageLimits,
+    ImageTooLarge,
+    InvalidImage,
+    decode_inline,
+    probe,
+)
 from emulator.domain.drawing.metadata import read_provenance
 from emulator.domain.drawing.render import RenderSpec, placeholder, render
 
 __all__ = [
     "ImageInfo",
+    "ImageLimits",
+    "ImageTooLarge",
     "InvalidImage",
     "RenderSpec",
     "decode_inline",

@@ -31,6 +31,39 @@ class InvalidImage(ValueError):
     """Bytes or a reference that are not a usable PNG, JPEG or WebP image; the message says why."""
 
 
+class ImageTooLarge(InvalidImage):
+    """An image over a limit: more bytes than an input may have, or more pixels by its header.
+
+    ``facts`` say which: ``max_bytes`` and ``bytes``, or ``max_pixels``, ``width`` and
+    ``height`` (empty when Pillow's own limit refused it)."""
+
+    def __init__(self, message: str, **facts: int) -> None:
+        super().__init__(message)
+        self.facts = facts
+
+
+MEGABYTE = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLimits:
+    """How large one input image may be: its bytes as sent, and its pixels as its header
+    says (checked before any pixel is decoded)."""
+
+    max_bytes: int = 50 * MEGABYTE
+    max_pixels: int = 50_000_000
+
+    def check_bytes(self, size: int, what: str = "The image") -> None:
+        """Raise ``ImageTooLarge`` for an image of ``size`` bytes over the limit."""
+        if size > self.max_bytes:
+            raise ImageTooLarge(
+                f"{what} is too large: {size / MEGABYTE:.1f} MB; an input image may have at "
+                f"most {self.max_bytes / MEGABYTE:g} MB.",
+                max_bytes=self.max_bytes,
+                bytes=size,
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     """What an image's header says: its format by magic bytes, size, and whether it has alpha."""
@@ -65,8 +98,12 @@ def _is_complete(fmt: ImageFormat, data: bytes) -> bool:
     return len(data) >= int.from_bytes(data[4:8], "little") + 8
 
 
-def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, ImageInfo]:
-    """Open ``data`` without decoding pixels; raise ``InvalidImage`` naming ``what`` if unusable."""
+def open_image(
+    data: bytes, what: str = "The image", max_pixels: int | None = None
+) -> tuple[Image.Image, ImageInfo]:
+    """Open ``data`` without decoding pixels; raise ``InvalidImage`` naming ``what`` if unusable,
+    ``ImageTooLarge`` if its header gives it more than ``max_pixels`` (default: Pillow's own
+    limit)."""
     fmt = sniff(data)
     if fmt is None:
         if not data:
@@ -79,7 +116,7 @@ def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, Image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # The warning arrives as an exception only where warnings are errors (as in tests);
         # the size check below gives the same answer everywhere else.
-        raise InvalidImage(f"{what} is too large to process.") from exc
+        raise ImageTooLarge(f"{what} is too large to process.") from exc
     except (
         UnidentifiedImageError,
         OSError,
@@ -93,19 +130,29 @@ def open_image(data: bytes, what: str = "The image") -> tuple[Image.Image, Image
     if width <= 0 or height <= 0:
         image.close()
         raise InvalidImage(f"{what} has zero size ({width}x{height}).")
-    if Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS:
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    if limit is not None and width * height > limit:
         image.close()
-        raise InvalidImage(f"{what} is too large to process ({width}x{height}).")
+        raise ImageTooLarge(
+            f"{what} is too large: {width}x{height} pixels ({width * height / 1e6:.1f} "
+            f"megapixels); an input image may have at most {limit / 1e6:.4g} megapixels.",
+            max_pixels=limit,
+            width=width,
+            height=height,
+        )
     return image, ImageInfo(fmt, width, height, image.has_transparency_data)
 
 
-def probe(data: bytes) -> ImageInfo:
+def probe(data: bytes, limits: ImageLimits | None = None, what: str = "The image") -> ImageInfo:
     """Format (by magic bytes), size and alpha of an encoded image, read from its header.
 
-    Raises ``InvalidImage`` for anything but a complete PNG, JPEG or WebP file of non-zero size.
+    Raises ``InvalidImage`` for anything but a complete PNG, JPEG or WebP file of non-zero size,
+    and ``ImageTooLarge`` for one over ``limits`` (its bytes, its pixels) when they are given.
     ``has_alpha`` is true for an alpha band and for PNG ``tRNS``/palette transparency.
     """
-    image, info = open_image(data)
+    if limits is not None:
+        limits.check_bytes(len(data), what)
+    image, info = open_image(data, what, limits.max_pixels if limits is not None else None)
     image.close()
     return info
 

@@ -1,9 +1,19 @@
-"""Deterministic synthetic images: generations, edits (with or without a mask) and previews."""
+"""Deterministic synthetic images: generations, edits (with or without a mask) and previews.
+
+An edit's input is decoded for the size it is drawn at, never converted at its own size: a
+JPEG at the smallest scale its decoder offers that still covers the output (``draft``), then
+any image reduced by a whole factor a band of rows at a time, then converted and resized
+(``_load``). Decoding a large input costs its native pixels once (1 byte each for a palette or
+grey image, 4 for RGB or RGBA) and little more; the records keep inputs fitted to the output
+(``fit_base``, ``fit_mask``), so each render decodes no more than its output's pixels.
+"""
 
 from __future__ import annotations
 
 import functools
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,7 +22,7 @@ from PIL import Image, ImageOps
 from emulator.domain.drawing._pattern import picture_key, synthesize
 from emulator.domain.drawing._png import encode_png
 from emulator.domain.drawing._text import draw_caption
-from emulator.domain.drawing.inputs import InvalidImage, open_image
+from emulator.domain.drawing.inputs import ImageInfo, InvalidImage, open_image
 from emulator.domain.drawing.metadata import check_provenance, png_text, save_options
 
 FORMATS = ("png", "jpeg", "webp")
@@ -22,6 +32,11 @@ PLACEHOLDER_EDGE = 1024
 MAX_PLACEHOLDER_URL = 2000
 
 _BILINEAR = Image.Resampling.BILINEAR
+# Rows of reduced output made at a time from a large input: each band's conversion copies
+# (its own mode, then premultiplied alpha for RGBA) stay small however large the input.
+_BAND_ROWS = 64
+# What Pillow raises for pixel data it cannot decode (a header that parsed, a body that does not).
+_UNDECODABLE = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +92,7 @@ def _compose(spec: RenderSpec, width: int, height: int) -> Image.Image:
         draw_caption(picture, spec.prompt, spec.labels)
         return picture
     mode = "RGBA" if spec.transparent else "RGB"
-    base = _decode(spec.base, "The base image", mode)
-    if base.size != (width, height):
-        base = base.resize((width, height), _BILINEAR)
+    base = _load(spec.base, "The base image", width, height, mode)
     if spec.mask is None:
         edited = Image.blend(base, picture, 0.5)
         if spec.transparent:
@@ -89,54 +102,111 @@ def _compose(spec: RenderSpec, width: int, height: int) -> Image.Image:
         return edited
     # Text goes on the synthetic layer first, so it shows only where the mask lets edits through.
     draw_caption(picture, spec.prompt, spec.labels)
-    editable = ImageOps.invert(_mask_alpha(spec.mask).resize((width, height), _BILINEAR))
+    editable = ImageOps.invert(_mask_alpha(spec.mask, width, height))
     return Image.composite(picture, base, editable)
 
 
-def fit_base(data: bytes, width: int, height: int, transparent: bool) -> bytes:
+def fit_base(data: bytes, width: int, height: int, transparent: bool) -> bytes | None:
     """The base image of an edit as ``render`` uses it for a ``width`` x ``height`` output:
-    decoded, converted and resized as ``_compose`` does, then kept as a PNG. A final render
-    from it has the very pixels of one from ``data``; a record keeps it instead of a larger
-    input. Raises ``InvalidImage`` as ``render`` would."""
-    base = _decode(data, "The base image", "RGBA" if transparent else "RGB")
-    if base.size != (width, height):
-        base = base.resize((width, height), _BILINEAR)
+    decoded (every pixel: an image whose data is broken raises ``InvalidImage``, as ``render``
+    would), converted and resized as ``_compose`` does, and kept as a PNG, which a record keeps
+    instead of ``data``. A final render from it has the very pixels of one from ``data``.
+
+    None when ``data`` may be kept as sent (``_keeps_as_sent``)."""
+    mode = "RGBA" if transparent else "RGB"
+    base, info = _load_with_info(data, "The base image", width, height, mode)
+    if _keeps_as_sent(data, info, width, height):
+        return None
     return encode_png(base)
 
 
-def fit_mask(data: bytes, width: int, height: int) -> bytes:
+def fit_mask(data: bytes, width: int, height: int) -> bytes | None:
     """The mask of an edit as ``render`` uses it for a ``width`` x ``height`` output: its alpha
-    resized, kept as a black RGBA PNG (see ``fit_base``)."""
-    alpha = _mask_alpha(data).resize((width, height), _BILINEAR)
+    resized, kept as a black RGBA PNG; None as ``fit_base`` for a mask no larger than that."""
+    image, info = _load_with_info(data, "The mask", width, height, "RGBA", need_alpha=True)
+    if _keeps_as_sent(data, info, width, height):
+        return None
     mask = Image.new("RGBA", (width, height))
-    mask.putalpha(alpha)
+    mask.putalpha(image.getchannel("A"))
     return encode_png(mask)
 
 
-def _decode(data: bytes, what: str, mode: str) -> Image.Image:
+def _keeps_as_sent(data: bytes, info: ImageInfo, width: int, height: int) -> bool:
+    """Whether a record may keep an input as sent: no more pixels than the output (rendering
+    it costs no more than the output) and no more bytes than the output's raw RGBA pixels (a
+    photo's JPEG is often smaller than any lossless copy; a file padded with anything else is
+    kept as the PNG of its pixels instead)."""
+    return info.width * info.height <= width * height and len(data) <= width * height * 4
+
+
+def check_decodes(data: bytes, what: str) -> None:
+    """Decode every pixel of ``data`` (a JPEG at its smallest scale) and keep none: raise
+    ``InvalidImage`` naming ``what`` if its data is broken."""
     image, info = open_image(data, what)
     with image:
-        return _converted(image, info.has_alpha, what, mode)
+        try:
+            if info.format == "jpeg":
+                image.draft(image.mode, (1, 1))
+            image.load()
+        except (*_UNDECODABLE, Image.DecompressionBombError) as exc:
+            raise InvalidImage(f"{what} could not be decoded.") from exc
 
 
-def _mask_alpha(data: bytes) -> Image.Image:
-    image, info = open_image(data, "The mask")
+def _mask_alpha(data: bytes, width: int, height: int) -> Image.Image:
+    return _load(data, "The mask", width, height, "RGBA", need_alpha=True).getchannel("A")
+
+
+def _load(
+    data: bytes, what: str, width: int, height: int, mode: str, need_alpha: bool = False
+) -> Image.Image:
+    return _load_with_info(data, what, width, height, mode, need_alpha)[0]
+
+
+def _load_with_info(
+    data: bytes, what: str, width: int, height: int, mode: str, need_alpha: bool = False
+) -> tuple[Image.Image, ImageInfo]:
+    """``data`` decoded as a ``width`` x ``height`` image in ``mode`` (see the module's
+    docstring), and its header's facts; ``InvalidImage`` naming ``what`` if it cannot be."""
+    image, info = open_image(data, what)
     with image:
-        if not info.has_alpha:
-            raise InvalidImage("The mask has no alpha channel.")
-        return _converted(image, True, "The mask", "RGBA").getchannel("A")
+        if need_alpha and not info.has_alpha:
+            raise InvalidImage(f"{what} has no alpha channel.")
+        try:
+            if info.format == "jpeg":
+                image.draft(image.mode, (width, height))
+            image.load()
+            small = _reduced(image, width, height, info.has_alpha)
+            converted = _converted(small, info.has_alpha, mode)
+        except (*_UNDECODABLE, Image.DecompressionBombError) as exc:
+            raise InvalidImage(f"{what} could not be decoded.") from exc
+    if converted.size != (width, height):
+        converted = converted.resize((width, height), _BILINEAR)
+    return converted, info
 
 
-def _converted(image: Image.Image, has_alpha: bool, what: str, mode: str) -> Image.Image:
-    try:
-        if mode == "RGB" and has_alpha:
-            # Dropping alpha would expose whatever colour hides under transparent pixels.
-            flat = Image.new("RGBA", image.size, "white")
-            flat.alpha_composite(image.convert("RGBA"))
-            return flat.convert("RGB")
-        return image.convert(mode)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise InvalidImage(f"{what} could not be decoded.") from exc
+def _reduced(image: Image.Image, width: int, height: int, has_alpha: bool) -> Image.Image:
+    """``image`` (loaded) shrunk by the largest whole factor that keeps it at least ``width`` x
+    ``height`` (a box filter), made a band of rows at a time in RGB or RGBA; ``image`` itself
+    when it is less than twice the output's size either way."""
+    factor = min(image.width // width, image.height // height)
+    if factor < 2:
+        return image
+    work = "RGBA" if has_alpha else "RGB"
+    out = Image.new(work, (-(-image.width // factor), -(-image.height // factor)))
+    step = factor * _BAND_ROWS
+    for top in range(0, image.height, step):
+        band = image.crop((0, top, image.width, min(image.height, top + step)))
+        out.paste(band.convert(work).reduce(factor), (0, top // factor))
+    return out
+
+
+def _converted(image: Image.Image, has_alpha: bool, mode: str) -> Image.Image:
+    if mode == "RGB" and has_alpha:
+        # Dropping alpha would expose whatever colour hides under transparent pixels.
+        flat = Image.new("RGBA", image.size, "white")
+        flat.alpha_composite(image.convert("RGBA"))
+        return flat.convert("RGB")
+    return image.convert(mode)
 
 
 def _encode(image: Image.Image, spec: RenderSpec) -> bytes:

@@ -46,8 +46,8 @@ async def generate(request: Request) -> Response:
         steering = steering_of(scope)
         try:
             body = load_json(await request.body())
-        except NotJson:
-            raise InvalidBody("not_json") from None
+        except NotJson as exc:
+            raise InvalidBody(exc.problem) from None
         key = key_of(scope)
         generation = await emulator.images.prepare(
             PROVIDER,
@@ -57,6 +57,7 @@ async def generate(request: Request) -> Response:
             request_id=rid,
             outcome=steering.outcome if steering else None,
             latency=steering.latency if steering else None,
+            service_factor=steering.service_factor if steering else 1.0,
         )
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:
@@ -94,7 +95,7 @@ async def upload(request: Request) -> Response:
     emulator = _emulator(request)
     rid = request_id(request.scope, "aa")
     try:
-        file_id = await emulator.tasks.upload(await _read_file(request))
+        file_id = await emulator.tasks.upload(key_of(request.scope), await _read_file(request))
     except DomainError as exc:
         return render.error_response(exc, rid)
     return render.upload_response(file_id, rid)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -18,11 +19,13 @@ from starlette.responses import Response
 from emulator.domain.aa import TaskSnapshot
 from emulator.domain.errors import (
     BadSteering,
+    BodyTooLarge,
     ContentBlocked,
     DomainError,
     InsufficientBalance,
     InvalidBody,
     NotFound,
+    PlannedError,
     RateLimited,
     ServerStopping,
     Unauthorized,
@@ -31,7 +34,7 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.records import ErrorType, Generation, TaskStatus
-from emulator.http.common import json_response
+from emulator.http.common import MAX_JSON_DEPTH, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 
 SUCCESS = "success"
@@ -74,6 +77,9 @@ def violation_text(v: Violation) -> str:
         name = (v.facts.get("unexpected") or ["?"])[0]
         return f"{field_name((*v.loc, name))}: Unknown parameter."
     message = v.message
+    if v.kind == "image_too_large" and "max_bytes" in v.facts:
+        what = "file" if v.loc == ("file",) else "image"
+        message = f"The {what} must be smaller than {v.facts['max_bytes'] / (1024 * 1024):g} MB."
     if v.kind in ("oneofnotvalid", "oneofmultiplevalid"):
         # The schema's only alternatives are the image references' two keys.
         message = "Provide exactly one of 'image_url' or 'file_id'."
@@ -96,6 +102,7 @@ def validation_message(violations: tuple[Violation, ...]) -> str:
 _BODY_TEXT: dict[str, str] = {
     "not_json": "The request body must be valid JSON.",
     "not_object": "The request body must be a JSON object.",
+    "too_deep": f"The request body must not nest more than {MAX_JSON_DEPTH} levels.",
     "form_not_taken": "This endpoint does not take multipart/form-data.",
     "not_form": "Send the file as multipart/form-data in a part named 'file'.",
 }
@@ -108,12 +115,40 @@ def body_text(exc: InvalidBody) -> str:
     return _BODY_TEXT[exc.problem]
 
 
+_PLANNED: dict[int, str] = {
+    400: "Bad request.",
+    401: "Invalid API key.",
+    404: "Not found.",
+    429: "Rate limit exceeded, please try again later.",
+    500: "Internal server error.",
+}
+
+
+def _planned_parts(exc: PlannedError) -> tuple[int, str, dict[str, str]]:
+    """A fault plan's error in the envelope; a 429 always says when to retry."""
+    retry_after = exc.retry_after
+    if exc.status == 429 and retry_after is None:
+        retry_after = 1.0
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    message = _PLANNED.get(exc.status)
+    if message is None:
+        try:
+            message = HTTPStatus(exc.status).phrase + "."
+        except ValueError:
+            message = "Error."
+    return exc.status, message, headers
+
+
 def error_parts(exc: DomainError) -> tuple[int, str, dict[str, str]]:
     """(HTTP status, message, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, PlannedError):
+        return _planned_parts(exc)
     if isinstance(exc, ValidationFailed):
         return 400, validation_message(exc.violations), {}
     if isinstance(exc, InvalidBody):
         return 400, body_text(exc), {}
+    if isinstance(exc, BodyTooLarge):
+        return 413, f"The request body must not exceed {size_text(exc.limit)}.", {}
     if isinstance(exc, BadSteering):
         return 400, steering_text(exc), {}
     if isinstance(exc, InsufficientBalance):

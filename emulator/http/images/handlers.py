@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulator.domain.errors import (
     DomainError,
     InvalidBody,
+    RateLimited,
     ServerStopping,
     UpstreamFailure,
     ValidationFailed,
     Violation,
 )
-from emulator.domain.images import Upload
-from emulator.domain.records import Generation, Usage
+from emulator.domain.images import ImagesService, Upload
+from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
 from emulator.http.forms import read_form
 from emulator.http.images import render
-from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.gateway import admit_images, key_of
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
+from emulator.logs import LOGGER
 from emulator.state import Emulator
 
 MAX_FORM_FILES = 64
@@ -55,9 +59,13 @@ class ImagesHandlers:
         emulator = _emulator(request)
         images = emulator.images
         scope = request.scope
+        counted = False
         try:
             steering = steering_of(scope)
             body, upload = await _read_body(request)
+            model, n = images.requested(self.provider, kind, body, upload)
+            counted = True
+            await admit_images(scope, self.provider, model, n)
             generation = await images.prepare(
                 self.provider,
                 kind,
@@ -67,8 +75,11 @@ class ImagesHandlers:
                 upload=upload,
                 outcome=steering.outcome if steering else None,
                 latency=steering.latency if steering else None,
+                service_factor=steering.service_factor if steering else 1.0,
             )
         except DomainError as exc:
+            if not counted:  # a request refused before its body was read counts all the same
+                exc = await self._count_unread(scope, images, kind, exc)
             return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
@@ -84,6 +95,18 @@ class ImagesHandlers:
             emulator.metrics.served("b64", len(image))
         return render.images_response(generation, list(data))
 
+    async def _count_unread(
+        self, scope: Scope, images: ImagesService, kind: str, exc: DomainError
+    ) -> DomainError:
+        """Count a request whose body could not be read (as one image of the operation's
+        default model); the refusal to answer: a reached limit's, else ``exc``."""
+        model, n = images.requested(self.provider, kind, None)
+        try:
+            await admit_images(scope, self.provider, model, n)
+        except RateLimited as limited:
+            return limited
+        return exc
+
 
 async def _read_body(request: Request) -> tuple[object, Upload | None]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -92,8 +115,8 @@ async def _read_body(request: Request) -> tuple[object, Upload | None]:
     raw = await request.body()
     try:
         return load_json(raw), None
-    except NotJson:
-        raise InvalidBody("not_json") from None
+    except NotJson as exc:
+        raise InvalidBody(exc.problem) from None
 
 
 async def _read_form(request: Request) -> Upload:
@@ -141,13 +164,17 @@ async def _stream(emulator: Emulator, generation: Generation, drain: Drain) -> A
 
     A failure steered or drawn for the request arrives as one ``error`` event once its time is
     up, after the first image's partials due in the first half: a stream that fails midway.
-    A server that begins to stop ends the stream at once with an ``error`` event.
+    A server that begins to stop ends the stream at once with an ``error`` event; so does a
+    stream that fails for any other reason (a server error, logged), rather than dropping.
     """
     try:
         async for chunk in _events(emulator, generation, drain):
             yield chunk
     except ServerStopping as exc:
         yield render.error_event(exc)
+    except Exception:  # the answer began: the client learns of the failure as an event
+        logging.getLogger(LOGGER).exception("stream %s failed", generation.request_id)
+        yield render.error_event(UpstreamFailure(ErrorType.INTERNAL_SERVER_ERROR))
 
 
 async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
 from emulator.domain.errors import (
     BadSteering,
+    BodyTooLarge,
     ContentBlocked,
     DomainError,
     InsufficientBalance,
     InvalidBody,
     NotFound,
+    PlannedError,
     RateLimited,
     ServerStopping,
     Unauthorized,
@@ -29,9 +32,10 @@ from emulator.domain.errors import (
     ValidationFailed,
     Violation,
 )
+from emulator.domain.limits import Quota
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import quote_list
-from emulator.http.common import dump_json, json_response
+from emulator.http.common import MAX_JSON_DEPTH, dump_json, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 from emulator.spec.loader import json_type
 from emulator.spec.messages import TYPE_NAMES
@@ -93,7 +97,16 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
         )
     if kind == "required":
         return v.message, param, "missing_required_parameter"
-    if kind in ("invalid_type", "array_above_max_length", "invalid_image_format"):
+    if kind == "image_too_large" and "max_bytes" in facts:
+        field = param_name(v.loc[:1])
+        limit_mb = facts["max_bytes"] / (1024 * 1024)
+        return f"Invalid '{field}': each image must be smaller than {limit_mb:g} MB.", param, kind
+    if kind in (
+        "invalid_type",
+        "array_above_max_length",
+        "invalid_image_format",
+        "image_too_large",
+    ):
         return v.message, param, kind
     # The semantic rules write whole sentences already.
     return v.message, param, "invalid_value"
@@ -109,6 +122,10 @@ _BODY_TEXT: dict[str, str] = {
         "payload (or multipart/form-data for image edits)."
     ),
     "not_object": "The request body must be a JSON object.",
+    "too_deep": (
+        f"We could not parse the JSON body of your request: it is nested more than "
+        f"{MAX_JSON_DEPTH} levels deep."
+    ),
     "form_not_taken": "This endpoint does not take multipart/form-data.",
     "not_form": "This endpoint expects multipart/form-data.",
 }
@@ -136,29 +153,124 @@ def upstream_text(outcome: ErrorType) -> str:
     return _UPSTREAM_TEXT.get(outcome, _SERVER_ERROR + " Sorry about that!")
 
 
+# -- rate limits -----------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """A wait as OpenAI writes one in headers and messages (Go's duration form, to the
+    millisecond, rounded up): ``0s``, ``240ms``, ``7.5s``, ``6m0s``, ``1h2m3.5s``."""
+    ms = math.ceil(round(seconds * 1000, 6))
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    text = f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def quota_headers(quota: Quota) -> list[tuple[bytes, bytes]]:
+    """A key's requests and images per minute for one model, as the ``x-ratelimit-*`` headers
+    of every answer: the limit, what is left, and how long until the oldest counted unit
+    leaves the window."""
+    requests, images = quota.requests, quota.images
+    return [
+        (b"x-ratelimit-limit-requests", b"%d" % requests.limit),
+        (b"x-ratelimit-remaining-requests", b"%d" % requests.remaining),
+        (b"x-ratelimit-reset-requests", duration(requests.reset).encode()),
+        (b"x-ratelimit-limit-images", b"%d" % images.limit),
+        (b"x-ratelimit-remaining-images", b"%d" % images.remaining),
+        (b"x-ratelimit-reset-images", duration(images.reset).encode()),
+    ]
+
+
+def rate_limit_text(exc: RateLimited) -> str:
+    """Why a request was refused by a limit, in OpenAI's words for that limit."""
+    if exc.limit <= 0:  # no limit of the key's (a planned fault): no numbers to give
+        return f"Rate limit reached for images. Please try again in {duration(exc.retry_after)}."
+    org = f"org-{exc.owner or 'emulator'}"
+    if exc.kind == "images":
+        return (
+            f"Rate limit exceeded for images per minute in organization {org}. "
+            f"Limit: {exc.limit}/1min. Current: {exc.used + exc.requested}/1min. Please visit "
+            "https://platform.openai.com/docs/guides/rate-limits to learn how to increase your "
+            "rate limit."
+        )
+    what = f" for {exc.model}" if exc.model else ""
+    per = "min (RPM)" if exc.window == 60 else duration(exc.window)
+    return (
+        f"Rate limit reached{what} in organization {org} on requests per {per}: "
+        f"Limit {exc.limit}, Used {exc.used}, Requested {exc.requested}. Please try again in "
+        f"{duration(exc.retry_after)}. Visit https://platform.openai.com/account/rate-limits "
+        "to learn more."
+    )
+
+
+def _retry_headers(seconds: float) -> dict[str, str]:
+    wait = max(0.001, seconds)
+    return {
+        "retry-after": str(max(1, math.ceil(wait))),
+        "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+    }
+
+
+_OVERLOADED = "The engine is currently overloaded, please try again later."
+
+
+def _planned_parts(exc: PlannedError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A fault plan's error: OpenAI's body for that status; the retry headers when the plan
+    gives ``retry_after``."""
+    status = exc.status
+    retry = {} if exc.retry_after is None else _retry_headers(exc.retry_after)
+    if status == 401:
+        return error_parts(Unauthorized("invalid"))
+    if status == 429 and exc.retry_after is not None:
+        return error_parts(RateLimited(exc.retry_after))
+    if status == 429:
+        message = "Rate limit reached for images. Please try again later."
+        return 429, error_body(message, "requests", None, "rate_limit_exceeded"), {}
+    if status == 500:
+        message = _SERVER_ERROR + " Sorry about that!"
+        return 500, error_body(message, "server_error", None, "server_error"), retry
+    if status == 503:
+        return 503, error_body(_OVERLOADED, "server_error", None, None), retry
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return status, error_body(f"{phrase}.", kind, None, None), retry
+
+
 def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     """(status, body, extra headers) of a domain error in this dialect."""
+    if isinstance(exc, PlannedError):
+        return _planned_parts(exc)
     if isinstance(exc, ValidationFailed):
         message, param, code = violation_error(exc.violations[0])
         return 400, error_body(message, "invalid_request_error", param, code), {}
     if isinstance(exc, InvalidBody):
         return 400, error_body(body_text(exc), "invalid_request_error", None, None), {}
+    if isinstance(exc, BodyTooLarge):
+        message = (
+            f"The request body is too large: this endpoint accepts at most {size_text(exc.limit)}."
+        )
+        return 413, error_body(message, "invalid_request_error", None, "request_too_large"), {}
     if isinstance(exc, BadSteering):
         return 400, error_body(steering_text(exc), "invalid_request_error", None, None), {}
     if isinstance(exc, Unauthorized):
         message = _MISSING_KEY if exc.reason == "missing" else _INVALID_KEY
         return 401, error_body(message, "invalid_request_error", None, "invalid_api_key"), {}
     if isinstance(exc, RateLimited):
-        wait = max(0.001, exc.retry_after)
-        headers = {
-            "retry-after": str(max(1, math.ceil(wait))),
-            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
-            "x-ratelimit-limit-requests": str(exc.limit) if exc.limit else "0",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{wait:.3f}s",
-        }
-        message = f"Rate limit reached for images. Please try again in {wait:.3f}s."
-        return 429, error_body(message, "requests", None, "rate_limit_exceeded"), headers
+        headers = _retry_headers(exc.retry_after)
+        return (
+            429,
+            error_body(rate_limit_text(exc), "requests", None, "rate_limit_exceeded"),
+            headers,
+        )
     if isinstance(exc, InsufficientBalance):
         message = "You exceeded your current quota, please check your plan and billing details."
         return 429, error_body(message, "insufficient_quota", None, "insufficient_quota"), {}

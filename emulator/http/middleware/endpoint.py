@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from starlette.middleware import Middleware
 
@@ -31,6 +32,17 @@ POLICY: dict[str, tuple[bool, bool, bool]] = {
     "aa.upload": (True, True, False),
 }
 
+# Operation kind -> the body it reads, which decides its size limit: one that may carry input
+# images, a text-only one, or (a queue submit) as its model decides. Others read no body.
+Body = Literal["none", "text", "images", "model"]
+BODIES: dict[str, Body] = {
+    "submit": "model",
+    "images.generate": "text",
+    "images.edit": "images",
+    "aa.generate": "images",
+    "aa.upload": "images",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -42,11 +54,13 @@ class Endpoint:
     guarded: bool  # behind the gateway: a key is required
     limited: bool  # counts against the key's rate limit
     steered: bool  # takes X-Imgemu-Outcome / X-Imgemu-Latency
+    body: Body = "none"  # the request body it reads
 
     @classmethod
     def of(cls, provider: str, kind: str) -> Endpoint:
         guarded, limited, steered = POLICY[kind]
-        return cls(provider, PROVIDERS[provider].dialect, kind, guarded, limited, steered)
+        dialect = PROVIDERS[provider].dialect
+        return cls(provider, dialect, kind, guarded, limited, steered, BODIES.get(kind, "none"))
 
 
 # The middleware of one of a provider's operation kinds: what a route builder asks for.

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from emulator.domain.errors import DomainError, InvalidBody
+from emulator.domain.errors import DomainError, InvalidBody, RateLimited
 from emulator.domain.queue import Snapshot
 from emulator.http.common import (
     NotJson,
@@ -28,6 +28,7 @@ from emulator.http.common import (
     send_json,
 )
 from emulator.http.middleware.gateway import key_of
+from emulator.http.middleware.request_id import request_id as request_id_of
 from emulator.http.middleware.steering import steering_of
 from emulator.http.queue import render
 from emulator.state import Emulator
@@ -114,7 +115,9 @@ class SubmitEndpoint:
                 steering=steering_of(scope),
             )
         except DomainError as exc:
-            await _refusal(exc, self.provider, "submit")(scope, receive, send)
+            # A refusal in the gateway's shape (the concurrency limit's) carries the request's id.
+            rid = request_id_of(scope, "queue") if isinstance(exc, RateLimited) else ""
+            await _refusal(exc, self.provider, "submit", rid)(scope, receive, send)
             return
         request_id = submitted.job.request_id
         url = render.request_url(scope_base(scope) + self.prefix, model, request_id)
@@ -148,8 +151,8 @@ class StatusEndpoint:
         )
 
 
-def _refusal(exc: DomainError, provider: str, operation: str) -> Response:
-    return render.error_response(exc, provider=provider, operation=operation)
+def _refusal(exc: DomainError, provider: str, operation: str, request_id: str = "") -> Response:
+    return render.error_response(exc, provider=provider, operation=operation, request_id=request_id)
 
 
 async def unrouted(scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,5 +179,5 @@ def _query_keys(scope: Scope) -> frozenset[str]:
 def _parse_json(raw: bytes) -> Any:
     try:
         return load_json(raw)
-    except NotJson:
-        raise InvalidBody("not_json") from None
+    except NotJson as exc:
+        raise InvalidBody(exc.problem) from None

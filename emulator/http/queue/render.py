@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
@@ -15,13 +16,16 @@ from starlette.responses import Response
 from emulator.domain.errors import (
     AlreadyCompleted,
     BadSteering,
+    BodyTooLarge,
     DomainError,
     InsufficientBalance,
     InvalidBody,
     LinkExpired,
     ModelNotFound,
+    PlannedError,
     RateLimited,
     RequestNotFound,
+    ServerStopping,
     Unauthorized,
     ValidationFailed,
     WebhookNotSupported,
@@ -29,7 +33,7 @@ from emulator.domain.errors import (
 from emulator.domain.jobs import Event, JobState, events_until, state_at
 from emulator.domain.queue import Snapshot
 from emulator.domain.records import ErrorType, Job, Status
-from emulator.http.common import json_response
+from emulator.http.common import MAX_JSON_DEPTH, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 from emulator.providers import PROVIDERS
 
@@ -172,8 +176,48 @@ _INSUFFICIENT = "Insufficient credits"
 _BODY_TEXT: dict[str, str] = {
     "not_json": "Request body is not valid JSON",
     "not_object": "Request body must be a JSON object",
+    "too_deep": f"Request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)",
 }
 _LINK_EXPIRED = "Request has expired or the signature is invalid"
+# A submit still reading its body or fetching its inputs when the server begins to stop; fal's
+# clients retry a 503.
+_STOPPING = "Service is shutting down, please retry"
+
+
+def body_too_large_text(exc: BodyTooLarge) -> str:
+    """The refusal of a body over its operation's limit (the control plane says it so too)."""
+    return f"Request body too large: the limit is {size_text(exc.limit)}"
+
+
+def _planned(exc: PlannedError, provider: str, operation: str, request_id: str) -> Response:
+    """A fault plan's error: the body this protocol answers with that status."""
+    status = exc.status
+    same: dict[int, DomainError] = {
+        401: Unauthorized("invalid"),
+        402: InsufficientBalance(),
+        404: RequestNotFound(),
+        429: RateLimited(1.0 if exc.retry_after is None else exc.retry_after),
+    }
+    if status in same:
+        return error_response(
+            same[status], provider=provider, operation=operation, request_id=request_id
+        )
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if status == 422:
+        detail = [{"loc": ["body"], "msg": "Unprocessable Entity", "type": "value_error"}]
+        return json_response({"detail": detail}, 422, headers)
+    if status == 500 and operation == "result":
+        body = {"detail": "Internal server error", "error_type": "INTERNAL_SERVER_ERROR"}
+        return json_response(body, 500, headers)
+    if status == 500:
+        return json_response({"detail": "Internal server error"}, 500, headers)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return json_response({"detail": phrase}, status, headers)
 
 
 def error_response(
@@ -181,6 +225,8 @@ def error_response(
 ) -> Response:
     """The answer of ``provider`` (its words) to a domain error raised while serving
     ``operation``; ``request_id`` is the request's id, which the gateway's refusals carry."""
+    if isinstance(exc, PlannedError):
+        return _planned(exc, provider, operation, request_id)
     if isinstance(exc, Unauthorized | RateLimited):
         if isinstance(exc, RateLimited):
             error = {"code": "RATE_LIMIT_EXCEEDED", "message": _RATE_LIMITED}
@@ -208,10 +254,14 @@ def error_response(
     if isinstance(exc, InvalidBody):
         text = _BODY_TEXT.get(exc.problem, "Request body could not be read")
         return json_response({"detail": text}, 400)
+    if isinstance(exc, BodyTooLarge):
+        return json_response({"detail": body_too_large_text(exc)}, 413)
     if isinstance(exc, BadSteering):
         return json_response({"detail": steering_text(exc)}, 400)
     if isinstance(exc, WebhookNotSupported):
         return json_response({"detail": "webhook not supported"}, 400)
     if isinstance(exc, LinkExpired):
         return json_response({"detail": _LINK_EXPIRED}, 403)
+    if isinstance(exc, ServerStopping):
+        return json_response({"detail": _STOPPING}, 503)
     return json_response({"detail": "Internal server error"}, 500)

@@ -15,11 +15,27 @@ the scripts may touch any of them. Under the prefix:
 - per pool (``provider:model``): ``free:<pool>`` sorted set, slot by the instant it frees
   (the memory store's heap); ``starts:<pool>`` sorted set, padded seq by the start of a job
   still waiting when it was scheduled (equal starts order by seq, as the memory store's
-  tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order;
-- ``rate:<key>``: sorted set of hit instants; ``bal:<owner>``: USD left;
-- ``upload:<file id>``: the bytes; ``task:<task id>``: the record;
+  tuples do); ``active:<pool>`` list of unfinished job ids in FIFO order; ``parked:<pool>``
+  sorted set, the slots set aside while the pool has fewer than it had (``resize_pool`` in
+  ``common.lua``);
+- ``rate:<key>``: a rate limit's window, sorted set of units by the instant each was counted;
+  ``held:<key>``: a key's concurrency places, sorted set of request ids by the end of each
+  place as last seen (the job's own hash says when it ends); ``bal:<owner>``: USD left;
+- ``upload:<owner>:<file id>``: the bytes (another owner's file id names no key);
+  ``uploads:index`` (sorted set: upload key by the order it was kept, ``uploads:order``),
+  ``uploads:sizes`` (hash: upload key -> bytes) and ``uploads:total``: what the byte budget
+  counts (``put_upload.lua``);
+  ``task:<task id>``: the record;
+- ``signing_key``: the key every process on the namespace signs result links with (the first
+  to start chose it at random, ``signing_key.lua``); it has no expiry and a reset keeps it;
 - ``metrics``: hash, the metric totals every process adds its counts to (field -> number,
-  ``emulator.domain.metrics``).
+  ``emulator.domain.metrics``);
+- fault plans: ``faults`` sorted set, plan id by its number (the order they were kept);
+  ``fault:<id>`` hash, ``b`` the plan's JSON, ``a`` after, ``t`` times (empty: never spent),
+  ``p`` probability, ``s`` seen, ``n`` applied; ``faults:n`` the ids' counter;
+  ``faults:offered`` set once the config file's plans were kept;
+- ``config``: hash, runtime setting -> its JSON value (``PATCH /_emulator/config``);
+- ``live``: the version token of the plans and runtime settings, new at every change.
 
 **Atomic.** Every read-modify-write is one Lua script (``*.lua`` beside this module, each
 prefixed with ``common.lua``), run by its SHA; redis-py loads it again if Redis lost it.
@@ -28,12 +44,16 @@ Reads of one key are single commands. One round trip per operation.
 **Bounded.** Every key gets a time to live of ``ttl`` (``result_ttl`` plus ``GRACE``, the
 constant of ``emulator.domain.records`` both stores use) and, for a job or a pool, the seconds
 until the job finishes; writes renew it. Redis counts real seconds: on a virtual clock that
-runs ahead, records live by the wall clock. Uploads have no byte budget here (the memory
-store's ``upload_bytes``): their keys expire, and Redis' own ``maxmemory`` bounds the rest.
+runs ahead, records live by the wall clock. Uploads also share a byte budget
+(``upload_bytes``, the memory store's): past it the oldest go first, the newest is kept
+whatever its size.
+Fault plans and runtime settings have no time to live: they are few (plans are counted,
+``emulator.domain.live.MAX_PLANS``) and last until deleted or reset.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Awaitable, Mapping, Sequence
 from importlib import resources
@@ -44,8 +64,17 @@ import redis.asyncio
 import redis.exceptions
 
 from emulator.domain.records import GRACE as GRACE  # the stores share it
-from emulator.domain.records import Job, Task
-from emulator.store.base import PoolStats, StoreUnavailable
+from emulator.domain.records import Job, StoredFault, Task
+from emulator.store.base import (
+    HOLD_SECONDS,
+    HOLD_WAIT,
+    Busy,
+    PoolStats,
+    StoreUnavailable,
+    Taken,
+    Window,
+    WindowState,
+)
 from emulator.store.codec import decode_job, decode_task, encode_job, encode_task
 from emulator.store.url import RedisTarget
 
@@ -57,13 +86,21 @@ SCRIPTS = (
     "job_status",
     "queue_position",
     "cancel",
-    "take_rate_slot",
+    "take_windows",
+    "take_concurrency",
     "charge",
     "jobs",
     "claim_node",
     "renew_node",
     "add_metrics",
     "pool_stats",
+    "signing_key",
+    "put_upload",
+    "add_faults",
+    "faults",
+    "delete_faults",
+    "take_fault",
+    "patch_config",
 )
 # Node numbers (``Store.claim_node``): held this many seconds unless renewed, and at most this
 # many processes at once on one namespace.
@@ -106,9 +143,12 @@ class RedisStore:
     Connections open on first use, in the event loop that uses them; ``close`` lets them go.
     """
 
-    def __init__(self, target: RedisTarget, ttl: float) -> None:
+    shared = True  # every process given the same URL and namespace
+
+    def __init__(self, target: RedisTarget, ttl: float, upload_bytes: int | None = None) -> None:
         self.target = target
         self.ttl = ttl
+        self.upload_bytes = upload_bytes
         self.prefix = f"{KEY_PREFIX}{{{target.namespace}}}:"
         self._pool = redis.asyncio.ConnectionPool.from_url(target.url)
         self._redis = redis.asyncio.Redis(connection_pool=self._pool)
@@ -116,6 +156,7 @@ class RedisStore:
         self._seq_key = self.prefix + "seq"
         self._node_token = secrets.token_hex(8)  # this store's claim on its node number
         self._index = self.prefix + "jobs"
+        self._signing_key = self.prefix + "signing_key"
 
     def check(self) -> None:
         """Reach the server now (blocking) and load the scripts, or raise ``StoreUnavailable``."""
@@ -177,6 +218,7 @@ class RedisStore:
                 f"{self.prefix}free:{pool}",
                 f"{self.prefix}starts:{pool}",
                 f"{self.prefix}active:{pool}",
+                f"{self.prefix}parked:{pool}",
             ),
             (
                 _num(now),
@@ -250,12 +292,42 @@ class RedisStore:
     # -- limits and balances ------------------------------------------------------------------
 
     async def take_rate_slot(self, key: str, limit: int, window: float, now: float) -> float | None:
-        wait = await self._run(
-            "take_rate_slot",
-            (f"{self.prefix}rate:{key}",),
-            (_num(now), str(limit), _num(window), _num(self.ttl)),
+        taken = await self.take_windows((Window(key, limit, window),), now)
+        return None if taken.refused is None else taken.wait
+
+    async def take_windows(self, windows: Sequence[Window], now: float) -> Taken:
+        args = [_num(now), _num(self.ttl)]
+        for window in windows:
+            args += [str(window.limit), _num(window.seconds), str(window.amount)]
+        found = await self._run(
+            "take_windows", [f"{self.prefix}rate:{window.key}" for window in windows], args
         )
-        return None if wait is None else float(wait)
+        refused = int(found[0])
+        states = tuple(
+            WindowState(int(found[i]), float(found[i + 1])) for i in range(2, len(found), 2)
+        )
+        if refused == 0:
+            return Taken(states)
+        return Taken(states, refused - 1, float(found[1]))
+
+    async def take_concurrency(self, key: str, request_id: str, limit: int, now: float) -> Busy:
+        found = await self._run(
+            "take_concurrency",
+            (f"{self.prefix}held:{key}",),
+            (
+                _num(now),
+                str(limit),
+                request_id,
+                self.prefix,
+                _num(HOLD_SECONDS),
+                _num(HOLD_WAIT),
+                _num(self.ttl),
+            ),
+        )
+        return Busy(int(found[0]), float(found[1]) if len(found) > 1 else None)
+
+    async def release_concurrency(self, key: str, request_id: str) -> None:
+        await self._redis.zrem(f"{self.prefix}held:{key}", request_id)
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
         taken = await self._run(
@@ -278,12 +350,15 @@ class RedisStore:
 
     # -- uploads and tasks --------------------------------------------------------------------
 
-    async def put_upload(self, file_id: str, data: bytes) -> None:
-        await self._redis.set(f"{self.prefix}upload:{file_id}", data, px=self._ms(0.0))
+    async def put_upload(self, owner: str, file_id: str, data: bytes) -> None:
+        budget = -1 if self.upload_bytes is None else self.upload_bytes
+        keys = [f"{self.prefix}upload:{owner}:{file_id}"]
+        keys += [f"{self.prefix}uploads:{part}" for part in ("index", "sizes", "total", "order")]
+        await self._run("put_upload", keys, (data, str(self._ms(0.0)), str(budget)))
 
-    async def get_upload(self, file_id: str) -> bytes | None:
+    async def get_upload(self, owner: str, file_id: str) -> bytes | None:
         return await cast(
-            Awaitable[bytes | None], self._redis.get(f"{self.prefix}upload:{file_id}")
+            Awaitable[bytes | None], self._redis.get(f"{self.prefix}upload:{owner}:{file_id}")
         )
 
     async def put_task(self, task: Task) -> None:
@@ -301,9 +376,13 @@ class RedisStore:
     # -- the whole store ----------------------------------------------------------------------
 
     async def reset(self) -> None:
-        """Delete every key of the namespace (other namespaces keep theirs)."""
+        """Delete every key of the namespace but its signing key, which the processes sharing
+        it keep signing with (other namespaces keep theirs)."""
         batch: list[bytes] = []
+        kept = self._signing_key.encode()
         async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
+            if key == kept:
+                continue
             batch.append(key)
             if len(batch) >= 1000:
                 await self._redis.unlink(*batch)
@@ -334,6 +413,11 @@ class RedisStore:
         """Keep holding ``node`` another ``NODE_SECONDS`` (or let it go: ``release``)."""
         seconds = "0" if release else str(NODE_SECONDS)
         await self._run("renew_node", [f"{self.prefix}node:{node}"], [self._node_token, seconds])
+
+    async def signing_key(self, candidate: bytes) -> bytes:
+        """The namespace's signing key: the first process's random one (``signing_key.lua``)."""
+        kept: bytes = await self._run("signing_key", (self._signing_key,), (candidate,))
+        return kept
 
     def _ms(self, extra: float) -> int:
         """PX of a key: the time to live plus ``extra`` seconds, in whole milliseconds."""
@@ -369,3 +453,71 @@ class RedisStore:
             PoolStats(pools[stats[i] - 1], stats[i + 1], stats[i + 2], stats[i + 3])
             for i in range(0, len(stats), 4)
         ]
+
+    # -- fault plans and runtime settings -----------------------------------------------------
+
+    def _live_keys(self) -> tuple[str, str]:
+        return self.prefix + "faults", self.prefix + "live"
+
+    async def add_faults(
+        self, faults: Sequence[StoredFault], limit: int, once: bool = False
+    ) -> list[StoredFault] | None:
+        index, live = self._live_keys()
+        args: list[str] = [self.prefix, str(limit), "1" if once else "", secrets.token_hex(8)]
+        for fault in faults:
+            times = "" if fault.times is None else str(fault.times)
+            args += [fault.body, str(fault.after), times, _num(fault.probability)]
+        keys = (index, self.prefix + "faults:n", self.prefix + "faults:offered", live)
+        ids = await self._run("add_faults", keys, args)
+        if ids is None:
+            return None
+        if not ids:  # offered once already
+            return []
+        return [
+            StoredFault(plan_id.decode(), fault.body, fault.after, fault.times, fault.probability)
+            for plan_id, fault in zip(ids, faults, strict=True)
+        ]
+
+    async def faults(self) -> list[StoredFault]:
+        values = await self._run("faults", (self.prefix + "faults",), (self.prefix,))
+        return [
+            StoredFault(
+                plan_id=values[i].decode(),
+                body=values[i + 1].decode(),
+                after=int(values[i + 2]),
+                times=int(values[i + 3]) if values[i + 3] else None,
+                probability=float(values[i + 4]),
+                seen=int(values[i + 5]),
+                applied=int(values[i + 6]),
+            )
+            for i in range(0, len(values), 7)
+        ]
+
+    async def delete_faults(self, plan_ids: Sequence[str] | None = None) -> int:
+        every = "1" if plan_ids is None else ""
+        args = [self.prefix, secrets.token_hex(8), every, *(plan_ids or ())]
+        return int(await self._run("delete_faults", self._live_keys(), args))
+
+    async def take_fault(self, plan_ids: Sequence[str], seed: int) -> tuple[str, bool] | None:
+        # The index is named for a cluster's routing only: the plans' keys share its slot.
+        keys = (self.prefix + "faults",)
+        found = await self._run("take_fault", keys, (self.prefix, str(seed), *plan_ids))
+        if found is None:
+            return None
+        return found[0].decode(), bool(int(found[1]))
+
+    async def live_version(self) -> str:
+        token = await cast(Awaitable[bytes | None], self._redis.get(self.prefix + "live"))
+        return "" if token is None else token.decode()
+
+    async def config_overrides(self) -> dict[str, Any]:
+        found = await cast(
+            Awaitable[dict[bytes, bytes]], self._redis.hgetall(self.prefix + "config")
+        )
+        return {name.decode(): json.loads(value) for name, value in found.items()}
+
+    async def patch_config(self, changes: Mapping[str, Any]) -> None:
+        args = [secrets.token_hex(8)]
+        for name, value in changes.items():
+            args += [name, "" if value is None else json.dumps(value)]
+        await self._run("patch_config", (self.prefix + "config", self.prefix + "live"), args)

@@ -11,6 +11,7 @@ redis.call('HSET', job, 'c', now_s)
 if v[2] == '' then return {v[1], v[2], v[3], now_s} end
 local free, starts, active = prefix .. 'free:' .. v[4], prefix .. 'starts:' .. v[4],
   prefix .. 'active:' .. v[4]
+local parked = prefix .. 'parked:' .. v[4]
 local running, waiting, keep = {}, {}, {}
 for _, id in ipairs(redis.call('LRANGE', active, 0, -1)) do
   local key = prefix .. 'job:' .. id
@@ -27,6 +28,9 @@ end
 local heap = {}
 for _, finish in ipairs(running) do heap_push(heap, finish) end
 for _ = #running + 1, slots do heap_push(heap, now) end
+-- More running jobs than slots (the pool was given fewer): the slots that free first wait aside.
+local aside = {}
+while #heap > slots do aside[#aside + 1] = heap_pop(heap) end
 local queued = {}
 local longest = 0
 for _, w in ipairs(waiting) do
@@ -40,7 +44,7 @@ for _, w in ipairs(waiting) do
     queued[#queued + 1] = w[2]
   end
 end
-redis.call('DEL', free, starts, active)
+redis.call('DEL', free, starts, active, parked)
 local slots_free = {}
 for slot, instant in ipairs(heap) do
   slots_free[#slots_free + 1] = fmt(instant)
@@ -48,8 +52,15 @@ for slot, instant in ipairs(heap) do
   if instant - now > longest then longest = instant - now end
 end
 zadd_all(free, slots_free)
+local slots_aside = {}
+for i, instant in ipairs(aside) do
+  slots_aside[#slots_aside + 1] = fmt(instant)
+  slots_aside[#slots_aside + 1] = #heap + i
+  if instant - now > longest then longest = instant - now end
+end
+zadd_all(parked, slots_aside)
 zadd_all(starts, queued)
 push_all(active, keep)
 local ms = ttl_ms(tonumber(ARGV[3]), longest)
-for _, key in ipairs({free, starts, active}) do redis.call('PEXPIRE', key, ms) end
+for _, key in ipairs({free, starts, active, parked}) do redis.call('PEXPIRE', key, ms) end
 return {v[1], v[2], v[3], now_s}

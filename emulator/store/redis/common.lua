@@ -78,3 +78,25 @@ local function queue_position(starts, now_s, start_s, seq)
   if position < 0 then position = 0 end
   return position
 end
+
+-- Give a pool ``slots`` slots (the memory store's ``_resize``): fewer set aside the slots that
+-- free first (a new job then waits until all but slots - 1 of the running jobs are done), more
+-- take the set-aside slots back, earliest first, then new slots free at ``now``. The slots'
+-- members are the numbers 1..(free + parked), so a new slot's number is one more.
+local function resize_pool(free, parked, slots, now_s)
+  local have = redis.call('ZCARD', free)
+  while have > slots do
+    local slot = redis.call('ZPOPMIN', free)
+    redis.call('ZADD', parked, slot[2], slot[1])
+    have = have - 1
+  end
+  while have < slots do
+    local slot = redis.call('ZPOPMIN', parked)
+    if slot[1] then
+      redis.call('ZADD', free, slot[2], slot[1])
+    else
+      redis.call('ZADD', free, now_s, have + 1)
+    end
+    have = have + 1
+  end
+end

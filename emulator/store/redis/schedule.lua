@@ -1,14 +1,19 @@
 -- KEYS: job, jobs index, free (slot -> instant it frees), starts (seq -> start of a waiting
---       job), active (unfinished job ids, FIFO).
+--       job), active (unfinished job ids, FIFO), parked (slots set aside while the pool has
+--       fewer than it had).
 -- ARGV: now, slots, service seconds, seq (padded), seq (number), record, pool, canceled
 --       ('' for none), ttl, prefix, id.
 -- The job takes the earliest-free slot of its pool (FIFO: jobs arrive in order), as the
 -- memory store's heap does; returns its start and finish.
 local job, index, free, starts, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local parked = KEYS[6]
 local now_s, now = ARGV[1], tonumber(ARGV[1])
 local prefix = ARGV[10]
+local slots = tonumber(ARGV[2])
 if redis.call('EXISTS', free) == 0 then
-  for slot = 1, tonumber(ARGV[2]) do redis.call('ZADD', free, now_s, slot) end
+  for slot = 1, slots do redis.call('ZADD', free, now_s, slot) end
+else
+  resize_pool(free, parked, slots, now_s)
 end
 -- Waiting jobs that started by now can never be counted again: the clock only moves on.
 redis.call('ZREMRANGEBYSCORE', starts, '-inf', now_s)
@@ -35,7 +40,7 @@ local ms = ttl_ms(tonumber(ARGV[9]), finish - now)
 redis.call('PEXPIRE', job, ms)
 prune_index(index, prefix)
 redis.call('ZADD', index, ARGV[5], id)
-for _, key in ipairs({index, free, starts, active}) do
+for _, key in ipairs({index, free, starts, active, parked}) do
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
 end
 return {start_s, finish_s}

@@ -63,6 +63,8 @@ def changed_share(a: Image.Image, b: Image.Image, threshold: int = 24) -> float:
 def test_public_names() -> None:
     assert sorted(images.__all__) == [
         "ImageInfo",
+        "ImageLimits",
+        "ImageTooLarge",
         "InvalidImage",
         "RenderSpec",
         "decode_inline",

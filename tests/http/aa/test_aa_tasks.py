@@ -85,10 +85,11 @@ async def test_a_synchronous_call_waits_for_the_clock_and_its_task_can_be_read(
 ) -> None:
     call = asyncio.ensure_future(client.post(URL, json=body(), headers=LATENCY))
     clock = clock_of(app)
-    for _ in range(1000):  # let the call reach its wait
+    for _ in range(5000):  # let the call reach its wait (its input decodes in a thread first)
         if clock.sleepers:
             break
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+    assert clock.sleepers
     assert not call.done()  # it waits for the generation's time
     clock.advance(SECONDS)
     response = await call

@@ -116,13 +116,18 @@ async def test_an_output_url_of_the_emulator_is_a_valid_input(
     assert edited["result"]["outputs"][0]["width"] == 1536
 
 
-async def test_an_unknown_own_url_is_request_invalid(
+async def test_an_unknown_own_url_is_a_placeholder_like_any_unknown_url(
     app: Starlette, client: httpx.AsyncClient
 ) -> None:
+    # No such job, and a signature that does not hold: nothing tells it from another URL
+    # (tests/security/test_key_walls.py: another key's file, a forged or expired link).
     url = "http://emulator.test/_files/mmsu_01jd5x3k7m9q2w4e6r8t0y1v3z/0.png?expires=1&sig=x"
     done = await run(app, client, "gpt_image_1_edit", {"prompt": "x", "images": [url]})
-    assert done["status"]["error_type"] == "REQUEST_INVALID"
-    assert done["status"]["error"].startswith("images.0: Could not download the image at")
+    assert done["code"] == 200
+    assert done["status"]["status"] == "COMPLETED"
+    assert "error_type" not in done["status"]
+    (output,) = done["result"]["outputs"]
+    assert (output["width"], output["height"]) == (1024, 1024)  # the placeholder's size
 
 
 @pytest.mark.parametrize(
@@ -242,15 +247,20 @@ async def test_allowlisted_hosts_are_really_fetched(serve: Any) -> None:
 
     origin = serve(Starlette(routes=[Route("/input.png", picture)]))
     app = make_app(fetch_remote="allowlist", fetch_allowlist=("127.0.0.1",))
-    async with asgi_client(app, {"Authorization": "Key k"}) as client:
-        body = {
-            "prompt": "x",
-            "images": [f"{origin.base_url}/input.png"],
-            "mask": data_url(half_mask(1024, 1536)),
-        }
-        done = await run(app, client, "gpt_image_1_edit", body)
-        assert done["code"] == 200, done
-        output = done["result"]["outputs"][0]
-        assert (output["width"], output["height"]) == (1024, 1536)  # auto follows the fetched image
-        image = (await fetch_image(client, output["url"])).convert("RGB")
-        assert image.getpixel((1000, 700)) == (250, 10, 10)  # the kept half is the fetched image
+    try:
+        async with asgi_client(app, {"Authorization": "Key k"}) as client:
+            body = {
+                "prompt": "x",
+                "images": [f"{origin.base_url}/input.png"],
+                "mask": data_url(half_mask(1024, 1536)),
+            }
+            done = await run(app, client, "gpt_image_1_edit", body)
+            assert done["code"] == 200, done
+            output = done["result"]["outputs"][0]
+            # size auto follows the fetched image
+            assert (output["width"], output["height"]) == (1024, 1536)
+            image = (await fetch_image(client, output["url"])).convert("RGB")
+            # the kept half is the fetched image
+            assert image.getpixel((1000, 700)) == (250, 10, 10)
+    finally:  # what the lifespan does when a server stops
+        await app.state.emulator.fetcher.aclose()

@@ -335,11 +335,7 @@ def _raised_in(exc: BaseException, function: str) -> bool:
 
 # What each known failure looks like as it escapes the app (docs/security_fuzz.md lists them
 # with a request that makes each). Remove an entry when its fix lands.
-KNOWN_FAILURES: dict[str, Callable[[BaseException], bool]] = {
-    "a palette image without its palette": lambda exc: (
-        isinstance(exc, AssertionError) and _raised_in(exc, "open_image")
-    ),
-}
+KNOWN_FAILURES: dict[str, Callable[[BaseException], bool]] = {}
 # The known failures met by the running test: name -> the first request that met it.
 _MET: dict[str, str] = {}
 

@@ -333,7 +333,7 @@ def _raised_in(exc: BaseException, function: str) -> bool:
     return any(frame.name == function and "/emulator/" in frame.filename for frame in frames)
 
 
-# What each known failure looks like as it escapes the app (docs/security_fuzz.md lists them
+# What each known failure looks like as it escapes the app (docs/security.md lists them
 # with a request that makes each). Remove an entry when its fix lands.
 KNOWN_FAILURES: dict[str, Callable[[BaseException], bool]] = {}
 # The known failures met by the running test: name -> the first request that met it.

@@ -1,6 +1,6 @@
 """imgemu: an offline emulator and contract-test suite for hosted GPT-Image APIs.
 
-The one name users import. It gathers the three parts, which stay importable on their own:
+The one name users import. It gathers the parts, which stay importable on their own:
 
 - ``imgemu.create_app(settings)``: the emulator as an ASGI app (``emulator``), and
   ``imgemu.from_environment()``, the same built from ``IMGEMU_*`` variables as ``imgemu serve``
@@ -8,7 +8,13 @@ The one name users import. It gathers the three parts, which stay importable on 
 - the reference clients, re-exported here (``QueueClient``, ``ImagesClient``, ``AAClient`` and
   their async twins, from ``clients``);
 - the contract suite, ``contracts.run_contract`` (needs the ``contract`` extra);
+- ``imgemu.testing``: the emulator inside a test suite (a server on a free loopback port, the
+  app in-process with sync and async transports), and ``imgemu.pytest_plugin``, the pytest
+  fixtures built on it (registered as the ``imgemu`` plugin);
 - ``imgemu.cli.main``: the ``imgemu`` command (serve, generate, status, cancel, contract).
+
+Names are imported on first use: pytest loads ``imgemu.pytest_plugin`` in every run where imgemu
+is installed, and that must not import the emulator (Starlette, uvicorn, Pillow) or the clients.
 
 Example::
 
@@ -19,16 +25,91 @@ Example::
         c.generate("a red apple", model="gpt-image-1.5")
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from clients import *  # noqa: F403  (the clients' flat surface is imgemu's too)
-from clients import __all__ as _client_names
-from emulator.app import create_app, from_environment
-from emulator.settings import Settings
+import importlib
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("imgemu")
-except PackageNotFoundError:  # a checkout that was never installed
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from clients import *  # noqa: F403
+    from emulator.app import create_app, from_environment
+    from emulator.settings import Settings
 
-__all__ = ["Settings", "__version__", "create_app", "from_environment", *_client_names]
+# The clients' flat surface, which is imgemu's too (tests/test_runtime.py holds it to
+# ``clients.__all__``): listed here so that naming it imports nothing.
+CLIENT_NAMES = (
+    "AAClient",
+    "AATask",
+    "AAUsage",
+    "AsyncAAClient",
+    "AsyncImagesClient",
+    "AsyncQueueClient",
+    "AuthenticationError",
+    "ImageCompleted",
+    "ImageEvent",
+    "ImageInput",
+    "ImageParams",
+    "ImageUsage",
+    "ImagesClient",
+    "ImagesResult",
+    "ImgemuError",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotReadyError",
+    "JobStatus",
+    "JobTimeoutError",
+    "LogLine",
+    "NotFoundError",
+    "Output",
+    "PartialImage",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "Progress",
+    "ProviderError",
+    "QueueClient",
+    "QueueResult",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "Submitted",
+    "TransportError",
+    "UsageError",
+)
+_HOMES = {
+    "create_app": "emulator.app",
+    "from_environment": "emulator.app",
+    "Settings": "emulator.settings",
+    **dict.fromkeys(CLIENT_NAMES, "clients"),
+}
+
+__version__: str  # read from the installed distribution on first use
+__all__ = ["Settings", "__version__", "create_app", "from_environment", *CLIENT_NAMES]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("imgemu")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+    elif name == "testing":
+        value = importlib.import_module("imgemu.testing")
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
+        raise AttributeError(f"module 'imgemu' has no attribute {name!r}")
+    globals()[name] = value  # once found, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,7 +1,7 @@
 """Fetching input images from the network, when ``fetch_remote=allowlist`` allows it.
 
 Nothing is fetched by default. With the allowlist on, a URL whose host is on the list is
-fetched, and the fetch stays inside these walls (docs/security_fetch.md says why):
+fetched, and the fetch stays inside these walls (docs/security.md says why):
 
 - only ``http`` and ``https`` URLs, and only from listed hosts: redirects are followed by hand,
   at most ``MAX_REDIRECTS`` of them, each hop's scheme and host checked like the first;

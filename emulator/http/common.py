@@ -36,12 +36,19 @@ def dump_json(body: Any) -> bytes:
 
 
 def load_json(raw: bytes) -> Any:
-    """The parsed body, or ``NotJson``; never an exception of another kind."""
+    """The parsed body, or ``NotJson`` (``too_deep`` past ``MAX_JSON_DEPTH``); never an
+    exception of another kind.
+
+    NaN and Infinity are taken; a string escaping half a surrogate pair (``"\\ud800"``) is
+    not: no UTF-8 text holds it, so nothing downstream (the schema check, digests, answers
+    echoing it) could encode it.
+    """
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        try:  # what orjson refuses and the standard library takes: NaN and Infinity
+        try:  # what orjson refuses and the standard library takes: NaN, Infinity, lone surrogates
             value = json.loads(raw)
+            _ENCODER.encode(value).encode()  # UnicodeEncodeError for a lone surrogate
         except (ValueError, RecursionError):
             raise NotJson() from None
     # Fewer brackets in the text than the limit cannot nest past it: most bodies skip the walk.

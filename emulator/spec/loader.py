@@ -150,16 +150,36 @@ def _resolve(doc: Mapping[str, Any], node: Any) -> Any:
 
 
 def _facts(error: Any) -> dict[str, Any]:
+    """What a dialect may say of one schema error: the error's own facts, the instance's JSON
+    type (``instance_type``), and the instance itself when it is short (``value``)."""
     facts: dict[str, Any] = {}
     with contextlib.suppress(AttributeError, TypeError, ValueError):
         facts.update(error.kind.as_dict())
     facts.pop("context", None)
     value = error.instance
+    facts["instance_type"] = json_type(value)
     if isinstance(value, str | int | float | bool) or value is None:
         facts["value"] = value if not isinstance(value, str) or len(value) <= 200 else None
     if isinstance(value, str | list | dict):
         facts["length"] = len(value)
     return facts
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type name of a parsed JSON ``value`` (``integer`` for a whole number)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
 
 
 def _violations(validator: Any, body: Any) -> tuple[Violation, ...]:

@@ -262,3 +262,59 @@ def test_the_installed_contract_suite_passes_against_the_installed_emulator(
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_the_wheel_registers_both_pytest_plugins(installed: Installed) -> None:
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        text = wheel.read(name).decode()
+    section = text.split("[pytest11]", 1)[1].split("\n[", 1)[0]
+    points = dict(line.split(" = ") for line in section.strip().splitlines())
+    assert points == {"imgemu": "imgemu.pytest_plugin", "imgemu_contract": "contracts.plugin"}
+
+
+USER_TEST = """
+import os
+
+import httpx
+import pytest
+
+from imgemu import ImagesClient, RateLimitError, RetryPolicy
+
+
+@pytest.mark.imgemu(patch_env=True)
+def test_the_fixture(imgemu_server):
+    imgemu_server.faults.add(
+        match={"provider": "openai"}, action={"kind": "error", "status": 429}, times=1
+    )
+    with ImagesClient("openai", retry=RetryPolicy(max_retries=0)) as images:  # from the env
+        assert images.base_url == os.environ["OPENAI_BASE_URL"] == imgemu_server.url("openai")
+        with pytest.raises(RateLimitError):
+            images.generate("A red apple")
+        assert images.generate("A red apple").images
+
+
+def test_in_process(imgemu_app):
+    with imgemu_app.client("aa") as http:
+        assert http.get("/api/v1/image/generation/task_x").status_code == 404
+    with httpx.Client(transport=imgemu_app.transport, base_url=imgemu_app.base_url) as http:
+        assert http.get("/_emulator/health").json() == {"status": "ok"}
+"""
+
+
+def test_the_installed_plugin_runs_a_users_tests(installed: Installed) -> None:
+    """pytest comes with the contract extra (Schemathesis); the plugin with imgemu."""
+    tests = installed.home / "user_tests"
+    tests.mkdir()
+    (tests / "test_user.py").write_text(USER_TEST, encoding="utf-8")
+    result = subprocess.run(
+        [str(installed.bin / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "."],
+        cwd=tests,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout

@@ -3,8 +3,9 @@ module whose own marks already rule it out of the run's ``-m`` expression is not
 
 Deselecting happens after collecting, and collecting is not always cheap: Schemathesis' pytest
 integration builds each operation's test, with its explicit examples and coverage cases, while
-collecting, some 4 s for tests/http/*/…schemathesis.py, which are ``slow`` and left out of the
-everyday ``-m "not slow"`` anyway. Such a module is reported collected with no items; the run
+collecting (some 4 s for two documents' worth of operations), which a ``slow`` module of such
+tests would pay in the everyday ``-m "not slow"`` for nothing. Such a module is reported
+collected with no items; the run
 is the same, its "deselected" count smaller. Only a verdict the module's marks decide alone
 counts: an expression that asks about any other mark (one a test of the module may carry) keeps
 the module collected as usual."""

@@ -209,3 +209,25 @@ async def test_every_answer_over_sockets_is_a_provider_answer(serve: Any) -> Non
     for response in (sync, stream):
         assert response.status_code == 400
         assert error_of(response)["code"] == "invalid_image_format"
+
+
+# A palette PNG whose PLTE chunk is missing (found by tests/fuzz): Pillow opens it and then
+# asserts on it; every provider refuses it from the header instead.
+PALETTE_WITHOUT_COLOURS = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000040000000408030000009e2f6e4c0000000b49444154789c63"
+    "60c00400001400017dfe1eee0000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("path", ["/v1/images/edits", "/v1/image/edits"])  # OpenAI, AGCloud
+async def test_a_palette_image_without_its_palette_is_refused(path: str) -> None:
+    app = fast_app()
+    async with asgi_client(app, BEARER) as client:
+        response = await client.post(path, **edit_form(PALETTE_WITHOUT_COLOURS))
+    assert response.status_code == 400, response.text
+    assert error_of(response) == {
+        "message": "The image is not a valid PNG image (a palette without colours).",
+        "type": "invalid_request_error",
+        "param": "image[0]",
+        "code": "invalid_image_format",
+    }

@@ -130,6 +130,11 @@ def open_image(
     if width <= 0 or height <= 0:
         image.close()
         raise InvalidImage(f"{what} has zero size ({width}x{height}).")
+    if image.mode == "P" and image.palette is None:  # Pillow asserts on it later
+        image.close()
+        raise InvalidImage(
+            f"{what} is not a valid {fmt.upper()} image (a palette without colours)."
+        )
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     if limit is not None and width * height > limit:
         image.close()

@@ -21,6 +21,7 @@ from emulator.domain.images import Upload
 from emulator.domain.records import TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
+from emulator.http.forms import read_form
 from emulator.http.middleware.gateway import key_of
 from emulator.http.middleware.journal import FIELDS
 from emulator.http.middleware.request_id import request_id
@@ -109,12 +110,7 @@ async def _read_file(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise InvalidBody("not_form")
-    try:
-        form = await request.form(max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
-    except DomainError:  # the server began to stop, or the body passed its size limit
-        raise
-    except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
-        raise InvalidBody("bad_form", str(exc)) from None
+    form = await read_form(request, max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS)
     try:
         part = form.get("file")
         if part is None:

@@ -23,6 +23,7 @@ from emulator.domain.errors import (
 from emulator.domain.images import ImagesService, Upload
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.http.common import NotJson, load_json
+from emulator.http.forms import read_form
 from emulator.http.images import render
 from emulator.http.middleware.gateway import admit_images, key_of
 from emulator.http.middleware.journal import FIELDS
@@ -121,14 +122,9 @@ async def _read_body(request: Request) -> tuple[object, Upload | None]:
 
 
 async def _read_form(request: Request) -> Upload:
-    try:
-        form = await request.form(
-            max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
-        )
-    except DomainError:  # the server began to stop, or the body passed its size limit
-        raise
-    except Exception as exc:  # python-multipart's and Starlette's parse errors share no base
-        raise InvalidBody("bad_form", str(exc)) from None
+    form = await read_form(
+        request, max_files=MAX_FORM_FILES, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+    )
     fields: dict[str, str] = {}
     files: dict[str, list[bytes]] = {}
     try:

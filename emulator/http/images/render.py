@@ -37,23 +37,8 @@ from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import quote_list
 from emulator.http.common import MAX_JSON_DEPTH, dump_json, json_response, size_text
 from emulator.http.middleware.steering import steering_text
+from emulator.spec.loader import json_type
 from emulator.spec.messages import TYPE_NAMES
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
 
 
 def param_name(loc: tuple[str | int, ...]) -> str | None:
@@ -80,7 +65,8 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
         return f"Invalid value: '{value}'. Supported values are: {options}.", param, "invalid_value"
     if kind == "type":
         wanted = " or ".join(TYPE_NAMES.get(t, t) for t in facts.get("types", []))
-        got = _json_type(value)
+        # A long string, an array or an object is not among the facts: its type is.
+        got = TYPE_NAMES[facts.get("instance_type") or json_type(value)]
         return (
             f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",
             param,

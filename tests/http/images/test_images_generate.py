@@ -154,6 +154,12 @@ def _bad(**fields: Any) -> dict[str, Any]:
          "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead."),
         (_bad(n="2"), "n", "invalid_type",
          "Invalid type for 'n': expected an integer, but got a string instead."),
+        (_bad(n=[2]), "n", "invalid_type",
+         "Invalid type for 'n': expected an integer, but got an array instead."),
+        (_bad(prompt={"text": PROMPT}), "prompt", "invalid_type",
+         "Invalid type for 'prompt': expected a string, but got an object instead."),
+        (_bad(n="2" * 201), "n", "invalid_type",
+         "Invalid type for 'n': expected an integer, but got a string instead."),
         (_bad(prompt="x" * 32001), "prompt", "string_above_max_length",
          "Invalid 'prompt': string too long. Expected a string with maximum length 32000, "
          "but got a string with length 32001 instead."),

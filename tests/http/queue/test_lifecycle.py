@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import httpx
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from tests.helpers import START, asgi_client, clock_of, decode, make_app
+from tests.helpers import AUTH, START, asgi_client, clock_of, decode, examples, make_app
 from tests.seeds import SEED_GPT_IMAGE_1
+from tests.support.bad_requests import document
 from tests.support.queue import finish, submit
 
 pytestmark = pytest.mark.anyio
@@ -95,6 +99,24 @@ async def test_logs_are_listed_when_asked(app: Starlette, client: httpx.AsyncCli
         assert all(set(e) == {"message", "level", "source", "timestamp"} for e in logs)
         assert logs[0]["timestamp"].endswith("Z")
     assert (await client.get(sub["status_url"], params={"logs": "0"})).json()["logs"] is None
+
+
+LOGS_SCHEMA = jsonschema_rs.validator_for(
+    document("seacloud")["components"]["parameters"]["Logs"]["schema"]
+)
+
+
+@settings(max_examples=examples(0.5))
+@given(flag=st.text(max_size=12))
+async def test_any_logs_value_is_taken_and_only_1_or_true_lists_the_logs(flag: str) -> None:
+    # The flag is never refused: the document says so, and the poll answers whatever it is.
+    assert LOGS_SCHEMA.is_valid(flag)
+    async with asgi_client(make_app(), AUTH) as client:
+        sub = await submit(client, "gpt_image_1", SEED_GPT_IMAGE_1)
+        response = await client.get(sub["status_url"], params={"logs": flag})
+    assert response.status_code == 200, response.text
+    logs = response.json()["logs"]
+    assert (logs is not None) == (flag.lower() in ("1", "true"))
 
 
 async def test_cancel_while_queued_and_after(app: Starlette, client: httpx.AsyncClient) -> None:

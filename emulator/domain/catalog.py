@@ -78,6 +78,7 @@ class ImageModel:
     transparency: bool  # a transparent background is rendered (others: refused or opaque)
     input_fidelity: bool  # takes ``input_fidelity``
     quality: bool = True  # AGCloud's -plus models take no ``quality``
+    markup: bool = False  # takes an edit's ``markup`` part (OpenAI: GPT Image 2.5 only)
 
 
 IMAGE_MODELS: dict[str, ImageModel] = {

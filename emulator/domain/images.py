@@ -38,6 +38,8 @@ from emulator.domain.pricing import Balances, output_tokens, usage_cost_usd
 from emulator.domain.records import ErrorType, Generation, Usage
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
+from emulator.spec.loader import FormSpec
+from emulator.spec.messages import TYPE_NAMES
 from emulator.store.base import Store
 
 # The most images one request may ask for (every provider's documented maximum of ``n``).
@@ -171,6 +173,9 @@ class ImagesService:
         if upload is not None:
             if op.form is None:
                 raise InvalidBody("form_not_taken")
+            undeclared = _undeclared_parts(op.form, upload)
+            if undeclared:
+                raise ValidationFailed(undeclared)
             fields = op.form.coerce(upload.fields)
             violations = op.form.validate(fields)
             defaults = op.form.defaults
@@ -192,9 +197,16 @@ class ImagesService:
         images, mask, problems, image_field = await self._inputs(
             params, upload, edit, owner_of(key)
         )
+        markup = None
+        if upload is not None and upload.files.get("markup"):
+            found_problems: list[Violation] = []
+            markup = self._inspect(upload.files["markup"][0], ("markup",), found_problems)
+            problems = (*problems, *found_problems)
         ctx = RuleContext(
             images=images,
             mask=mask,
+            markup=markup,
+            markup_sent=upload is not None and bool(upload.files.get("markup")),
             reference_problems=problems,
             model=model,
             provider=provider,
@@ -256,8 +268,7 @@ class ImagesService:
         transparent = _transparent(params)
         n = int(params.get("n", 1))
         stream = bool(params.get("stream", False))
-        # 典名词元 takes ``stream`` and ``partial_images`` and ignores them (no stream, no cost).
-        stream = stream and kind != "aa.generate"
+        # 典名词元 types ``partial_images`` as a string ("0".."3"); the schema has checked it.
         partials = int(params.get("partial_images") or 0) if stream else 0
         usage = self._usage(model, quality, width, height, n, partials, params, images)
         cost = usage_cost_usd(model.family, usage)
@@ -373,6 +384,24 @@ class ImagesService:
     async def render(self, generation: Generation, index: int, fidelity: float = 1.0) -> bytes:
         """Image ``index`` of a generation (off the event loop: encoding releases the GIL)."""
         return await self.renderer.render(render_spec(generation, index, fidelity))
+
+
+def _undeclared_parts(form: FormSpec, upload: Upload) -> tuple[Violation, ...]:
+    """The form's file parts its document does not declare as files, each refused by name: an
+    unknown part as an unknown parameter (a ``masks`` typo is never an edit without the mask), a
+    file sent under a text field's name as a wrong type. Text parts are the schema's to judge."""
+    found: list[Violation] = []
+    for name in upload.files:
+        if name in form.file_fields:
+            continue
+        if name in form.field_types:
+            wanted = TYPE_NAMES.get(form.field_types[name], form.field_types[name])
+            message = f"Invalid type for '{name}': expected {wanted}, but got a file instead."
+            found.append(Violation((name,), message, "invalid_type"))
+        else:
+            message = f"Unknown parameter: '{name}'."
+            found.append(Violation((), message, "additionalproperties", {"unexpected": [name]}))
+    return tuple(found)
 
 
 def _output_size(

@@ -38,6 +38,8 @@ class RuleContext:
 
     images: tuple[ResolvedImage | None, ...] = ()  # None where a reference did not resolve
     mask: ResolvedImage | None = None
+    markup: ResolvedImage | None = None  # an edit's ``markup`` part, when it reads as an image
+    markup_sent: bool = False
     reference_problems: tuple[Violation, ...] = ()
     query_keys: frozenset[str] = frozenset()
     header_names: frozenset[str] = frozenset()  # lower-case
@@ -113,6 +115,33 @@ def mask_matches_first_image(body: Mapping[str, Any], ctx: RuleContext) -> Itera
             ("mask",),
             "The mask must have the same dimensions as the first image "
             f"({first.info.width}x{first.info.height}), got {mask.width}x{mask.height}.",
+        )
+
+
+def markup_part(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """An edit's ``markup`` part: a model that takes it, no mask beside it, and a PNG with
+    transparent pixels of the first image's dimensions."""
+    if not ctx.markup_sent:
+        return
+    if ctx.model is not None and not ctx.model.markup:
+        yield Violation(
+            ("markup",), f"markup is not supported for {ctx.model.model_id}.", "invalid_value"
+        )
+        return
+    if ctx.mask is not None:
+        yield Violation(("markup",), "markup cannot be combined with mask.", "invalid_value")
+        return
+    if ctx.markup is None:  # not an image: the image inputs' rule names it
+        return
+    markup = ctx.markup.info
+    if markup.format != "png" or not markup.has_alpha:
+        yield Violation(("markup",), "The markup must be a PNG image with transparent pixels.")
+    first = ctx.images[0] if ctx.images else None
+    if first is not None and (markup.width, markup.height) != (first.info.width, first.info.height):
+        yield Violation(
+            ("markup",),
+            "The markup must have the same dimensions as the first image "
+            f"({first.info.width}x{first.info.height}), got {markup.width}x{markup.height}.",
         )
 
 
@@ -256,6 +285,7 @@ class RuleBook:
             "input_fidelity_support": input_fidelity_support,
             "quality_not_on_plus_models": quality_not_on_plus_models,
             "image_inputs": image_inputs,
+            "markup_part": markup_part,
         }
     )
     gateway: frozenset[str] = frozenset({"no_webhooks"})

@@ -5,6 +5,8 @@ The gateway has taken the key already; every answer's envelope carries the reque
 
 from __future__ import annotations
 
+import functools
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +24,8 @@ from emulator.domain.records import TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.forms import read_form
+from emulator.http.images import render as images_render
+from emulator.http.images.handlers import stream_events
 from emulator.http.middleware.gateway import key_of
 from emulator.http.middleware.journal import FIELDS
 from emulator.http.middleware.request_id import request_id
@@ -65,9 +69,14 @@ async def generate(request: Request) -> Response:
     except DomainError as exc:
         return render.error_response(exc, rid)
     base = app_base(request)
+    drain: Drain = request.app.state.drain
+    if generation.stream:  # OpenAI's edit events, as 典名词元 relays them
+        error_event = functools.partial(render.error_event, request_id=rid)
+        return images_render.stream_response(
+            stream_events(emulator, generation, drain, error_event)
+        )
     if generation.params.get("async"):
         return render.task_response(emulator.tasks.accepted(task), rid, base)
-    drain: Drain = request.app.state.drain
     try:
         await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
     except ServerStopping as exc:

@@ -34,7 +34,7 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.records import ErrorType, Generation, TaskStatus
-from emulator.http.common import MAX_JSON_DEPTH, json_response, size_text
+from emulator.http.common import MAX_JSON_DEPTH, dump_json, json_response, size_text
 from emulator.http.middleware.steering import steering_text
 
 SUCCESS = "success"
@@ -175,6 +175,14 @@ def error_response(exc: DomainError, request_id: str) -> Response:
     """The envelope of a domain error (the request-id middleware adds ``x-request-id``)."""
     status, message, headers = error_parts(exc)
     return error(status, message, request_id, headers)
+
+
+def error_event(exc: DomainError, request_id: str) -> bytes:
+    """A failure after a stream began: an ``error`` event whose data is the error envelope
+    with ``type: "error"`` (the OpenAI SDK raises on any event whose data says so)."""
+    status, message, _ = error_parts(exc)
+    data = {"type": "error", **envelope(status, message, request_id, None)}
+    return b"event: error\ndata: " + dump_json(data) + b"\n\n"
 
 
 def failure_message(outcome: ErrorType) -> str:

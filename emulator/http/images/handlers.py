@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -85,7 +85,7 @@ class ImagesHandlers:
             return render.error_response(exc)
         drain: Drain = request.app.state.drain
         if generation.stream:
-            return render.stream_response(_stream(emulator, generation, drain))
+            return render.stream_response(stream_events(emulator, generation, drain))
         try:
             await drain.wait(emulator.clock.sleep_until(generation.finishes_at))
         except ServerStopping as exc:
@@ -161,25 +161,37 @@ async def _read_form(request: Request) -> Upload:
     return Upload(fields=fields, files=files)
 
 
-async def _stream(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:
+async def stream_events(
+    emulator: Emulator,
+    generation: Generation,
+    drain: Drain,
+    error_event: Callable[[DomainError], bytes] = render.error_event,
+) -> AsyncIterator[bytes]:
     """Partial images then a completed event per image, paced by the clock; ``:`` while idle.
 
     A failure steered or drawn for the request arrives as one ``error`` event once its time is
     up, after the first image's partials due in the first half: a stream that fails midway.
     A server that begins to stop ends the stream at once with an ``error`` event; so does a
     stream that fails for any other reason (a server error, logged), rather than dropping.
+    The events are OpenAI's; ``error_event`` writes the error event in the caller's dialect
+    (典名词元 relays OpenAI's events and words its errors in its envelope).
     """
     try:
-        async for chunk in _events(emulator, generation, drain):
+        async for chunk in _events(emulator, generation, drain, error_event):
             yield chunk
     except ServerStopping as exc:
-        yield render.error_event(exc)
+        yield error_event(exc)
     except Exception:  # the answer began: the client learns of the failure as an event
         logging.getLogger(LOGGER).exception("stream %s failed", generation.request_id)
-        yield render.error_event(UpstreamFailure(ErrorType.INTERNAL_SERVER_ERROR))
+        yield error_event(UpstreamFailure(ErrorType.INTERNAL_SERVER_ERROR))
 
 
-async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> AsyncIterator[bytes]:
+async def _events(
+    emulator: Emulator,
+    generation: Generation,
+    drain: Drain,
+    error_event: Callable[[DomainError], bytes],
+) -> AsyncIterator[bytes]:
     images, clock, metrics = emulator.images, emulator.clock, emulator.metrics
     keepalive = emulator.settings.keepalive_seconds
     if generation.outcome is not None:
@@ -195,7 +207,7 @@ async def _events(emulator: Emulator, generation: Generation, drain: Drain) -> A
             yield render.partial_event(generation, index, data, int(clock.now()))
         async for beat in _wait(drain.wait(clock.sleep_until(generation.finishes_at)), keepalive):
             yield beat
-        yield render.error_event(UpstreamFailure(generation.outcome))
+        yield error_event(UpstreamFailure(generation.outcome))
         return
     for image in range(generation.n):
         times = generation.event_times(image)

@@ -29,6 +29,7 @@ RULE_NAMES = frozenset(
         "mask_matches_first_image",
         "quality_not_on_plus_models",
         "image_references",
+        "markup_part",
     }
 )
 EXTENSIONS = frozenset(
@@ -61,6 +62,7 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
                     "image_inputs",
                     "image_references",
                     "mask_matches_first_image",
+                    "markup_part",
                 }
             ),
             IMAGES_ERRORS,
@@ -76,6 +78,7 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
                     "transparent_background",
                     "compression_needs_lossy_format",
                     "image_inputs",
+                    "image_references",
                     "mask_matches_first_image",
                     "quality_not_on_plus_models",
                 }
@@ -172,7 +175,7 @@ DEFAULTS = {
         "output_compression": 100,
         "input_fidelity": "low",
         "stream": False,
-        "partial_images": 0,
+        "partial_images": "0",
         "async": False,
     },
 }
@@ -183,6 +186,7 @@ JSON_REQUESTS = (
 )
 MULTIPART_EDITS = (("openai", "EditImageMultipartRequest"), ("agcloud", "EditImageRequest"))
 SHARED_WITH_AGCLOUD = (
+    "ImageRef",
     "ImageData",
     "ResolvedSize",
     "RequestedSize",
@@ -442,7 +446,7 @@ def test_every_named_status_has_a_response_with_a_schema(provider: str) -> None:
             assert media["schema"]["$ref"].startswith("#/components/schemas/"), (kind, status)
             assert media_examples(media), (kind, status)
             expected_media = {"application/json"}
-            if status == "200" and provider in SSE_PROVIDERS:
+            if status == "200" and (provider in SSE_PROVIDERS or kind == "aa.generate"):
                 expected_media.add("text/event-stream")
             assert set(response["content"]) == expected_media, (kind, status)
 
@@ -586,7 +590,9 @@ AA_INVALID = [
     pytest.param({"n": 11}, id="n-11"),
     pytest.param({"quality": 2}, id="quality-integer"),
     pytest.param({"partial_images": 4}, id="partial-4"),
-    pytest.param({"partial_images": "2"}, id="partial-string"),
+    pytest.param({"partial_images": "4"}, id="partial-string-4"),
+    pytest.param({"partial_images": "two"}, id="partial-word"),
+    pytest.param({"partial_images": 2.5}, id="partial-fraction"),
     pytest.param({"output_format": "gif"}, id="format-gif"),
     pytest.param({"output_compression": 101}, id="compression-101"),
     pytest.param({"async": "yes"}, id="async-string"),
@@ -685,7 +691,7 @@ def test_models() -> None:
     assert set(aa["ImageGenerationRequest"]["required"]) == {"model", "prompt", "images"}
     assert "x-imgemu-assumption" in agcloud["OutputFormat"]
     assert agcloud["OutputFormat"]["default"] == "auto"
-    for name in ("stream", "partial_images", "async"):
+    for name in ("partial_images", "async"):
         assert "x-imgemu-assumption" in aa["ImageGenerationRequest"]["properties"][name], name
 
 
@@ -1029,3 +1035,28 @@ def test_aa_upload_and_task_parameter() -> None:
     assert task["parameters"] == [{"$ref": "#/components/parameters/TaskId"}]
     param = doc["components"]["parameters"]["TaskId"]
     assert (param["name"], param["in"], param["required"]) == ("task_id", "path", True)
+
+
+def test_aa_streams_openai_edit_events() -> None:
+    """典名词元 relays OpenAI's edit events: the same schemas; its error event is its envelope."""
+    openai, aa = document("openai")["components"], document("aa")["components"]
+    for name in (
+        "ImageEditPartialImageEvent",
+        "ImageEditCompletedEvent",
+        "ImagesUsage",
+        "TokenDetails",
+        "RequestedSize",
+    ):
+        assert aa["schemas"][name] == openai["schemas"][name], name
+    media = aa["responses"]["GenerationOk"]["content"]["text/event-stream"]
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in media["x-imgemu-events"]] == [
+        "ImageEditPartialImageEvent",
+        "ImageEditCompletedEvent",
+        "StreamErrorEvent",
+    ]
+    envelope = {"type": "error", "code": 500, "message": "boom", "request_id": "r", "data": None}
+    assert errors("aa", "StreamErrorEvent", envelope) == []
+    assert errors("aa", "StreamErrorEvent", {**envelope, "data": {}})
+    assert errors("aa", "StreamErrorEvent", {k: v for k, v in envelope.items() if k != "type"})
+    for value in ("0", "3", 0, 3):
+        assert errors("aa", "ImageGenerationRequest", {**SEED_004, "partial_images": value}) == []

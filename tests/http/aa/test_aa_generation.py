@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from emulator.settings import RateLimit
-from tests.helpers import data_url, decode, fast_app, mask_bytes, png_bytes
+from tests.helpers import data_url, decode, events, fast_app, mask_bytes, png_bytes
 from tests.support.aa import PROMPT, URL, assert_error, body, client_for, expires_of, iso, task_of
 
 pytestmark = pytest.mark.anyio
@@ -59,16 +59,29 @@ async def test_expired_is_the_result_ttl_after_the_finish() -> None:
     assert task["expired"] == iso(expires_of(task["urls"][0]))
 
 
-async def test_stream_and_partial_images_are_accepted_and_the_answer_is_the_envelope(
+async def test_stream_answers_events_and_partials_are_billed(client: httpx.AsyncClient) -> None:
+    response = await client.post(URL, json=body(stream=True, partial_images="2"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    found = events(response.text)
+    assert [name for name, _ in found] == [
+        "image_edit.partial_image",
+        "image_edit.partial_image",
+        "image_edit.completed",
+    ]
+    streamed = found[-1][1]["usage"]
+    plain = task_of(await client.post(URL, json=body()), "succeeded")["usage"]
+    # Each partial image costs 100 more image-output tokens.
+    assert streamed["output_tokens"] == plain["output_tokens"] + 200
+    assert streamed["input_tokens"] == plain["input_tokens"]
+
+
+async def test_partial_images_without_stream_answers_the_envelope(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.post(URL, json=body(stream=True, partial_images=2))
+    response = await client.post(URL, json=body(partial_images="2"))
     assert response.headers["content-type"] == "application/json"
-    streamed = task_of(response, "succeeded")
-    plain = task_of(await client.post(URL, json=body()), "succeeded")
-    tokens = ("input_tokens", "output_tokens", "total_tokens")
-    # Ignored: no partial images are billed.
-    assert [streamed["usage"][k] for k in tokens] == [plain["usage"][k] for k in tokens]
+    task_of(response, "succeeded")
 
 
 async def test_mask_and_url_references(client: httpx.AsyncClient) -> None:

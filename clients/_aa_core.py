@@ -109,6 +109,10 @@ class AACore(Core):
         wait: bool,
         params: Mapping[str, Any],
     ) -> Flow[AATask]:
+        if params.get("stream"):
+            raise ValueError(
+                "stream=True answers an event stream, not a task: this client reads tasks only"
+            )
         refs = [_reference(image) for image in images] + [{"file_id": f} for f in file_ids]
         body: dict[str, Any] = {"model": model, "prompt": prompt, "images": refs, **params}
         if mask is not None:

@@ -27,6 +27,7 @@ from clients import (
     PermissionDeniedError,
     QueueClient,
 )
+from contracts import _fidelity_edits
 from contracts._common import (
     PROMPT,
     _images_path,
@@ -437,3 +438,7 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
             ensure(download.status_code == 200, operation, f"download {download.status_code}")
             judge_image(ctx, operation, download.content, ask, download.headers.get("content-type"))
     ctx.record(operation, "verified")
+
+
+# Checks kept in modules of their own (which import nothing of this one), each adopted here.
+REGISTRY.update((entry.name, Check(*entry)) for entry in _fidelity_edits.CHECKS)

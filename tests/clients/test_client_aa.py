@@ -35,6 +35,14 @@ async def test_generate_waits_and_downloads() -> None:
     assert image.size == (1024, 1024)
 
 
+async def test_a_stream_is_refused_with_a_clear_error() -> None:
+    """典名词元 answers ``stream: true`` with events, which a task reader cannot take."""
+    app = fast_app()
+    async with AsyncAAClient(base_url=HOST, **client_options(app)) as client:
+        with pytest.raises(ValueError, match="stream=True answers an event stream"):
+            await client.generate("x", images=[png_bytes((64, 64))], stream=True)
+
+
 async def test_an_uploaded_file_is_referenced_by_id() -> None:
     async with AsyncAAClient(base_url=HOST, **client_options(fast_app())) as client:
         file_id = await client.upload(png_bytes((1024, 1536)))

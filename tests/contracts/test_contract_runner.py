@@ -79,6 +79,9 @@ def test_the_registry_describes_every_check() -> None:
         "stream_events": ("stream", True),
         "stream_lifecycle": ("stream", True),
         "image_properties": ("image", True),
+        "edit_refusals": ("spec", False),
+        "edit_undeclared_parts": ("spec", False),
+        "aa_stream_events": ("stream", True),
     }
     order = [c.name for c in checks_for(PROFILES["seacloud"])]
     assert order[0] == "spec_negative"  # free first

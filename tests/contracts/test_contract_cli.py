@@ -34,6 +34,8 @@ def test_a_passing_run_exits_0_and_writes_both_reports(
         "stream_events",
         "stream_lifecycle",
         "image_properties",
+        "edit_refusals",
+        "edit_undeclared_parts",
     }
     assert all(s.get("failures") == "0" for s in suites.values())
     cases = list(root.iter("testcase"))
@@ -42,7 +44,7 @@ def test_a_passing_run_exits_0_and_writes_both_reports(
     assert statuses == {"assumed"}
     text = md.read_text(encoding="utf-8")
     assert text.startswith("# Contract report: openai")
-    assert "| 0 | 9 | 0 | 0 |" in text  # 2 + 1 + 2 + 1 + 1 + 2 outcomes, all assumed
+    assert "| 0 | 11 | 0 | 0 |" in text  # 2 + 1 + 2 + 1 + 1 + 2 + 1 + 1 outcomes, all assumed
     assert "## Failures" not in text
     assert "Contract report" in capsys.readouterr().out
 

@@ -245,13 +245,28 @@ def test_a_slow_queue_shrinks_the_pool_and_lengthens_the_service(serve: Serve) -
 
 
 def test_a_stream_cut_is_refused_where_nothing_streams(server: RunningServer) -> None:
-    for provider in ("seacloud", "aa"):
-        answer = httpx.post(
-            f"{server.base_url}/_emulator/faults",
-            json={"match": {"provider": provider}, "action": {"kind": "stream_cut"}},
-        )
-        assert answer.status_code == 400
-        assert answer.json()["detail"].startswith("action.kind: stream_cut cuts an event stream")
+    answer = httpx.post(
+        f"{server.base_url}/_emulator/faults",
+        json={"match": {"provider": "seacloud"}, "action": {"kind": "stream_cut"}},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["detail"].startswith("action.kind: stream_cut cuts an event stream")
+
+
+def test_a_stream_cut_ends_a_stream_of_the_aa_provider(
+    server: RunningServer, http: httpx.Client
+) -> None:
+    add_plan(
+        server.base_url,
+        match={"provider": "aa"},
+        action={"kind": "stream_cut", "after_events": 1},
+        times=1,
+    )
+    body = {**AA_BODY, "stream": True, "partial_images": "2"}
+    cut = http.post(AA, json=body, headers=BEARER)
+    assert [name for name, _ in events(cut.text)] == ["image_edit.partial_image"]
+    whole = http.post(AA, json=body, headers=BEARER)
+    assert [name for name, _ in events(whole.text)][-1] == "image_edit.completed"
 
 
 # -- OpenAI, through the official SDK and its own retries -----------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from emulator.domain.records import Generation
-from emulator.http.images.handlers import _stream
+from emulator.http.images.handlers import stream_events
 from emulator.http.shutdown import Drain
 from emulator.state import Emulator
 from emulator.store import MemoryStore
@@ -184,7 +184,7 @@ async def test_a_stream_that_fails_midway_ends_with_an_error_event() -> None:
             request_id="req_1",
         )
     broken = replace(generation, stream=True, partial_images=1, base=broken_pixels())
-    chunks = [chunk async for chunk in _stream(emulator, broken, Drain())]
+    chunks = [chunk async for chunk in stream_events(emulator, broken, Drain())]
     found = events(b"".join(chunks).decode())
     assert [name for name, _ in found] == ["error"]
     assert found[0][1] == {

@@ -272,6 +272,7 @@ RULE_FIELDS = {
     "no_webhooks": set(),
     "image_references": {"images", "mask"},
     "mask_matches_first_image": {"mask"},
+    "markup_part": {"markup"},
 }
 # The OpenAI dialect's codes for a broken rule.
 RULE_CODES = {"invalid_value", "invalid_image_format", "array_above_max_length"}

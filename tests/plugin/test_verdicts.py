@@ -262,7 +262,7 @@ def test_the_reference_clients_behave(imgemu_server: Emulator) -> None:
         api_key="k",
         headers=headers,
     ) as queue:
-        result = queue.run(MODEL, PARAMS, policy=PollPolicy(interval=0.5, timeout=60))
+        result = queue.run(MODEL, PARAMS, policy=PollPolicy(timeout=60))
         assert result.images
     with ImagesClient(
         "openai",

@@ -6,10 +6,12 @@ The gateway has taken the key already; every answer's envelope carries the reque
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncIterator
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulator.domain.aa import PROVIDER
 from emulator.domain.errors import (
@@ -20,7 +22,7 @@ from emulator.domain.errors import (
     Violation,
 )
 from emulator.domain.images import Upload
-from emulator.domain.records import TaskStatus
+from emulator.domain.records import Generation, TaskStatus
 from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.forms import read_form
@@ -73,9 +75,8 @@ async def generate(request: Request) -> Response:
     drain: Drain = request.app.state.drain
     if generation.stream:  # OpenAI's edit events, as 典名词元 relays them
         error_event = functools.partial(render.error_event, request_id=rid)
-        return images_render.stream_response(
-            stream_events(emulator, generation, drain, error_event)
-        )
+        events = stream_events(emulator, generation, drain, error_event)
+        return images_render.stream_response(_ended(events, scope, generation))
     if generation.params.get("async"):
         scope[STATE] = TaskStatus.PENDING.value
         return render.task_response(emulator.tasks.accepted(task), rid, base)
@@ -90,6 +91,18 @@ async def generate(request: Request) -> Response:
     if snap.status is TaskStatus.FAILED:
         return render.failed_response(generation, rid)
     return render.task_response(snap, rid, base)
+
+
+async def _ended(
+    events: AsyncIterator[bytes], scope: Scope, generation: Generation
+) -> AsyncIterator[bytes]:
+    """The stream's events; once the last is out, the task's end as the stream showed it (for
+    the journal, which notes the request after its last byte): a stream is a read of its task
+    that ends with the task, so the verdicts do not take it for an abandoned one."""
+    async for chunk in events:
+        yield chunk
+    ended = TaskStatus.FAILED if generation.outcome is not None else TaskStatus.SUCCEEDED
+    scope[STATE] = ended.value
 
 
 async def get_task(request: Request) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -440,3 +441,21 @@ def test_aa_partial_images_out_of_range_is_refused(
         "request_id": response.headers["x-request-id"],
         "data": None,
     }
+
+
+def test_an_aa_stream_is_journaled_as_its_task_ended(server: RunningServer) -> None:
+    """The stream delivered the task's images: the verdicts see no abandoned task."""
+    body = _aa_body(stream=True, partial_images="1")
+    with httpx.stream("POST", server.base_url + AA, json=body, headers=BEARER, timeout=60) as r:
+        assert [name for name, _ in _read_events(r)][-1] == "image_edit.completed"
+    entries: list[dict[str, Any]] = []
+    for _ in range(100):  # the journal notes the request a moment after its last byte
+        entries = httpx.get(server.base_url + "/_emulator/journal", timeout=10).json()["entries"]
+        if entries:
+            break
+        time.sleep(0.01)
+    (entry,) = entries
+    assert (entry["operation"], entry["state"]) == ("aa.generate", "succeeded")
+    assert entry["job"].startswith("task_")
+    verdicts = httpx.get(server.base_url + "/_emulator/verdicts", timeout=10).json()
+    assert (verdicts["checked"], verdicts["findings"]) == (1, [])

@@ -54,8 +54,9 @@ _FIDELITY_FLOOR = 0.125
 class Upload:
     """The parts of a ``multipart/form-data`` request: text fields and file parts."""
 
-    fields: Mapping[str, str]
+    fields: Mapping[str, str]  # a repeated text part: its last value (named in ``repeated``)
     files: Mapping[str, Sequence[bytes]]  # part name (``image[]`` folded into ``image``) -> data
+    repeated: frozenset[str] = frozenset()  # text parts sent more than once
 
 
 def render_spec(generation: Generation, index: int, fidelity: float = 1.0) -> RenderSpec:
@@ -173,9 +174,9 @@ class ImagesService:
         if upload is not None:
             if op.form is None:
                 raise InvalidBody("form_not_taken")
-            undeclared = _undeclared_parts(op.form, upload)
-            if undeclared:
-                raise ValidationFailed(undeclared)
+            misplaced = _misplaced_parts(op.form, upload)
+            if misplaced:
+                raise ValidationFailed(misplaced)
             fields = op.form.coerce(upload.fields)
             violations = op.form.validate(fields)
             defaults = op.form.defaults
@@ -197,16 +198,17 @@ class ImagesService:
         images, mask, problems, image_field = await self._inputs(
             params, upload, edit, owner_of(key)
         )
+        markups = upload.files.get("markup", ()) if upload is not None else ()
         markup = None
-        if upload is not None and upload.files.get("markup"):
-            found_problems: list[Violation] = []
-            markup = self._inspect(upload.files["markup"][0], ("markup",), found_problems)
-            problems = (*problems, *found_problems)
+        if markups:
+            markup_problems: list[Violation] = []
+            markup = self._inspect(markups[0], ("markup",), markup_problems)
+            problems = (*problems, *markup_problems)
         ctx = RuleContext(
             images=images,
             mask=mask,
             markup=markup,
-            markup_sent=upload is not None and bool(upload.files.get("markup")),
+            markup_sent=bool(markups),
             reference_problems=problems,
             model=model,
             provider=provider,
@@ -386,22 +388,30 @@ class ImagesService:
         return await self.renderer.render(render_spec(generation, index, fidelity))
 
 
-def _undeclared_parts(form: FormSpec, upload: Upload) -> tuple[Violation, ...]:
-    """The form's file parts its document does not declare as files, each refused by name: an
-    unknown part as an unknown parameter (a ``masks`` typo is never an edit without the mask), a
-    file sent under a text field's name as a wrong type. Text parts are the schema's to judge."""
+def _misplaced_parts(form: FormSpec, upload: Upload) -> tuple[Violation, ...]:
+    """The form's parts its document does not take as sent, each refused by name: a file part
+    not declared as a file (as an unknown parameter: a ``masks`` typo is never an edit without
+    the mask; under a text field's name, as a wrong type), and a declared text field sent more
+    than once (an array where one value goes). Other text parts are the schema's to judge."""
     found: list[Violation] = []
     for name in upload.files:
         if name in form.file_fields:
             continue
         if name in form.field_types:
-            wanted = TYPE_NAMES.get(form.field_types[name], form.field_types[name])
-            message = f"Invalid type for '{name}': expected {wanted}, but got a file instead."
-            found.append(Violation((name,), message, "invalid_type"))
+            found.append(_wrong_type(form, name, "a file"))
         else:
             message = f"Unknown parameter: '{name}'."
             found.append(Violation((), message, "additionalproperties", {"unexpected": [name]}))
+    found.extend(
+        _wrong_type(form, name, "an array") for name in upload.repeated if name in form.field_types
+    )
     return tuple(found)
+
+
+def _wrong_type(form: FormSpec, name: str, got: str) -> Violation:
+    wanted = TYPE_NAMES.get(form.field_types[name], form.field_types[name])
+    message = f"Invalid type for '{name}': expected {wanted}, but got {got} instead."
+    return Violation((name,), message, "invalid_type")
 
 
 def _output_size(

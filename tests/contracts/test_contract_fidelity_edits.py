@@ -74,7 +74,7 @@ def test_an_unchecked_json_edit_is_caught_by_edit_refusals(serve: Serve) -> None
 def test_a_dropped_file_part_is_caught_by_edit_undeclared_parts(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(images_domain, "_undeclared_parts", lambda form, upload: ())
+    monkeypatch.setattr(images_domain, "_misplaced_parts", lambda form, upload: ())
     server = serve(contract_app())
     for provider, path in (("openai", "/v1/images/edits"), ("agcloud", "/v1/image/edits")):
         report = _run(server, provider, ("edit_undeclared_parts",))

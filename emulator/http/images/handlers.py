@@ -127,6 +127,7 @@ async def _read_form(request: Request) -> Upload:
     )
     fields: dict[str, str] = {}
     files: dict[str, list[bytes]] = {}
+    repeated: set[str] = set()
     try:
         names = {name for name, _ in form.multi_items()}
         if {"image", "image[]"} <= names:  # the documents' oneOf: one name or the other
@@ -155,10 +156,12 @@ async def _read_form(request: Request) -> Upload:
                     )
                 )
             else:
+                if base in fields:
+                    repeated.add(base)
                 fields[base] = value
     finally:
         await form.close()
-    return Upload(fields=fields, files=files)
+    return Upload(fields=fields, files=files, repeated=frozenset(repeated))
 
 
 async def stream_events(

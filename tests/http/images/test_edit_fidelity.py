@@ -197,7 +197,7 @@ def _mask(name: str) -> tuple[str, tuple[str, bytes, str]]:
 
 
 # (provider path, model, extra parts, extra fields, expected (param, code, message))
-UNDECLARED: dict[str, tuple[str, str, list[Any], dict[str, str], tuple[str, str, str]]] = {
+UNDECLARED: dict[str, tuple[str, str, list[Any], dict[str, Any], tuple[str, str, str]]] = {
     "openai: a masks file part": (
         OPENAI,
         "gpt-image-1.5",
@@ -230,6 +230,17 @@ UNDECLARED: dict[str, tuple[str, str, list[Any], dict[str, str], tuple[str, str,
             "Invalid type for 'prompt': expected a string, but got a file instead.",
         ),
     ),
+    "openai: a text field sent twice": (
+        OPENAI,
+        "gpt-image-1.5",
+        [],
+        {"stream": ["true", "false"]},
+        (
+            "stream",
+            "invalid_type",
+            "Invalid type for 'stream': expected a boolean, but got an array instead.",
+        ),
+    ),
     "openai: markup for a model without it": (
         OPENAI,
         "gpt-image-1.5",
@@ -250,6 +261,17 @@ UNDECLARED: dict[str, tuple[str, str, list[Any], dict[str, str], tuple[str, str,
         [],
         {"style": "vivid"},
         ("style", "unknown_parameter", "Unknown parameter: 'style'."),
+    ),
+    "agcloud: a text field sent twice": (
+        AGCLOUD,
+        "gpt-image-1",
+        [],
+        {"n": ["1", "2"]},
+        (
+            "n",
+            "invalid_type",
+            "Invalid type for 'n': expected an integer, but got an array instead.",
+        ),
     ),
     "agcloud: OpenAI's markup part": (
         AGCLOUD,

@@ -24,6 +24,8 @@ RULE_NAMES = frozenset(
         "model_size",
         "transparent_background",
         "compression_needs_lossy_format",
+        "background_for_model",
+        "png_compression",
         "input_fidelity_support",
         "image_inputs",
         "mask_matches_first_image",
@@ -32,7 +34,13 @@ RULE_NAMES = frozenset(
     }
 )
 EXTENSIONS = frozenset(
-    {"x-imgemu-assumption", "x-imgemu-operation", "x-imgemu-rules", "x-imgemu-events"}
+    {
+        "x-imgemu-assumption",
+        "x-imgemu-operation",
+        "x-imgemu-rules",
+        "x-imgemu-events",
+        "x-imgemu-models",
+    }
 )
 SERVERS = {
     "openai": "https://api.openai.com",
@@ -46,7 +54,7 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
         "images.generate": (
             "post",
             "/v1/images/generations",
-            frozenset({"model_size", "transparent_background", "compression_needs_lossy_format"}),
+            frozenset({"model_size", "background_for_model", "png_compression"}),
             IMAGES_ERRORS,
         ),
         "images.edit": (
@@ -55,8 +63,8 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
             frozenset(
                 {
                     "model_size",
-                    "transparent_background",
-                    "compression_needs_lossy_format",
+                    "background_for_model",
+                    "png_compression",
                     "input_fidelity_support",
                     "image_inputs",
                     "image_references",
@@ -115,7 +123,6 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
 # (provider, request schema) -> the defaults the emulator must read from it
 DEFAULTS = {
     ("openai", "CreateImageRequest"): {
-        "model": "gpt-image-1",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -127,7 +134,6 @@ DEFAULTS = {
         "partial_images": 0,
     },
     ("openai", "EditImageJsonRequest"): {
-        "model": "gpt-image-1.5",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -140,7 +146,6 @@ DEFAULTS = {
         "partial_images": 0,
     },
     ("openai", "EditImageMultipartRequest"): {
-        "model": "gpt-image-1.5",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -194,11 +199,11 @@ SHARED_WITH_AGCLOUD = (
     "StreamErrorEvent",
     "ImageEditPartialImageEvent",
     "ImageEditCompletedEvent",
-    "N",
-    "Moderation",
-    "Stream",
     "User",
 )
+# Request fields OpenAI's schema makes nullable (the SDK sends null for None); AGCloud's, in
+# forms only, are not: the same but for the null.
+NULLABLE_IN_OPENAI = ("N", "Moderation", "Stream")
 PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mM4EaABAAMkAUEj5ExoAAAAAElFTkSuQmCC"
 )
@@ -617,7 +622,18 @@ def test_image_ref_is_exactly_one_key(provider: str) -> None:
 
 
 def test_openai_request_bodies() -> None:
-    assert errors("openai", "CreateImageRequest", {"prompt": "a cat"}) == []
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat", "model": "gpt-image-2"}) == []
+    # No model, or a null one: the spec's default (dall-e-2) is retired.
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat"})
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat", "model": None})
+    # Every other optional field takes null, as OpenAI's schema says and the SDK sends.
+    nulls = {k: None for k in OPENAI_GENERATE if k not in ("model", "prompt", "user")}
+    assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, **nulls}) == []
+    edit_nulls = {**nulls, "mask": None, "input_fidelity": None, "safety_identifier": None}
+    assert errors("openai", "EditImageJsonRequest", {**OPENAI_JSON_EDIT, **edit_nulls}) == []
+    for model in ("gpt-image-2-2026-04-21", "chatgpt-image-latest"):
+        assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "model": model}) == []
+    assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "safety_identifier": "u"}) == []
     assert errors("openai", "CreateImageRequest", OPENAI_GENERATE) == []
     assert errors("openai", "EditImageJsonRequest", OPENAI_JSON_EDIT) == []
     bad_generate = (
@@ -625,7 +641,8 @@ def test_openai_request_bodies() -> None:
         {"model": "gpt-image-2-mini"},
         {"n": 0},
         {"quality": "hd"},
-        {"partial_images": None},
+        {"model": "gpt-image-2.5-sunburst"},
+        {"model": "gpt-image-2.6-flare"},
         {"stream": "true"},
         {"size": 1024},
     )
@@ -644,7 +661,7 @@ def test_openai_request_bodies() -> None:
 def test_size_is_left_to_rule_model_size(provider: str, schema: str) -> None:
     doc = document(provider)
     size = resolve(doc, doc["components"]["schemas"][schema]["properties"]["size"])
-    assert size["type"] == "string"
+    assert size["type"] == ("string" if provider != "openai" else ["string", "null"])
     assert "enum" not in size
     assert "pattern" not in size
     assert "model_size" in size["description"]
@@ -671,8 +688,13 @@ def test_models() -> None:
         "gpt-image-1-mini",
         "gpt-image-1.5",
         "gpt-image-2",
+        "gpt-image-2-2026-04-21",
+        "chatgpt-image-latest",
     ]
-    assert "x-imgemu-assumption" in openai["CreateImageRequest"]["properties"]["model"]
+    assert "x-imgemu-assumption" in openai["ImageModel"]
+    for schema in ("CreateImageRequest", "EditImageJsonRequest", "EditImageMultipartRequest"):
+        assert "x-imgemu-assumption" in openai[schema]["properties"]["model"], schema
+        assert "model" in openai[schema]["required"], schema
     assert set(agcloud["ImageModel"]["enum"]) == {
         "gpt-image-1",
         "gpt-image-2",
@@ -721,7 +743,8 @@ def test_multipart_edit_has_file_parts(provider: str, schema: str) -> None:
     assert media["encoding"]["mask"]["contentType"] == "image/png"
     typed = {"n": "integer", "partial_images": "integer", "output_compression": "integer"}
     for name, kind in {**typed, "stream": "boolean"}.items():
-        assert resolve(doc, props[name])["type"] == kind, name
+        found = resolve(doc, props[name])["type"]
+        assert found == (kind if provider != "openai" else [kind, "null"]), name
 
 
 @pytest.mark.parametrize("provider", ["openai", "agcloud"])
@@ -744,7 +767,7 @@ def test_multipart_forms(provider: str) -> None:
 def test_multipart_model_fields() -> None:
     assert errors("openai", "EditImageMultipartRequest", {**OPENAI_FORM, "moderation": "low"})
     openai_form = {k: v for k, v in OPENAI_FORM.items() if k != "model"}
-    assert errors("openai", "EditImageMultipartRequest", openai_form) == []
+    assert errors("openai", "EditImageMultipartRequest", openai_form)
     agcloud = SEED_003_FORM
     assert errors("agcloud", "EditImageRequest", {k: v for k, v in agcloud.items() if k != "model"})
     assert errors("agcloud", "EditImageRequest", {**agcloud, "model": "git-image-2"})
@@ -943,6 +966,13 @@ def test_shared_parts_match_agcloud() -> None:
     openai, agcloud = document("openai")["components"], document("agcloud")["components"]
     for name in SHARED_WITH_AGCLOUD:
         assert openai["schemas"][name] == agcloud["schemas"][name], name
+    for name in NULLABLE_IN_OPENAI:
+        ours, theirs = dict(openai["schemas"][name]), agcloud["schemas"][name]
+        assert ours.pop("type") == [theirs["type"], "null"], name
+        assert "null" in ours.pop("description"), name
+        if "enum" in ours:
+            assert ours.pop("enum") == [*theirs["enum"], None], name
+        assert ours == {k: v for k, v in theirs.items() if k not in ("type", "description", "enum")}
     assert set(openai["headers"]) == set(agcloud["headers"])
     for name in openai["headers"]:
         assert openai["headers"][name]["schema"] == agcloud["headers"][name]["schema"], name

@@ -58,19 +58,38 @@ class Check:
     protocols: frozenset[Protocol]
     run: CheckFunction
     doc: str
+    providers: frozenset[str] = frozenset()  # only these providers (empty: every one)
+
+    def applies_to(self, profile: Profile) -> bool:
+        """Whether the check runs for ``profile``: its protocol, and its provider if named."""
+        return profile.protocol in self.protocols and (
+            not self.providers or profile.name in self.providers
+        )
 
 
 REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    name: str, kind: Kind, *, paid: bool, protocols: tuple[Protocol, ...]
+    name: str,
+    kind: Kind,
+    *,
+    paid: bool,
+    protocols: tuple[Protocol, ...],
+    providers: tuple[str, ...] = (),
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``function`` under ``name`` (free checks run before paid ones)."""
+    """Register ``function`` under ``name`` (free checks run before paid ones); ``providers``
+    limits it to those providers of its protocols."""
 
     def register(function: CheckFunction) -> CheckFunction:
         REGISTRY[name] = Check(
-            name, kind, paid, frozenset(protocols), function, (function.__doc__ or "").strip()
+            name,
+            kind,
+            paid,
+            frozenset(protocols),
+            function,
+            (function.__doc__ or "").strip(),
+            frozenset(providers),
         )
         return function
 
@@ -84,9 +103,7 @@ def checks_for(profile: Profile, names: list[str] | None = None) -> list[Check]:
         if unknown:
             raise KeyError(f"unknown checks: {', '.join(sorted(unknown))}")
     chosen = [
-        c
-        for c in REGISTRY.values()
-        if profile.protocol in c.protocols and (names is None or c.name in names)
+        c for c in REGISTRY.values() if c.applies_to(profile) and (names is None or c.name in names)
     ]
     return sorted(chosen, key=lambda c: c.paid)
 
@@ -437,3 +454,7 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
             ensure(download.status_code == 200, operation, f"download {download.status_code}")
             judge_image(ctx, operation, download.content, ask, download.headers.get("content-type"))
     ctx.record(operation, "verified")
+
+
+# Provider-specific fidelity checks register themselves here (kept last: they import ``check``).
+from contracts import _fidelity_openai  # noqa: E402, F401

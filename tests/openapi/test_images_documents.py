@@ -633,7 +633,9 @@ def test_openai_request_bodies() -> None:
     assert errors("openai", "EditImageJsonRequest", {**OPENAI_JSON_EDIT, **edit_nulls}) == []
     for model in ("gpt-image-2-2026-04-21", "chatgpt-image-latest"):
         assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "model": model}) == []
-    assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "safety_identifier": "u"}) == []
+    assert (
+        errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "safety_identifier": "u"}) == []
+    )
     assert errors("openai", "CreateImageRequest", OPENAI_GENERATE) == []
     assert errors("openai", "EditImageJsonRequest", OPENAI_JSON_EDIT) == []
     bad_generate = (

@@ -4,7 +4,7 @@ One check per rule the live API shows and the SDK's wording does not: each sends
 that rule is about and judges the status, ``type``, ``code``, ``param`` and message. Refusals
 cost nothing; the checks that need an accepted request (a model id taken, nulls taken) are
 paid and priced at the cheapest settings. ``contracts/checks.py`` imports this module, which
-registers the checks there.
+registers them in ``contracts._registry``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import httpx
 
 from contracts._common import PROMPT, _json, ensure
 from contracts._context import Context, png, price
-from contracts.checks import check
+from contracts._registry import check
 
 GENERATE = "POST /v1/images/generations"
 EDIT = "POST /v1/images/edits"

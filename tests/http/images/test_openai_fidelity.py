@@ -342,3 +342,45 @@ def test_json_schema_words_never_reach_the_message(
             }
         else:
             assert error["param"] in (param, "mask")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message", "code"),
+    [
+        (
+            "quality",
+            "hd",
+            "Invalid value: 'hd'. Supported values are: 'low', 'medium', 'high', and 'auto'.",
+            "invalid_value",
+        ),
+        (
+            "n",
+            "2",
+            "Invalid type for 'n': expected an integer, but got a string instead.",
+            "invalid_type",
+        ),
+        (
+            "n",
+            11,
+            "Invalid 'n': integer above maximum value. Expected a value <= 10, but got 11 "
+            "instead.",
+            "integer_above_max_value",
+        ),
+    ],
+)
+def test_a_nullable_field_is_refused_in_its_own_words_when_not_null(
+    serve: Callable[[Any], RunningServer], field: str, value: Any, message: str, code: str
+) -> None:
+    server = serve(fast_app())
+    answer = httpx.post(
+        server.base_url + "/v1/images/generations",
+        json={"model": "gpt-image-2", "prompt": PROMPT, field: value},
+        headers={"Authorization": "Bearer sk-test"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": field,
+        "code": code,
+    }

@@ -362,8 +362,7 @@ def test_json_schema_words_never_reach_the_message(
         (
             "n",
             11,
-            "Invalid 'n': integer above maximum value. Expected a value <= 10, but got 11 "
-            "instead.",
+            "Invalid 'n': integer above maximum value. Expected a value <= 10, but got 11 instead.",
             "integer_above_max_value",
         ),
     ],

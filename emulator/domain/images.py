@@ -142,7 +142,7 @@ class ImagesService:
         if not isinstance(model, str) or model not in IMAGE_MODELS:
             model = str(op.defaults.get("model", ""))
         n = fields.get("n")
-        if isinstance(n, str) and n.isascii() and n.isdigit():
+        if upload is not None and isinstance(n, str) and n.isascii() and n.isdigit():  # a form's
             n = int(n)
         if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
             return model, n

@@ -2,8 +2,9 @@
 
 ``Emulator`` is what the fixtures yield: ``base_url`` and ``url(provider)``, the ``journal``
 (``GET``/``DELETE /_emulator/journal``), the ``faults`` (``/_emulator/faults``), the ``clock``
-(``/_emulator/clock``), ``reset()``, the runtime configuration (``/_emulator/config``) and
-httpx clients ready to call a provider. Every request these helpers make carries the test's
+(``/_emulator/clock``), ``reset()``, the runtime configuration (``/_emulator/config``), the
+verdicts on the client (``/_emulator/verdicts``, ``assert_client_behaved()``) and httpx clients
+ready to call a provider. Every request these helpers make carries the test's
 ``X-Imgemu-Test-Id`` and, when the emulator is locked, its control token.
 """
 
@@ -29,6 +30,7 @@ JOURNAL_READ_MAX = 10_000
 
 Entry = dict[str, Any]
 Plan = dict[str, Any]
+Finding = dict[str, Any]
 
 
 class ControlError(RuntimeError):
@@ -93,11 +95,36 @@ def describe(entry: Entry) -> str:
     ]
     if entry.get("error"):
         parts.append(str(entry["error"]))
+    if entry.get("state"):
+        parts.append(str(entry["state"]))
+    if entry.get("retry_after") is not None:
+        parts.append(f"retry_after={entry['retry_after']:g}s")
     if entry.get("fault"):
         parts.append(f"fault={json.dumps(entry['fault'], separators=(',', ':'))}")
     if entry.get("test_id"):
         parts.append(f"test_id={entry['test_id']}")
     return " ".join(parts)
+
+
+def report(findings: Sequence[Finding]) -> str:
+    """The verdicts' findings as a readable report: a line each, then its evidence."""
+    lines = [f"the client did not behave: {len(findings)} finding(s)"]
+    for finding in findings:
+        who = [str(finding.get("provider"))]
+        if finding.get("test_id"):
+            who.append(f"test_id={finding['test_id']}")
+        if finding.get("key"):
+            who.append(f"key={finding['key']}")
+        lines.append(f"- {finding['name']} ({', '.join(who)}): {finding['message']}")
+        evidence = finding.get("evidence") or []
+        start = _wall(evidence[0]) if evidence else 0.0
+        lines.extend(f"    +{_wall(e) - start:.3f}s {describe(e)}" for e in evidence)
+    return "\n".join(lines)
+
+
+def _wall(entry: Entry) -> float:
+    wall = entry.get("wall")
+    return float(entry.get("time", 0) if wall is None else wall)
 
 
 def _wanted(filters: Mapping[str, Any]) -> str:
@@ -115,9 +142,15 @@ class Journal:
     that carried its header (the helpers' clients, and clients given ``headers``).
     """
 
-    def __init__(self, control: _Control, test_id: str | None) -> None:
+    def __init__(self, control: _Control, test_id: str | None, scoped: bool = False) -> None:
         self._control = control
         self.test_id = test_id
+        self.scoped = scoped
+
+    def scope_test_id(self) -> str:
+        """The test id a read or clear covers by default: the test's own on a shared emulator
+        (``scoped``), else every test's."""
+        return (self.test_id or "") if self.scoped else ""
 
     def find(
         self,
@@ -154,14 +187,17 @@ class Journal:
         if "status" in params:
             params["status"] = str(params["status"])
         params.setdefault("limit", JOURNAL_READ_MAX)
-        params.setdefault("test_id", "")  # every test's: the header alone would narrow the read
+        params.setdefault("test_id", self.scope_test_id())  # else the header alone would narrow it
         body = self._control.call("GET", "/journal", params=params, hint=_no_journal)
         entries: list[Entry] = body["entries"]
         return entries[::-1]  # the control plane answers newest first
 
     def clear(self) -> None:
-        """Empty the journal (nothing else is reset)."""
-        self._control.call("DELETE", "/journal", params={"test_id": ""}, hint=_no_journal)
+        """Empty the journal (nothing else is reset); on a shared emulator, of this test's
+        entries only."""
+        self._control.call(
+            "DELETE", "/journal", params={"test_id": self.scope_test_id()}, hint=_no_journal
+        )
 
     def assert_called(
         self,
@@ -243,8 +279,9 @@ class Faults:
     ``drop``, ``truncate``, ``stream_cut``, ``outcome``, ``slow_queue``), ``times``, ``after``
     and ``probability``; README.md describes each."""
 
-    def __init__(self, control: _Control) -> None:
+    def __init__(self, control: _Control, test_id: str | None = None) -> None:
         self._control = control
+        self.test_id = test_id  # on a shared emulator: plans match this test's requests only
 
     def add(
         self,
@@ -258,8 +295,11 @@ class Faults:
         """Make a plan; the emulator's view of it, with its ``id``. A plan the emulator
         refuses raises ``ControlError`` saying what is wrong."""
         body: dict[str, Any] = {"action": dict(action)}
+        match = dict(match or {})
+        if self.test_id is not None:
+            match.setdefault("test_id", self.test_id)
         if match:
-            body["match"] = dict(match)
+            body["match"] = match
         for name, value in (("times", times), ("after", after), ("probability", probability)):
             if value is not None:
                 body[name] = value
@@ -269,7 +309,7 @@ class Faults:
     def list(self, test_id: str | None = None) -> Sequence[Plan]:
         """Every plan (those matching ``test_id`` only, when given), with its counts
         (``seen``, ``applied``, ``spent``)."""
-        body = self._control.call("GET", "/faults", params={"test_id": test_id})
+        body = self._control.call("GET", "/faults", params={"test_id": test_id or self.test_id})
         plans: Sequence[Plan] = body["faults"]
         return plans
 
@@ -286,7 +326,7 @@ class Faults:
 
     def clear(self, test_id: str | None = None) -> int:
         """Forget every plan (or those of ``test_id``); how many there were."""
-        body = self._control.call("DELETE", "/faults", params={"test_id": test_id})
+        body = self._control.call("DELETE", "/faults", params={"test_id": test_id or self.test_id})
         deleted: int = body["deleted"]
         return deleted
 
@@ -332,11 +372,16 @@ class Emulator:
       the root for ``aa``);
     - ``journal``, ``faults``, ``clock``: the control plane (``Journal``, ``Faults``, ``Clock``);
     - ``reset()``, ``config()``, ``configure(**changes)``, ``control(method, path)``;
+    - ``verdicts()`` and ``assert_client_behaved()``: what the journal shows the clients did
+      wrong (retries too soon, polls too fast, jobs abandoned...);
     - ``client(provider)`` / ``async_client(provider)``: httpx clients on a provider's base URL
       with its ``Authorization`` and the test's headers; ``headers`` those headers alone;
       ``api_key(provider)`` the key they send; ``environment()`` the variables the env patch
       sets;
-    - ``settings``: the emulator's settings (``imgemu.Settings``).
+    - ``settings``: the emulator's settings (``imgemu.Settings``);
+    - ``scoped``: the emulator is shared with other tests running at once (``--imgemu-url``):
+      journal reads, clears, verdicts and ``reset()`` cover this test's requests only (those
+      carrying its ``X-Imgemu-Test-Id``), and fault plans match them only.
     """
 
     def __init__(
@@ -346,18 +391,20 @@ class Emulator:
         test_id: str | None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        scoped: bool = False,
     ) -> None:
         self.base_url = base_url
         self.settings = settings
         self.test_id = test_id
+        self.scoped = scoped
         self._transport = transport
         self._async_transport = async_transport
         self._clients: list[httpx.Client] = []
         self._http = self._sync_client(base_url, self._control_headers())
         control = _Control(self._http)
         self._control = control
-        self.journal = Journal(control, test_id)
-        self.faults = Faults(control)
+        self.journal = Journal(control, test_id, scoped)
+        self.faults = Faults(control, test_id if scoped else None)
         self.clock = Clock(control)
 
     # -- addresses and headers
@@ -456,7 +503,13 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget every job, task, file, balance, fault plan, runtime change and journal
-        entry (``POST /_emulator/reset``); a virtual clock keeps its time."""
+        entry (``POST /_emulator/reset``); a virtual clock keeps its time. On a shared
+        emulator (``scoped``: other tests use it at once) only this test's journal entries and
+        fault plans are forgotten."""
+        if self.scoped:
+            self.journal.clear()
+            self.faults.clear()
+            return
         self._control.call("POST", "/reset")
 
     def config(self) -> dict[str, Any]:
@@ -471,8 +524,62 @@ class Emulator:
         body: dict[str, Any] = self._control.call("PATCH", "/config", body=changes)
         return body
 
-    # -- verdicts on the client (GET /_emulator/verdicts, ``assert_client_behaved()``) are to
-    # come here, beside the journal they are drawn from.
+    # -- verdicts on the client
+
+    def verdicts(
+        self,
+        *,
+        provider: str | None = None,
+        key: str | None = None,
+        test_id: str | None = None,
+        since: float | None = None,
+        poll_floor: float | None = None,
+        backoff_floor: float | None = None,
+    ) -> list[Finding]:
+        """What the journal shows the clients did wrong (``GET /_emulator/verdicts``): the
+        findings, oldest first, each with its ``name``, ``message`` and ``evidence`` (journal
+        entries). The filters keep some clients only (``key`` is the API key as sent);
+        ``poll_floor`` and ``backoff_floor`` replace the emulator's settings' for this read."""
+        params = {
+            "provider": provider,
+            "key": key,
+            "test_id": self.journal.scope_test_id() if test_id is None else test_id,
+            "since": since,
+            "poll_floor": poll_floor,
+            "backoff_floor": backoff_floor,
+        }
+        body = self._control.call("GET", "/verdicts", params=params, hint=_no_journal)
+        findings: list[Finding] = body["findings"]
+        return findings
+
+    def assert_client_behaved(
+        self,
+        *,
+        ignore: Sequence[str] = (),
+        provider: str | None = None,
+        key: str | None = None,
+        test_id: str | None = None,
+        since: float | None = None,
+        poll_floor: float | None = None,
+        backoff_floor: float | None = None,
+    ) -> None:
+        """Assert that the verdicts find nothing (but the rules named in ``ignore``); the
+        failure is a report of every finding with its evidence. The filters and floors are
+        ``verdicts``'."""
+        findings = [
+            finding
+            for finding in self.verdicts(
+                provider=provider,
+                key=key,
+                test_id=test_id,
+                since=since,
+                poll_floor=poll_floor,
+                backoff_floor=backoff_floor,
+            )
+            if finding["name"] not in ignore
+        ]
+        if findings:
+            raise AssertionError(report(findings))
 
     def close(self) -> None:
         """Close the clients this object made."""

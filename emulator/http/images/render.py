@@ -113,7 +113,7 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
         return v.message, param, kind
     if kind in _SHAPE_KINDS:  # never JSON Schema's own words
         return f"Invalid value for '{param}': {_SHAPE_KINDS[kind]}.", param, "invalid_value"
-    if kind not in _RULE_KINDS and kind in _SCHEMA_KINDS:
+    if kind in _SCHEMA_KINDS:
         return f"Invalid value for '{param}'.", param, "invalid_value"
     # The semantic rules write whole sentences already.
     return v.message, param, "invalid_value"
@@ -146,8 +146,6 @@ _SCHEMA_KINDS = frozenset(
         "uniqueitems",
     }
 )
-# Kinds the rules use, which write their own sentences.
-_RULE_KINDS = frozenset({"invalid_value", "value_error", "unsupported_background"})
 # Refusals OpenAI types as the image model's, not the request's (live reports).
 USER_ERROR_KINDS = frozenset(
     {"unsupported_background", "invalid_input_fidelity_model", "invalid_png_output_compression"}

@@ -11,51 +11,23 @@
   page's type, answers an event stream of partial images then one final image, each decoding.
 
 The free checks send the cheapest valid request apart from the one breach, so a provider that
-drifts into serving it bills one low-quality image. ``checks`` adopts ``CHECKS`` into its
-registry; this module imports nothing of ``checks``.
+drifts into serving it bills one low-quality image. Each registers in ``contracts._registry``
+when ``contracts.checks`` imports this module.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import httpx
 from PIL import Image
 
 from contracts._common import PROMPT, _json, ensure, parse_events
-from contracts._context import CheckFailed, Context, Protocol, png, price
+from contracts._context import CheckFailed, Context, png, price
+from contracts._registry import check
 from emulator.domain.catalog import IMAGE_MODELS
-
-Run = Callable[[Context], None]
-Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]  # as ``checks.Kind``
-
-
-class Entry(NamedTuple):
-    """A check as ``checks.Check`` takes it, field for field."""
-
-    name: str
-    kind: Kind
-    paid: bool
-    protocols: frozenset[Protocol]
-    run: Run
-    doc: str
-
-
-CHECKS: list[Entry] = []
-
-
-def _check(
-    name: str, kind: Kind, *, paid: bool, protocols: tuple[Protocol, ...]
-) -> Callable[[Run], Run]:
-    def register(function: Run) -> Run:
-        doc = (function.__doc__ or "").strip()
-        CHECKS.append(Entry(name, kind, paid, frozenset(protocols), function, doc))
-        return function
-
-    return register
 
 
 def _edit_path(ctx: Context) -> tuple[str, str]:
@@ -100,7 +72,7 @@ REFUSALS: tuple[tuple[str, dict[str, Any], str], ...] = (
 )
 
 
-@_check("edit_refusals", "spec", paid=False, protocols=("images",))
+@check("edit_refusals", "spec", paid=False, protocols=("images",))
 def edit_refusals(ctx: Context) -> None:
     """An edit as JSON (``images`` by reference) is refused as the same edit as a form: ``n``
     above 10, no prompt, an unknown quality, an unknown model each answer 400
@@ -153,7 +125,7 @@ def _resolve(ctx: Context, node: Any) -> Any:
     return node
 
 
-@_check("edit_undeclared_parts", "spec", paid=False, protocols=("images",))
+@check("edit_undeclared_parts", "spec", paid=False, protocols=("images",))
 def edit_undeclared_parts(ctx: Context) -> None:
     """A multipart edit's undeclared part is refused by name, never dropped: a ``masks`` file
     part and an unknown text field each answer 400 ``invalid_request_error`` /
@@ -197,7 +169,7 @@ AA_OPERATION = "POST /api/v1/image/generation"
 PIL_FORMAT = "PNG"
 
 
-@_check("aa_stream_events", "stream", paid=True, protocols=("aa",))
+@check("aa_stream_events", "stream", paid=True, protocols=("aa",))
 def aa_stream_events(ctx: Context) -> None:
     """``stream: true`` with ``partial_images: "2"`` (a string, the page's type) answers an
     event stream: ``image_edit.partial_image`` events indexed 0..k-1 with k <= 2, then one

@@ -48,7 +48,7 @@ WHOLE = [
     ("odirouter", "sync", 45),
     ("openai", "async", 850),
     ("agcloud", "async", 2000),
-    ("aa", "async", 300),
+    ("aa", "async", 900),
 ]
 EVERYDAY = [
     ("seacloud", "async", 4),

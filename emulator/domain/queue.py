@@ -337,7 +337,9 @@ class QueueService:
         mask: ResolvedImage | None = None
         if "mask" in params and not isinstance(found[-1], Violation):
             mask = found[-1]
-        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
+        return RuleContext(
+            images=images, mask=mask, reference_problems=tuple(problems), mask_like_first=True
+        )
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:

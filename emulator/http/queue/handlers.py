@@ -54,8 +54,8 @@ def _emulator(request: Request) -> Emulator:
 
 
 class QueueHandlers:
-    """Result, cancel and the status stream of one queue provider (the gateway has taken the
-    key already)."""
+    """Result, cancel, and the status stream and sync call (not offered) of one queue provider
+    (the gateway has taken the key already)."""
 
     def __init__(self, provider: str, prefix: str) -> None:
         self.provider = provider
@@ -106,6 +106,10 @@ class QueueHandlers:
 
     async def status_stream(self, request: Request) -> Response:
         return json_response({"detail": "SSE streaming not supported"}, 400)
+
+    async def sync(self, request: Request) -> Response:
+        """The blocking call fal-style queues may offer, which these providers do not."""
+        return json_response({"detail": "Not Found"}, 404)
 
 
 class SubmitEndpoint:

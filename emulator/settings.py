@@ -286,6 +286,20 @@ class Settings(BaseModel):
         description="requests the journal keeps (GET /_emulator/journal), the newest; "
         "0 turns journaling off",
     )
+    verdict_poll_floor: float = Field(
+        0.5,
+        gt=0,
+        le=3600,
+        description="seconds a client should wait between two reads of a waiting job "
+        "(GET /_emulator/verdicts: polled_too_fast); fal's clients poll every 0.5 s",
+    )
+    verdict_backoff_floor: float = Field(
+        0.25,
+        ge=0,
+        le=3600,
+        description="seconds a client should wait at least before retrying a 5xx "
+        "(GET /_emulator/verdicts: retried_without_backoff)",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="log level"
     )

@@ -250,9 +250,15 @@ def make_entry(
     error: str | None = None,
     message: str | None = None,
     fault: dict[str, Any] | None = None,
+    wall: float | None = None,
+    retry_after: float | None = None,
+    job: str | None = None,
+    state: str | None = None,
 ) -> JournalEntry:
     """An entry from what a request was and how it was answered: ``key`` is the key itself
     (digested here), ``fields`` as the handler parsed them (summarized here); texts bounded.
+    ``wall`` is the arrival on the wall clock, ``retry_after`` the wait an error answer asked
+    for, ``job`` and ``state`` the job the request made or read and the status it reported.
     (Positional arguments are the cheaper call: every request makes one.)"""
     return JournalEntry(
         time,
@@ -270,6 +276,10 @@ def make_entry(
         None if error is None else clip(error, MESSAGE),
         None if message is None else clip(message, MESSAGE),
         fault,
+        wall,
+        retry_after,
+        job,
+        state,
     )
 
 

@@ -262,6 +262,10 @@ class JournalEntry:
     error: str | None = None  # the provider's error code of an answer >= 400
     message: str | None = None  # and its message, bounded
     fault: dict[str, Any] | None = None  # a fault applied to the request (steering, a plan)
+    wall: float | None = None  # wall-clock seconds (Unix) when it arrived, whatever the clock
+    retry_after: float | None = None  # seconds an error answer asked to wait, if it said
+    job: str | None = None  # the queue job or task it created or was about
+    state: str | None = None  # the job's status word the answer reported (``IN_QUEUE``...)
 
 
 # -- fault plans -------------------------------------------------------------------------------

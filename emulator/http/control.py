@@ -1,5 +1,5 @@
 """The control plane under ``/_emulator/``: health, reset, clock, jobs, balances, capabilities,
-fault plans, runtime settings, the request journal.
+fault plans, runtime settings, the request journal and the verdicts drawn from it.
 
 The routes that change the emulator (reset, the clock, a balance, fault plans, runtime
 settings) are journaled as the provider ``_emulator`` when the journal is on.
@@ -27,6 +27,7 @@ from emulator.domain.jobs import state_at
 from emulator.domain.journal import Filter, Journal, clean_test_id, key_digest
 from emulator.domain.live import ConfigError
 from emulator.domain.records import Job, JournalEntry
+from emulator.domain.verdicts import RULES, Finding, judge
 from emulator.http.common import NotJson, json_response, load_json
 from emulator.http.dialects import read_error
 from emulator.http.middleware.body_limit import BodyLimit
@@ -268,6 +269,10 @@ def entry_view(entry: JournalEntry) -> dict[str, Any]:
         "error": entry.error,
         "message": entry.message,
         "fault": entry.fault,
+        "wall": entry.wall,
+        "retry_after": entry.retry_after,
+        "job": entry.job,
+        "state": entry.state,
     }
 
 
@@ -279,12 +284,13 @@ def _test_id(request: Request) -> str | None:
     return test_id_of(request.scope)
 
 
-def journal_filter(request: Request) -> Filter | str:
-    """The filter the query asks for, or what is wrong with it (a test id as ``_test_id``)."""
+def journal_filter(request: Request, allowed: Sequence[str] = JOURNAL_FILTERS) -> Filter | str:
+    """The filter the query asks for, or what is wrong with it (a test id as ``_test_id``);
+    ``allowed`` are the query's names the route takes."""
     query = request.query_params
-    unknown = sorted(set(query) - set(JOURNAL_FILTERS))
+    unknown = sorted(set(query) - set(allowed))
     if unknown:
-        return f"unknown filter {unknown[0]!r}: one of {', '.join(JOURNAL_FILTERS)}"
+        return f"unknown filter {unknown[0]!r}: one of {', '.join(allowed)}"
     status = status_class = None
     text = query.get("status")
     if text is not None:
@@ -334,6 +340,64 @@ async def get_journal(request: Request) -> Response:
         return _bad(f"limit must be an integer 1-{JOURNAL_PAGE_MAX}")
     entries, total = await emulator.journal.entries(where, limit)
     return json_response({"entries": [entry_view(e) for e in entries], "total": total})
+
+
+VERDICT_FILTERS = ("provider", "key", "test_id", "since", "poll_floor", "backoff_floor")
+
+
+def finding_view(finding: Finding) -> dict[str, Any]:
+    """A finding as ``GET /_emulator/verdicts`` shows it."""
+    return {
+        "name": finding.name,
+        "rule": RULES[finding.name],
+        "message": finding.message,
+        "provider": finding.provider,
+        "key": finding.key,
+        "test_id": finding.test_id,
+        "job": finding.job,
+        "evidence": [entry_view(e) for e in finding.evidence],
+    }
+
+
+def _floor(request: Request, name: str, default: float) -> float | None:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 <= value <= 3600 else None
+
+
+async def get_verdicts(request: Request) -> Response:
+    """What the journal shows each client did wrong (``emulator.domain.verdicts``), for the
+    clients the filters keep (``?provider=&key=&test_id=&since=``), with the floors the
+    settings give unless the query names others (``?poll_floor=&backoff_floor=``)."""
+    emulator = _emulator(request)
+    if emulator.journal.size == 0:
+        return _journal_off()
+    where = journal_filter(request, VERDICT_FILTERS)
+    if isinstance(where, str):
+        return _bad(where)
+    settings = emulator.settings
+    poll_floor = _floor(request, "poll_floor", settings.verdict_poll_floor)
+    backoff_floor = _floor(request, "backoff_floor", settings.verdict_backoff_floor)
+    if poll_floor is None:
+        return _bad("poll_floor must be a number of seconds, 0-3600")
+    if backoff_floor is None:
+        return _bad("backoff_floor must be a number of seconds, 0-3600")
+    entries, total = await emulator.journal.entries(where, emulator.journal.size)
+    findings = judge(entries, poll_floor, backoff_floor)
+    return json_response(
+        {
+            "findings": [finding_view(f) for f in findings],
+            "checked": total,
+            "rules": RULES,
+            "poll_floor": poll_floor,
+            "backoff_floor": backoff_floor,
+        }
+    )
 
 
 async def clear_journal(request: Request) -> Response:
@@ -446,5 +510,6 @@ def control_routes(
         ),
         Route("/journal", get_journal, methods=["GET"]),
         Route("/journal", clear_journal, methods=["DELETE"]),
+        Route("/verdicts", get_verdicts, methods=["GET"]),
     ]
     return [Mount("/_emulator", routes=routes, middleware=middleware)]

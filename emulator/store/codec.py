@@ -155,15 +155,13 @@ def encode_entry(entry: JournalEntry) -> bytes:
     e = entry
     header = [
         VERSION, e.time, e.provider, e.operation, e.method, e.path, e.query, e.key, e.test_id,
-        e.status, e.seconds, e.request_id, e.fields, e.error, e.message, e.fault,
+        e.status, e.seconds, e.request_id, e.fields, e.error, e.message, e.fault, e.wall,
+        e.retry_after, e.job, e.state,
     ]  # fmt: skip
     return b"".join(((e.test_id or "").encode(), b"\n", _dump(header), b"\n"))
 
 
 def decode_entry(data: bytes) -> JournalEntry:
-    h, rest = _load(data[data.find(b"\n") + 1 :], 16)
+    h, rest = _load(data[data.find(b"\n") + 1 :], 20)
     _Blobs(rest).done()
-    return JournalEntry(
-        h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14],
-        h[15],
-    )  # fmt: skip
+    return JournalEntry(*h[1:20])

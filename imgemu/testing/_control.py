@@ -2,8 +2,9 @@
 
 ``Emulator`` is what the fixtures yield: ``base_url`` and ``url(provider)``, the ``journal``
 (``GET``/``DELETE /_emulator/journal``), the ``faults`` (``/_emulator/faults``), the ``clock``
-(``/_emulator/clock``), ``reset()``, the runtime configuration (``/_emulator/config``) and
-httpx clients ready to call a provider. Every request these helpers make carries the test's
+(``/_emulator/clock``), ``reset()``, the runtime configuration (``/_emulator/config``), the
+verdicts on the client (``/_emulator/verdicts``, ``assert_client_behaved()``) and httpx clients
+ready to call a provider. Every request these helpers make carries the test's
 ``X-Imgemu-Test-Id`` and, when the emulator is locked, its control token.
 """
 
@@ -29,6 +30,7 @@ JOURNAL_READ_MAX = 10_000
 
 Entry = dict[str, Any]
 Plan = dict[str, Any]
+Finding = dict[str, Any]
 
 
 class ControlError(RuntimeError):
@@ -93,11 +95,36 @@ def describe(entry: Entry) -> str:
     ]
     if entry.get("error"):
         parts.append(str(entry["error"]))
+    if entry.get("state"):
+        parts.append(str(entry["state"]))
+    if entry.get("retry_after") is not None:
+        parts.append(f"retry_after={entry['retry_after']:g}s")
     if entry.get("fault"):
         parts.append(f"fault={json.dumps(entry['fault'], separators=(',', ':'))}")
     if entry.get("test_id"):
         parts.append(f"test_id={entry['test_id']}")
     return " ".join(parts)
+
+
+def report(findings: Sequence[Finding]) -> str:
+    """The verdicts' findings as a readable report: a line each, then its evidence."""
+    lines = [f"the client did not behave: {len(findings)} finding(s)"]
+    for finding in findings:
+        who = [str(finding.get("provider"))]
+        if finding.get("test_id"):
+            who.append(f"test_id={finding['test_id']}")
+        if finding.get("key"):
+            who.append(f"key={finding['key']}")
+        lines.append(f"- {finding['name']} ({', '.join(who)}): {finding['message']}")
+        evidence = finding.get("evidence") or []
+        start = _wall(evidence[0]) if evidence else 0.0
+        lines.extend(f"    +{_wall(e) - start:.3f}s {describe(e)}" for e in evidence)
+    return "\n".join(lines)
+
+
+def _wall(entry: Entry) -> float:
+    wall = entry.get("wall")
+    return float(entry.get("time", 0) if wall is None else wall)
 
 
 def _wanted(filters: Mapping[str, Any]) -> str:
@@ -332,6 +359,8 @@ class Emulator:
       the root for ``aa``);
     - ``journal``, ``faults``, ``clock``: the control plane (``Journal``, ``Faults``, ``Clock``);
     - ``reset()``, ``config()``, ``configure(**changes)``, ``control(method, path)``;
+    - ``verdicts()`` and ``assert_client_behaved()``: what the journal shows the clients did
+      wrong (retries too soon, polls too fast, jobs abandoned...);
     - ``client(provider)`` / ``async_client(provider)``: httpx clients on a provider's base URL
       with its ``Authorization`` and the test's headers; ``headers`` those headers alone;
       ``api_key(provider)`` the key they send; ``environment()`` the variables the env patch
@@ -471,8 +500,62 @@ class Emulator:
         body: dict[str, Any] = self._control.call("PATCH", "/config", body=changes)
         return body
 
-    # -- verdicts on the client (GET /_emulator/verdicts, ``assert_client_behaved()``) are to
-    # come here, beside the journal they are drawn from.
+    # -- verdicts on the client
+
+    def verdicts(
+        self,
+        *,
+        provider: str | None = None,
+        key: str | None = None,
+        test_id: str | None = None,
+        since: float | None = None,
+        poll_floor: float | None = None,
+        backoff_floor: float | None = None,
+    ) -> list[Finding]:
+        """What the journal shows the clients did wrong (``GET /_emulator/verdicts``): the
+        findings, oldest first, each with its ``name``, ``message`` and ``evidence`` (journal
+        entries). The filters keep some clients only (``key`` is the API key as sent);
+        ``poll_floor`` and ``backoff_floor`` replace the emulator's settings' for this read."""
+        params = {
+            "provider": provider,
+            "key": key,
+            "test_id": "" if test_id is None else test_id,  # every test's, as journal reads
+            "since": since,
+            "poll_floor": poll_floor,
+            "backoff_floor": backoff_floor,
+        }
+        body = self._control.call("GET", "/verdicts", params=params, hint=_no_journal)
+        findings: list[Finding] = body["findings"]
+        return findings
+
+    def assert_client_behaved(
+        self,
+        *,
+        ignore: Sequence[str] = (),
+        provider: str | None = None,
+        key: str | None = None,
+        test_id: str | None = None,
+        since: float | None = None,
+        poll_floor: float | None = None,
+        backoff_floor: float | None = None,
+    ) -> None:
+        """Assert that the verdicts find nothing (but the rules named in ``ignore``); the
+        failure is a report of every finding with its evidence. The filters and floors are
+        ``verdicts``'."""
+        findings = [
+            finding
+            for finding in self.verdicts(
+                provider=provider,
+                key=key,
+                test_id=test_id,
+                since=since,
+                poll_floor=poll_floor,
+                backoff_floor=backoff_floor,
+            )
+            if finding["name"] not in ignore
+        ]
+        if findings:
+            raise AssertionError(report(findings))
 
     def close(self) -> None:
         """Close the clients this object made."""

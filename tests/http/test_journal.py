@@ -44,7 +44,8 @@ SUBMIT = "/model/v1/queue/gpt_image_1"
 JOURNAL = "/_emulator/journal"
 ENTRY_KEYS = {
     "time", "provider", "operation", "method", "path", "query", "key", "test_id", "status",
-    "latency_ms", "request_id", "fields", "error", "message", "fault",
+    "latency_ms", "request_id", "fields", "error", "message", "fault", "wall", "retry_after",
+    "job", "state",
 }  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from emulator.http.aa import render
 from emulator.http.common import NotJson, app_base, load_json
 from emulator.http.forms import read_form
 from emulator.http.middleware.gateway import key_of
-from emulator.http.middleware.journal import FIELDS
+from emulator.http.middleware.journal import FIELDS, JOB, STATE
 from emulator.http.middleware.request_id import request_id
 from emulator.http.middleware.steering import steering_of
 from emulator.http.shutdown import Drain
@@ -64,8 +64,10 @@ async def generate(request: Request) -> Response:
         task = await emulator.tasks.create(key, generation)
     except DomainError as exc:
         return render.error_response(exc, rid)
+    scope[JOB] = task.task_id
     base = app_base(request)
     if generation.params.get("async"):
+        scope[STATE] = TaskStatus.PENDING.value
         return render.task_response(emulator.tasks.accepted(task), rid, base)
     drain: Drain = request.app.state.drain
     try:
@@ -75,6 +77,7 @@ async def generate(request: Request) -> Response:
     # Judged at its finish at the earliest: a wall clock stepped back by a hair must not
     # answer a waiting call "processing".
     snap = emulator.tasks.snapshot(task, max(emulator.clock.now(), generation.finishes_at))
+    scope[STATE] = snap.status.value
     if snap.status is TaskStatus.FAILED:
         return render.failed_response(generation, rid)
     return render.task_response(snap, rid, base)
@@ -89,6 +92,7 @@ async def get_task(request: Request) -> Response:
     except DomainError as exc:
         return render.error_response(exc, rid)
     snap = emulator.tasks.snapshot(task, emulator.clock.now())
+    request.scope[STATE] = snap.status.value
     return render.task_response(snap, rid, app_base(request))
 
 

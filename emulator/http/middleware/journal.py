@@ -16,7 +16,12 @@ the entry is made from the scope then, where the handlers left what they parsed:
   keeps it in the scope for any feature that scopes by test);
 - ``FAULT``: the id of the fault plan applied to the request (``faults.KEY``, which the faults
   middleware sets), and the steering's outcome and latency (the headers', or a plan's);
-- the request's id, where its dialect draws one.
+- the request's id, where its dialect draws one;
+- ``JOB`` and ``STATE``: the queue job or task the request made (a submit) and the status word
+  its answer reported, which the handlers set (a read of a job is about the job its path
+  names); and the wait an error answer asked for (``retry-after-ms``, else ``Retry-After``),
+  read from its headers here. With the arrival on the wall clock they are what the verdicts
+  on the client (``emulator.domain.verdicts``) are drawn from.
 
 The error code and message are read from the kept body by the dialect's reader
 (``emulator.http.dialects.read_error``), handed over when the app is assembled.
@@ -25,7 +30,7 @@ The error code and message are read from the kept body by the dialect's reader
 from __future__ import annotations
 
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,9 +45,15 @@ from emulator.http.middleware.steering import KEY as STEERING
 FIELDS = "imgemu.fields"
 TEST_ID = "imgemu.test_id"
 FAULT = faults.KEY  # the id of the fault plan applied
+JOB = "imgemu.job"  # the id of the job (or task) a submit made
+STATE = "imgemu.job_state"  # the job's status word the answer reported
+_WALL = "imgemu.wall"  # the arrival, wall-clock seconds
+_RETRY_AFTER = "imgemu.retry_after"  # the seconds an error answer asked to wait
 HEADER = "x-imgemu-test-id"
 _HEADER = HEADER.encode()
 _AUTHORIZATION = b"authorization"
+_RETRY_AFTER_MS = b"retry-after-ms"
+_RETRY_AFTER_S = b"retry-after"
 KEEP = 4096  # bytes of an error answer's body kept for its code and message
 KEEP_CHUNKS = 4  # of its first messages (an error answer is sent whole, in one)
 
@@ -70,6 +81,22 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
             text: str = value.decode("latin-1")
             return text
     return None
+
+
+def retry_after_of(headers: Any) -> float | None:
+    """The seconds an answer's headers ask a client to wait: ``retry-after-ms``, else a
+    ``Retry-After`` in seconds (an HTTP date, which no answer of the emulator sends, is None)."""
+    seconds = None
+    for name, value in headers:
+        name = name.lower()
+        try:
+            if name == _RETRY_AFTER_MS:
+                return float(value) / 1000
+            if name == _RETRY_AFTER_S:
+                seconds = float(value)
+        except ValueError:
+            continue
+    return seconds
 
 
 def fault_of(scope: Scope) -> dict[str, Any] | None:
@@ -125,6 +152,7 @@ class JournalMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         journal = self.journal
         arrived = journal.clock.now()
+        scope[_WALL] = time()
         status = 500
         body: list[bytes] | None = None
 
@@ -134,6 +162,7 @@ class JournalMiddleware:
                 status = message["status"]
                 if status >= 400:
                     body = []
+                    scope[_RETRY_AFTER] = retry_after_of(message.get("headers", ()))
             elif body is not None and len(body) < KEEP_CHUNKS:
                 body.append(message.get("body", b"")[:KEEP])
             await send(message)
@@ -160,6 +189,10 @@ class JournalMiddleware:
         if body is not None:
             error, message = self.read_error(b"".join(body)[:KEEP])
         query: bytes = scope.get("query_string", b"")
+        job: str | None = scope.get(JOB)
+        if job is None:
+            params = scope.get("path_params") or {}
+            job = params.get("request_id") or params.get("task_id")
         return make_entry(
             arrived,
             self.provider,
@@ -176,4 +209,8 @@ class JournalMiddleware:
             error,
             message,
             fault_of(scope),
+            scope.get(_WALL),
+            scope.get(_RETRY_AFTER),
+            job,
+            scope.get(STATE),
         )

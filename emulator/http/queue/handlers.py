@@ -35,7 +35,7 @@ from emulator.http.common import (
     send_json,
 )
 from emulator.http.middleware.gateway import key_of
-from emulator.http.middleware.journal import FIELDS
+from emulator.http.middleware.journal import FIELDS, JOB, STATE
 from emulator.http.middleware.request_id import request_id as request_id_of
 from emulator.http.middleware.steering import steering_of
 from emulator.http.queue import render
@@ -73,6 +73,7 @@ class QueueHandlers:
             snap = await self._snapshot(request, emulator)
         except DomainError as exc:
             return self._refuse(exc, "result")
+        request.scope[STATE] = snap.state.status.value
         if not snap.state.terminal:
             job_id = {render.REQUEST_ID_HEADER: snap.job.request_id}
             url = render.request_url(self._base(request), snap.job.model, snap.job.request_id)
@@ -142,7 +143,7 @@ class SubmitEndpoint:
             rid = request_id_of(scope, "queue") if isinstance(exc, RateLimited) else ""
             await _refusal(exc, self.provider, "submit", rid)(scope, receive, send)
             return
-        request_id = submitted.job.request_id
+        request_id = scope[JOB] = submitted.job.request_id
         url = render.request_url(scope_base(scope) + self.prefix, model, request_id)
         await send_json(
             send,
@@ -168,6 +169,7 @@ class StatusEndpoint:
         except DomainError as exc:
             await _refusal(exc, self.provider, "status")(scope, receive, send)
             return
+        scope[STATE] = snap.state.status.value
         with_logs = _logs_asked(scope)
         job = snap.job
         url = render.request_url(scope_base(scope) + self.prefix, job.model, job.request_id)

@@ -43,6 +43,7 @@ from contracts._context import (
     png,
     price,
 )
+from contracts._fidelity_queue import CHECKS as FIDELITY_QUEUE
 
 Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]
 CheckFunction = Callable[[Context], None]
@@ -437,3 +438,9 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
             ensure(download.status_code == 200, operation, f"download {download.status_code}")
             judge_image(ctx, operation, download.content, ask, download.headers.get("content-type"))
     ctx.record(operation, "verified")
+
+
+# --- checks kept in their own modules --------------------------------------------------------
+
+for _name, _kind, _paid, _protocols, _run in FIDELITY_QUEUE:
+    check(_name, _kind, paid=_paid, protocols=_protocols)(_run)

@@ -151,16 +151,23 @@ def queue_status_codes(ctx: Context) -> None:
 @_register("queue_cancel_running", "lifecycle", paid=True)
 def queue_cancel_running(ctx: Context) -> None:
     """A job canceled once seen IN_PROGRESS: the cancel answers 202 ``CANCELLATION_REQUESTED``
-    (400 ``ALREADY_COMPLETED`` if it finished first) naming the job, and the job ends CANCELED
-    or runs to its end and succeeds (both documented), its result agreeing."""
+    (400 ``ALREADY_COMPLETED`` if it finished first, or was never seen running) naming the job,
+    and the job ends CANCELED or runs to its end and succeeds (both documented), its result
+    agreeing."""
     ops = _queue_ops(ctx.profile.model)
     with ctx.http() as http:
         request_id = _submit(ctx, http, ops["submit"])["request_id"]
         seen = _until(ctx, http, request_id, lambda b: b["status"] != "IN_QUEUE")
-        if seen["status"] == "COMPLETED":
-            ctx.record(ops["cancel"], "skipped", "the job finished before it was seen running")
-            return
         answer = http.put(_job_path(ctx, request_id, "/cancel"))
+        if seen["status"] == "COMPLETED":  # too fast to be seen running: only the 400 is judged
+            ensure(
+                answer.status_code == 400 and _json(answer) == {"status": "ALREADY_COMPLETED"},
+                ops["cancel"],
+                f"cancel of a completed job answered {answer.status_code} {answer.text[:200]}",
+            )
+            _names_job(answer, request_id, ops["cancel"])
+            ctx.record(ops["cancel"], "verified", "the job finished before it was seen running")
+            return
         body = _json(answer)
         known = {202: "CANCELLATION_REQUESTED", 400: "ALREADY_COMPLETED"}
         ensure(

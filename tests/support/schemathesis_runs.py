@@ -284,6 +284,10 @@ QUEUE_STATE_ANSWERS = {
     ("cancel", 400): {"status": "ALREADY_COMPLETED"},
     ("result", 400): {"error_type": "CANCELED"},
     ("result", 422): {"error_type": "REQUEST_INVALID"},
+    ("result", 504): {"error_type": "request_timeout"},  # a drawn X-Fal-Request-Timeout passed
+    # The operations the providers document as not offered: every call is refused so.
+    ("status.stream", 400): {"detail": "SSE streaming not supported"},
+    ("sync", 404): {"detail": "Not Found"},
 }
 
 

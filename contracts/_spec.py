@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -158,7 +159,12 @@ def _run_operation(
             if status_operation is not None:
                 state["follow"] = _follow_status(ctx, status_operation, response)
 
-    run()
+    try:
+        run()
+    except Unsatisfiable:
+        if not negative or state["calls"]:
+            raise
+        return  # nothing of it can be made invalid (no parameter, no body): nothing to judge
     if state["follow"] is not None and state["failure"] is None:
         ctx.record(*state["follow"])
     if state["failure"] is not None:

@@ -176,10 +176,12 @@ def test_seacloud_reports_queue_position_0_and_odirouter_counts(
 # --- X-Fal-Request-Timeout: a deadline to start ---------------------------------------------
 
 
+@pytest.mark.parametrize("store", ["memory", "redis"])
 def test_a_job_past_its_start_deadline_ends_with_504(
-    open_server: Callable[..., httpx.Client],
+    open_server: Callable[..., httpx.Client], request: pytest.FixtureRequest, store: str
 ) -> None:
-    client = open_server(slots=1, default_balance_usd=1.0)
+    where = request.getfixturevalue("redis_url") if store == "redis" else "memory"
+    client = open_server(slots=1, default_balance_usd=1.0, store=where)
     first = submit(client).json()
     late = submit(client, **{"X-Fal-Request-Timeout": "5"}).json()
     waiting = client.get(late["status_url"])

@@ -23,6 +23,11 @@ Both function-scoped fixtures take their settings from ``@pytest.mark.imgemu(**s
 are kept for the session and reused by the tests asking for the same settings, reset between
 them; ``X-Imgemu-Test-Id`` (the test's node id) goes with every request their helpers make.
 
+``--imgemu-url URL`` (or the ini option ``imgemu_url``): ``imgemu_server`` and
+``imgemu_server_session`` use the emulator already running there (``imgemu serve --workers N
+--store redis://...``) instead of starting one; each test's handle is scoped by its test id
+(journal reads, verdicts, ``reset()`` and fault plans cover its own requests only).
+
 ``--imgemu-patch-env`` (or the ini option ``imgemu_patch_env = true``, or the mark's
 ``patch_env=True``; ``patch_env=False`` turns it off for a test) sets, for the test only,
 ``OPENAI_BASE_URL``, ``IMGEMU_URL`` and every provider's key variable (``OPENAI_API_KEY``,
@@ -58,6 +63,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="point OPENAI_BASE_URL and the providers' key variables at the emulator for "
         "each test using an imgemu fixture",
     )
+    group.addoption(
+        "--imgemu-url",
+        default=None,
+        help="use the emulator running at this URL (imgemu serve --workers N --store "
+        "redis://...) for imgemu_server instead of starting one; tests share it, each "
+        "scoped by its X-Imgemu-Test-Id",
+    )
+    parser.addini("imgemu_url", default="", help="the default of --imgemu-url")
     parser.addini(
         "imgemu_patch_env",
         type="bool",
@@ -117,6 +130,36 @@ def _imgemu_pool() -> Iterator[Pool]:
     pool.close()
 
 
+def _shared_url(config: pytest.Config) -> str | None:
+    """The running emulator ``--imgemu-url`` (or the ini's ``imgemu_url``) names, if any."""
+    url = config.getoption("imgemu_url") or config.getini("imgemu_url")
+    return str(url).rstrip("/") if url else None
+
+
+def _shared(request: pytest.FixtureRequest, url: str, test_id: str | None) -> Emulator:
+    """A handle on the shared emulator at ``url`` for one test (or the session): its settings
+    are read from the environment as ``imgemu serve`` reads them (``IMGEMU_*``: the control
+    token, the keys...), and the marks' settings cannot apply (the emulator is not the
+    test's to configure)."""
+    from emulator.settings import Settings
+    from imgemu.testing import Emulator
+
+    values, _ = _marked(request.node)
+    if values:
+        pytest.fail(
+            f"@pytest.mark.{MARK}({', '.join(sorted(values))}=...): a shared emulator "
+            f"(--imgemu-url {url}) keeps the settings it was started with",
+            pytrace=False,
+        )
+    emulator = Emulator(url, Settings(), test_id, scoped=test_id is not None)
+    try:
+        emulator.control("GET", "/health")
+    except Exception as exc:
+        emulator.close()
+        pytest.fail(f"--imgemu-url {url}: the emulator does not answer: {exc}", pytrace=False)
+    return emulator
+
+
 def _lease(
     request: pytest.FixtureRequest,
     pool: Pool,
@@ -126,18 +169,27 @@ def _lease(
     from imgemu.testing import make_settings
 
     values, patch_env = _marked(request.node)
-    try:
-        settings = make_settings(values)
-    except ValueError as exc:
-        pytest.fail(f"@pytest.mark.{MARK}: {exc}", pytrace=False)
-    emulator = pool.acquire(kind, settings, node_test_id(request.node.nodeid))
+    test_id = node_test_id(request.node.nodeid)
+    url = _shared_url(request.config) if kind == "server" else None
+    if url is not None:
+        emulator = _shared(request, url, test_id)
+        emulator.reset()  # this test's journal entries and fault plans, from an earlier run
+    else:
+        try:
+            settings = make_settings(values)
+        except ValueError as exc:
+            pytest.fail(f"@pytest.mark.{MARK}: {exc}", pytrace=False)
+        emulator = pool.acquire(kind, settings, test_id)
     try:
         if _patch_env(request.config, patch_env):
             for name, value in emulator.environment().items():
                 monkeypatch.setenv(name, value)
         yield emulator
     finally:
-        pool.release(emulator)
+        if url is not None:
+            emulator.close()
+        else:
+            pool.release(emulator)
 
 
 @pytest.fixture
@@ -181,12 +233,26 @@ def imgemu_server_session(
 
     values = dict(imgemu_session_settings)
     patch_env = values.pop("patch_env", None)
-    try:
-        settings = make_settings(values)
-    except ValueError as exc:
-        pytest.fail(f"imgemu_session_settings: {exc}", pytrace=False)
-    instance = Instance("server", settings)
-    emulator = instance.handle(None)
+    url = _shared_url(pytestconfig)
+    instance = None
+    if url is not None:
+        if values:
+            pytest.fail(
+                f"imgemu_session_settings ({', '.join(sorted(values))}): a shared emulator "
+                f"(--imgemu-url {url}) keeps the settings it was started with",
+                pytrace=False,
+            )
+        from emulator.settings import Settings
+        from imgemu.testing import Emulator
+
+        emulator = Emulator(url, Settings(), None)
+    else:
+        try:
+            settings = make_settings(values)
+        except ValueError as exc:
+            pytest.fail(f"imgemu_session_settings: {exc}", pytrace=False)
+        instance = Instance("server", settings)
+        emulator = instance.handle(None)
     try:
         with pytest.MonkeyPatch.context() as monkeypatch:
             if _patch_env(pytestconfig, patch_env):
@@ -195,4 +261,5 @@ def imgemu_server_session(
             yield emulator
     finally:
         emulator.close()
-        instance.stop()
+        if instance is not None:
+            instance.stop()

@@ -213,7 +213,8 @@ class _Job:
         if entry.state in TERMINAL:
             if self.ended is None:
                 self.ended = entry
-            if self.fetched is None and entry.operation in _INLINE_RESULT and entry.status < 500:
+            # A failed job's result read answers its error: the client read the outcome.
+            if self.fetched is None and entry.operation in _INLINE_RESULT:
                 self.fetched = entry
 
     def waiting_at(self, when: float) -> bool:

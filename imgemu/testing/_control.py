@@ -142,9 +142,15 @@ class Journal:
     that carried its header (the helpers' clients, and clients given ``headers``).
     """
 
-    def __init__(self, control: _Control, test_id: str | None) -> None:
+    def __init__(self, control: _Control, test_id: str | None, scoped: bool = False) -> None:
         self._control = control
         self.test_id = test_id
+        self.scoped = scoped
+
+    def scope_test_id(self) -> str:
+        """The test id a read or clear covers by default: the test's own on a shared emulator
+        (``scoped``), else every test's."""
+        return (self.test_id or "") if self.scoped else ""
 
     def find(
         self,
@@ -181,14 +187,17 @@ class Journal:
         if "status" in params:
             params["status"] = str(params["status"])
         params.setdefault("limit", JOURNAL_READ_MAX)
-        params.setdefault("test_id", "")  # every test's: the header alone would narrow the read
+        params.setdefault("test_id", self.scope_test_id())  # else the header alone would narrow it
         body = self._control.call("GET", "/journal", params=params, hint=_no_journal)
         entries: list[Entry] = body["entries"]
         return entries[::-1]  # the control plane answers newest first
 
     def clear(self) -> None:
-        """Empty the journal (nothing else is reset)."""
-        self._control.call("DELETE", "/journal", params={"test_id": ""}, hint=_no_journal)
+        """Empty the journal (nothing else is reset); on a shared emulator, of this test's
+        entries only."""
+        self._control.call(
+            "DELETE", "/journal", params={"test_id": self.scope_test_id()}, hint=_no_journal
+        )
 
     def assert_called(
         self,
@@ -270,8 +279,9 @@ class Faults:
     ``drop``, ``truncate``, ``stream_cut``, ``outcome``, ``slow_queue``), ``times``, ``after``
     and ``probability``; README.md describes each."""
 
-    def __init__(self, control: _Control) -> None:
+    def __init__(self, control: _Control, test_id: str | None = None) -> None:
         self._control = control
+        self.test_id = test_id  # on a shared emulator: plans match this test's requests only
 
     def add(
         self,
@@ -285,8 +295,11 @@ class Faults:
         """Make a plan; the emulator's view of it, with its ``id``. A plan the emulator
         refuses raises ``ControlError`` saying what is wrong."""
         body: dict[str, Any] = {"action": dict(action)}
+        match = dict(match or {})
+        if self.test_id is not None:
+            match.setdefault("test_id", self.test_id)
         if match:
-            body["match"] = dict(match)
+            body["match"] = match
         for name, value in (("times", times), ("after", after), ("probability", probability)):
             if value is not None:
                 body[name] = value
@@ -296,7 +309,7 @@ class Faults:
     def list(self, test_id: str | None = None) -> Sequence[Plan]:
         """Every plan (those matching ``test_id`` only, when given), with its counts
         (``seen``, ``applied``, ``spent``)."""
-        body = self._control.call("GET", "/faults", params={"test_id": test_id})
+        body = self._control.call("GET", "/faults", params={"test_id": test_id or self.test_id})
         plans: Sequence[Plan] = body["faults"]
         return plans
 
@@ -313,7 +326,7 @@ class Faults:
 
     def clear(self, test_id: str | None = None) -> int:
         """Forget every plan (or those of ``test_id``); how many there were."""
-        body = self._control.call("DELETE", "/faults", params={"test_id": test_id})
+        body = self._control.call("DELETE", "/faults", params={"test_id": test_id or self.test_id})
         deleted: int = body["deleted"]
         return deleted
 
@@ -365,7 +378,10 @@ class Emulator:
       with its ``Authorization`` and the test's headers; ``headers`` those headers alone;
       ``api_key(provider)`` the key they send; ``environment()`` the variables the env patch
       sets;
-    - ``settings``: the emulator's settings (``imgemu.Settings``).
+    - ``settings``: the emulator's settings (``imgemu.Settings``);
+    - ``scoped``: the emulator is shared with other tests running at once (``--imgemu-url``):
+      journal reads, clears, verdicts and ``reset()`` cover this test's requests only (those
+      carrying its ``X-Imgemu-Test-Id``), and fault plans match them only.
     """
 
     def __init__(
@@ -375,18 +391,20 @@ class Emulator:
         test_id: str | None,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        scoped: bool = False,
     ) -> None:
         self.base_url = base_url
         self.settings = settings
         self.test_id = test_id
+        self.scoped = scoped
         self._transport = transport
         self._async_transport = async_transport
         self._clients: list[httpx.Client] = []
         self._http = self._sync_client(base_url, self._control_headers())
         control = _Control(self._http)
         self._control = control
-        self.journal = Journal(control, test_id)
-        self.faults = Faults(control)
+        self.journal = Journal(control, test_id, scoped)
+        self.faults = Faults(control, test_id if scoped else None)
         self.clock = Clock(control)
 
     # -- addresses and headers
@@ -485,7 +503,13 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget every job, task, file, balance, fault plan, runtime change and journal
-        entry (``POST /_emulator/reset``); a virtual clock keeps its time."""
+        entry (``POST /_emulator/reset``); a virtual clock keeps its time. On a shared
+        emulator (``scoped``: other tests use it at once) only this test's journal entries and
+        fault plans are forgotten."""
+        if self.scoped:
+            self.journal.clear()
+            self.faults.clear()
+            return
         self._control.call("POST", "/reset")
 
     def config(self) -> dict[str, Any]:
@@ -519,7 +543,7 @@ class Emulator:
         params = {
             "provider": provider,
             "key": key,
-            "test_id": "" if test_id is None else test_id,  # every test's, as journal reads
+            "test_id": self.journal.scope_test_id() if test_id is None else test_id,
             "since": since,
             "poll_floor": poll_floor,
             "backoff_floor": backoff_floor,

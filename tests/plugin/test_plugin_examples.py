@@ -26,7 +26,7 @@ def has_journal() -> bool:
 
 def test_there_is_an_example_for_each_protocol() -> None:
     text = "\n".join(EXAMPLES)
-    assert len(EXAMPLES) == 4
+    assert len(EXAMPLES) == 5
     for protocol in ("openai", "seacloud", "agcloud", "aa"):
         assert f'url("{protocol}")' in text
     assert "from openai import OpenAI" in EXAMPLES[0]
@@ -34,6 +34,7 @@ def test_there_is_an_example_for_each_protocol() -> None:
     assert "QueueClient(" in EXAMPLES[1]
     assert "imgemu_app" in text
     assert "imgemu_server" in text
+    assert "assert_client_behaved()" in EXAMPLES[4]
 
 
 @pytest.mark.parametrize("index", range(len(EXAMPLES)))

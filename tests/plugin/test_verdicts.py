@@ -188,6 +188,23 @@ def test_a_completed_result_never_fetched_is_found(imgemu_server: Emulator) -> N
 
 
 @VIRTUAL
+def test_a_failed_jobs_result_read_is_a_fetch(imgemu_server: Emulator) -> None:
+    imgemu_server.faults.add(
+        match={"provider": "seacloud", "operation": "submit"},
+        action={"kind": "outcome", "error_type": "INFERENCE_FAILURE"},
+        times=1,
+    )
+    http = imgemu_server.client("seacloud")
+    request_id = submit(http)
+    imgemu_server.clock.advance(3600)
+    assert status(http, request_id) == "COMPLETED"
+    failed = http.get(f"/v1/queue/{MODEL}/requests/{request_id}/response")
+    assert failed.status_code >= 400
+    assert failed.json()["error_type"] == "INFERENCE_FAILURE"
+    imgemu_server.assert_client_behaved()
+
+
+@VIRTUAL
 def test_an_abandoned_task_of_the_envelope_provider_is_found(imgemu_server: Emulator) -> None:
     http = imgemu_server.client("aa")
     uploaded = http.post("/api/v1/files", files={"file": ("in.png", png(), "image/png")})
@@ -262,7 +279,7 @@ def test_the_reference_clients_behave(imgemu_server: Emulator) -> None:
         api_key="k",
         headers=headers,
     ) as queue:
-        result = queue.run(MODEL, PARAMS, policy=PollPolicy(interval=0.5, timeout=60))
+        result = queue.run(MODEL, PARAMS, policy=PollPolicy(timeout=60))
         assert result.images
     with ImagesClient(
         "openai",

@@ -5,8 +5,8 @@ of a status read (202 or 200 while pending: both documented variants pass; 200 o
 and the ``x-fal-request-id`` on every answer about a job; what a cancel does to a running job
 (it ends CANCELED or runs to its end: both pass); the start deadline ``X-Fal-Request-Timeout``
 (504, ``X-Fal-Request-Timeout-Type: user``, ``X-Fal-Error-Type``) and its malformed value's 400;
-the status stream and sync call the providers do not offer; the mask's format. ``checks``
-registers ``CHECKS``; this module imports nothing of it.
+the status stream and sync call the providers do not offer; the mask's format.
+``contracts/checks.py`` imports this module, which registers its checks in ``_registry``.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ import contextlib
 import io
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from PIL import Image
 
 from contracts._common import _cheap_queue, _json, _pay_queue, _queue_ops, ensure
-from contracts._context import Context, Protocol
-
-Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]  # as ``checks.Kind``
-# (name, kind, paid, protocols, check): what ``checks.check`` registers.
-CHECKS: list[tuple[str, Kind, bool, tuple[Protocol, ...], Callable[[Context], None]]] = []
+from contracts._context import Context
+from contracts._registry import check
 
 PENDING_STATUSES = (200, 202)  # fal answers 202 before COMPLETED; a provider may answer 200
 REQUEST_ID = "x-fal-request-id"
@@ -38,16 +35,6 @@ BAD_TIMEOUT = "soon"
 CANCEL_ENDS = ("CANCELED", None)
 # The providers whose page fixes queue_position at 0.
 POSITION_ZERO = frozenset({"seacloud"})
-
-
-def _register(
-    name: str, kind: Kind, *, paid: bool
-) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
-    def keep(function: Callable[[Context], None]) -> Callable[[Context], None]:
-        CHECKS.append((name, kind, paid, ("queue",), function))
-        return function
-
-    return keep
 
 
 def _path(ctx: Context, tail: str = "") -> str:
@@ -130,7 +117,7 @@ def _cancel_quietly(ctx: Context, http: httpx.Client, request_id: str) -> None:
         http.put(_job_path(ctx, request_id, "/cancel"))
 
 
-@_register("queue_status_codes", "lifecycle", paid=True)
+@check("queue_status_codes", "lifecycle", paid=True, protocols=("queue",))
 def queue_status_codes(ctx: Context) -> None:
     """One cheapest job followed to its end: its status answers 200 or 202 while pending (fal
     answers 202) and 200 once COMPLETED; submit, every status read and the result name the
@@ -148,7 +135,7 @@ def queue_status_codes(ctx: Context) -> None:
         ctx.record(ops[operation], "verified")
 
 
-@_register("queue_cancel_running", "lifecycle", paid=True)
+@check("queue_cancel_running", "lifecycle", paid=True, protocols=("queue",))
 def queue_cancel_running(ctx: Context) -> None:
     """A job canceled once seen IN_PROGRESS: the cancel answers 202 ``CANCELLATION_REQUESTED``
     (400 ``ALREADY_COMPLETED`` if it finished first, or was never seen running) naming the job,
@@ -192,7 +179,7 @@ def queue_cancel_running(ctx: Context) -> None:
     ctx.record(ops["cancel"], "verified")
 
 
-@_register("queue_start_deadline", "lifecycle", paid=True)
+@check("queue_start_deadline", "lifecycle", paid=True, protocols=("queue",))
 def queue_start_deadline(ctx: Context) -> None:
     """``X-Fal-Request-Timeout``: a malformed value is refused with 400 and error_type
     ``bad_request`` (in the body and ``X-Fal-Error-Type``); a job given a short deadline behind
@@ -246,7 +233,7 @@ def queue_start_deadline(ctx: Context) -> None:
     ctx.record(ops["submit"], "verified")
 
 
-@_register("queue_not_offered", "spec", paid=False)
+@check("queue_not_offered", "spec", paid=False, protocols=("queue",))
 def queue_not_offered(ctx: Context) -> None:
     """What the providers document as not offered: the status stream answers 400 ``SSE
     streaming not supported`` and the sync call 404 ``Not Found`` (free: an empty body, and no
@@ -277,7 +264,7 @@ def _image(fmt: str, size: tuple[int, int] = (64, 64)) -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
-@_register("queue_mask_format", "spec", paid=True)
+@check("queue_mask_format", "spec", paid=True, protocols=("queue",))
 def queue_mask_format(ctx: Context) -> None:
     """An edit whose mask is a WEBP while its image is a PNG (same size, both with alpha) is
     refused, as the providers' pages ask the mask to match the image's format: 4xx at submit,

@@ -85,7 +85,7 @@ def select_checks(provider: str, names: Sequence[str] | None = None) -> list[Che
         if unknown:
             known = ", ".join(REGISTRY)
             raise ContractUsageError(f"unknown checks: {', '.join(unknown)} (known: {known})")
-        foreign = [n for n in dict.fromkeys(names) if profile.protocol not in REGISTRY[n].protocols]
+        foreign = [n for n in dict.fromkeys(names) if not REGISTRY[n].applies_to(profile)]
         if foreign:
             own = ", ".join(c.name for c in checks_for(profile))
             verb = "does" if len(foreign) == 1 else "do"

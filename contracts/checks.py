@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
@@ -39,58 +38,12 @@ from contracts._context import (
     CheckFailed,
     Context,
     Profile,
-    Protocol,
     png,
     price,
 )
-from contracts._fidelity_queue import CHECKS as FIDELITY_QUEUE
+from contracts._registry import REGISTRY, Check, check, checks_for
 
-Kind = Literal["spec", "auth", "lifecycle", "stream", "image"]
-CheckFunction = Callable[[Context], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """A named check and what it costs: ``paid`` checks make calls the provider bills."""
-
-    name: str
-    kind: Kind
-    paid: bool
-    protocols: frozenset[Protocol]
-    run: CheckFunction
-    doc: str
-
-
-REGISTRY: dict[str, Check] = {}
-
-
-def check(
-    name: str, kind: Kind, *, paid: bool, protocols: tuple[Protocol, ...]
-) -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``function`` under ``name`` (free checks run before paid ones)."""
-
-    def register(function: CheckFunction) -> CheckFunction:
-        REGISTRY[name] = Check(
-            name, kind, paid, frozenset(protocols), function, (function.__doc__ or "").strip()
-        )
-        return function
-
-    return register
-
-
-def checks_for(profile: Profile, names: list[str] | None = None) -> list[Check]:
-    """The checks that apply to ``profile``'s protocol, free first, in registry order."""
-    if names is not None:
-        unknown = set(names) - set(REGISTRY)
-        if unknown:
-            raise KeyError(f"unknown checks: {', '.join(sorted(unknown))}")
-    chosen = [
-        c
-        for c in REGISTRY.values()
-        if profile.protocol in c.protocols and (names is None or c.name in names)
-    ]
-    return sorted(chosen, key=lambda c: c.paid)
-
+__all__ = ["REGISTRY", "Check", "check", "checks_for"]
 
 # --- spec conformance (Schemathesis) --------------------------------------------------------
 
@@ -440,7 +393,6 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
     ctx.record(operation, "verified")
 
 
-# --- checks kept in their own modules --------------------------------------------------------
-
-for _name, _kind, _paid, _protocols, _run in FIDELITY_QUEUE:
-    check(_name, _kind, paid=_paid, protocols=_protocols)(_run)
+# Provider-specific fidelity checks, each module registering its own on import (last, so the
+# common checks come first in the registry).
+from contracts import _fidelity_openai, _fidelity_queue  # noqa: E402, F401

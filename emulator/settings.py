@@ -161,6 +161,11 @@ class Settings(BaseModel):
         description="OpenAI images per minute per key and model; a request for n takes n "
         "(0: unlimited)",
     )
+    openai_transparent_preview: bool = Field(
+        False,
+        description="OpenAI: let gpt-image-2 take background=transparent, as the SDK's "
+        "'preview' wording has it (off: refused with 400, as the live API answers)",
+    )
     agcloud_rpm: int = Field(
         0, ge=0, description="AGCloud requests per minute per key and model (0: unlimited)"
     )

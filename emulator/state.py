@@ -187,7 +187,16 @@ def build(
         policy, outcomes, balances, clock, store, documents, files, rules, inputs, ids, metrics
     )
     images = ImagesService(
-        outcomes, balances, clock, store, documents, rules, inputs, renderer, metrics
+        outcomes,
+        balances,
+        clock,
+        store,
+        documents,
+        rules,
+        inputs,
+        renderer,
+        metrics,
+        transparent_preview=settings.openai_transparent_preview,
     )
     tasks = TaskService(clock, store, images, files, ids)
     gateway = Gateway(settings.api_keys, settings.rate_limit, limit_policy(settings))

@@ -68,6 +68,9 @@ QUEUE_MODELS: dict[str, ModelInfo] = {
 }
 
 
+FIDELITY = ("high", "low")  # every ``input_fidelity`` value of the documents
+
+
 @dataclass(frozen=True, slots=True)
 class ImageModel:
     """A model of the synchronous Images protocols (OpenAI, AGCloud, 典名词元)."""
@@ -76,19 +79,26 @@ class ImageModel:
     family: str  # a key of ``FAMILIES``
     custom_sizes: bool  # gpt-image-2: any WIDTHxHEIGHT within its limits
     transparency: bool  # a transparent background is rendered (others: refused or opaque)
-    input_fidelity: bool  # takes ``input_fidelity``
+    # The ``input_fidelity`` values it takes; empty: it refuses the parameter altogether.
+    input_fidelity: tuple[str, ...]
     quality: bool = True  # AGCloud's -plus models take no ``quality``
 
 
+# gpt-image-2 and its snapshot refuse ``input_fidelity`` and (live reports, against the SDK's
+# "preview" wording) a transparent background; gpt-image-1-mini takes only ``low``.
+# chatgpt-image-latest: the SDK lists it with the standard sizes only; it follows the
+# gpt-image-1.5 row (the model it pointed to when it appeared).
 IMAGE_MODELS: dict[str, ImageModel] = {
     info.model_id: info
     for info in (
-        ImageModel("gpt-image-1", "gpt-image-1", False, True, True),
-        ImageModel("gpt-image-1-mini", "gpt-image-1-mini", False, True, False),
-        ImageModel("gpt-image-1.5", "gpt-image-1.5", False, True, True),
-        ImageModel("gpt-image-2", "gpt-image-2", True, False, True),
-        ImageModel("gpt-image-1-plus", "gpt-image-1", False, True, True, quality=False),
-        ImageModel("gpt-image-2-plus", "gpt-image-2", True, False, True, quality=False),
+        ImageModel("gpt-image-1", "gpt-image-1", False, True, FIDELITY),
+        ImageModel("gpt-image-1-mini", "gpt-image-1-mini", False, True, ("low",)),
+        ImageModel("gpt-image-1.5", "gpt-image-1.5", False, True, FIDELITY),
+        ImageModel("gpt-image-2", "gpt-image-2", True, False, ()),
+        ImageModel("gpt-image-2-2026-04-21", "gpt-image-2", True, False, ()),
+        ImageModel("chatgpt-image-latest", "gpt-image-1.5", False, True, FIDELITY),
+        ImageModel("gpt-image-1-plus", "gpt-image-1", False, True, FIDELITY, quality=False),
+        ImageModel("gpt-image-2-plus", "gpt-image-2", True, False, FIDELITY, quality=False),
     )
 }
 

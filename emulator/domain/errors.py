@@ -208,7 +208,14 @@ class LinkExpired(DomainError):
 
 
 class ContentBlocked(DomainError):
+    """A prompt the safety system refused; ``request_id`` is the request's own id (OpenAI's
+    message asks the caller to quote it)."""
+
     code = "content_blocked"
+
+    def __init__(self, request_id: str = "") -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
 
 
 class UpstreamFailure(DomainError):

@@ -107,7 +107,9 @@ class ImagesService:
         inputs: InputResolver,
         renderer: Renderer,
         metrics: Metrics | None = None,
+        transparent_preview: bool = False,
     ) -> None:
+        self.transparent_preview = transparent_preview  # OpenAI's gpt-image-2 "preview"
         self.renderer = renderer
         self.metrics = Metrics(store) if metrics is None else metrics
         self.outcomes = outcomes
@@ -140,7 +142,7 @@ class ImagesService:
         if not isinstance(model, str) or model not in IMAGE_MODELS:
             model = str(op.defaults.get("model", ""))
         n = fields.get("n")
-        if isinstance(n, str) and n.isascii() and n.isdigit():
+        if upload is not None and isinstance(n, str) and n.isascii() and n.isdigit():  # a form's
             n = int(n)
         if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_IMAGES:
             return model, n
@@ -182,6 +184,9 @@ class ImagesService:
             defaults = op.defaults
         if violations:
             raise ValidationFailed(violations)
+        # An explicit null (the SDK's ``None``), where the document allows one, is as if the
+        # field were not sent: the default applies and no rule sees it as sent.
+        body = {name: value for name, value in body.items() if value is not None}
         params: dict[str, Any] = {**defaults, **body}
         model = IMAGE_MODELS.get(str(params.get("model")))
         if model is None:  # the schema's enum stops this first; a document may be wider
@@ -201,6 +206,7 @@ class ImagesService:
             explicit=frozenset(body),
             image_field=image_field,
             mask_format="png",
+            transparent_preview=self.transparent_preview,
         )
         violations = self.rules.check(op.rules, params, ctx, gateway=False)
         if violations:
@@ -221,7 +227,7 @@ class ImagesService:
             fitted = found
         prompt = str(params.get("prompt", ""))
         if self.outcomes.blocked(prompt):
-            raise ContentBlocked()
+            raise ContentBlocked(request_id)
         return await self._accept(
             provider,
             kind,

@@ -51,6 +51,9 @@ class RuleContext:
     mask_format: str | None = None  # the one format a mask must have (OpenAI's: png)
     # The mask must have the first image's format (the queue providers' pages say so).
     mask_like_first: bool = False
+    # OpenAI: gpt-image-2 may ask for a transparent background, as the SDK's "preview" wording
+    # has it (setting ``openai_transparent_preview``; live, it is refused).
+    transparent_preview: bool = False
 
 
 Rule = Callable[[Mapping[str, Any], RuleContext], Iterable[Violation]]
@@ -137,8 +140,6 @@ def no_webhooks(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation
 
 
 MAX_INPUT_IMAGES = 16
-# Providers on which gpt-image-2 may ask for a transparent background (OpenAI: "preview").
-TRANSPARENT_PREVIEW = frozenset({"openai"})
 _STANDARD = ", ".join(f"'{w}x{h}'" for w, h in sorted(STANDARD_SIZES)) + ", and 'auto'"
 
 
@@ -171,7 +172,7 @@ def transparent_background(body: Mapping[str, Any], ctx: RuleContext) -> Iterato
     if body.get("background") != "transparent":
         return
     model = ctx.model
-    if model is not None and not model.transparency and ctx.provider not in TRANSPARENT_PREVIEW:
+    if model is not None and not model.transparency:
         yield Violation(
             ("background",),
             f"Invalid value: 'transparent'. Transparent backgrounds are not supported for "
@@ -206,6 +207,42 @@ def compression_needs_lossy_format(
         )
 
 
+def background_for_model(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """OpenAI: a transparent background needs a model that draws one (gpt-image-2 does not,
+    unless ``ctx.transparent_preview``) and png or webp; refused in OpenAI's live words."""
+    if body.get("background") != "transparent":
+        return
+    model = ctx.model
+    if model is not None and not model.transparency and not ctx.transparent_preview:
+        yield Violation(
+            ("background",),
+            "Transparent background is not supported for this model.",
+            "unsupported_background",
+            {"value": "transparent", "model": model.model_id},
+        )
+        return
+    fmt = body.get("output_format", "png")
+    if fmt not in ALPHA_FORMATS:
+        yield Violation(
+            ("background",),
+            f"Transparent background requires output_format png or webp, got '{fmt}'.",
+            "invalid_value",
+            {"value": "transparent"},
+        )
+
+
+def png_compression(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
+    """OpenAI: ``output_compression`` below 100 with png output, in OpenAI's live words."""
+    compression = body.get("output_compression", 100)
+    if compression < 100 and body.get("output_format", "png") == "png":
+        yield Violation(
+            ("output_compression",),
+            "Compression less than 100 is not supported for PNG output format.",
+            "invalid_png_output_compression",
+            {"value": compression},
+        )
+
+
 def _unsupported(
     field: str, body: Mapping[str, Any], ctx: RuleContext, supports: bool
 ) -> Iterator[Violation]:
@@ -220,9 +257,26 @@ def _unsupported(
 
 
 def input_fidelity_support(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
-    """``input_fidelity``, when sent, must be a model's that takes it (not gpt-image-1-mini)."""
-    yield from _unsupported(
-        "input_fidelity", body, ctx, ctx.model is None or ctx.model.input_fidelity
+    """``input_fidelity``, when sent, must be a value the model takes: gpt-image-2 refuses the
+    parameter (``invalid_input_fidelity_model``), gpt-image-1-mini takes only ``low``."""
+    model = ctx.model
+    value = body.get("input_fidelity")
+    if "input_fidelity" not in ctx.explicit or model is None or value in model.input_fidelity:
+        return
+    if not model.input_fidelity:
+        yield Violation(
+            ("input_fidelity",),
+            f"The model '{model.model_id}' does not support the 'input_fidelity' parameter.",
+            "invalid_input_fidelity_model",
+            {"value": value, "model": model.model_id},
+        )
+        return
+    yield Violation(
+        ("input_fidelity",),
+        f"input_fidelity '{value}' is not supported for model {model.model_id}. Supported "
+        f"values are: {quote_list(model.input_fidelity)}.",
+        "invalid_value",
+        {"value": value, "model": model.model_id},
     )
 
 
@@ -262,6 +316,8 @@ class RuleBook:
             "model_size": model_size,
             "transparent_background": transparent_background,
             "compression_needs_lossy_format": compression_needs_lossy_format,
+            "background_for_model": background_for_model,
+            "png_compression": png_compression,
             "input_fidelity_support": input_fidelity_support,
             "quality_not_on_plus_models": quality_not_on_plus_models,
             "image_inputs": image_inputs,

@@ -35,6 +35,7 @@ from emulator.http.middleware.gateway import KEY
 from emulator.http.middleware.journal import FIELDS, JournalMiddleware, test_id_of
 from emulator.http.queue.render import body_too_large_text
 from emulator.providers import PROVIDERS
+from emulator.settings import Settings
 from emulator.spec import Document
 from emulator.state import Emulator, build
 
@@ -199,13 +200,18 @@ async def set_balance(request: Request) -> Response:
     return json_response({"usd": await emulator.store.balance(owner)})
 
 
-def _provider_view(provider: str, doc: Document, queue_provider: str) -> dict[str, Any]:
+def _provider_view(provider: str, doc: Document, settings: Settings) -> dict[str, Any]:
     row = PROVIDERS[provider]
     if row.protocol == "queue":
-        path = row.base_path(queue_provider)
+        path = row.base_path(settings.queue_provider)
         return {"protocol": "queue", "path": path, "models": sorted(doc.models)}
     paths = sorted({op.path for op in doc.operations.values()})
-    return {"protocol": row.protocol, "paths": paths}
+    view: dict[str, Any] = {"protocol": row.protocol, "paths": paths}
+    if provider == "openai":  # what this provider's models do that the catalog's rows do not say
+        schema = doc.raw["components"]["schemas"]["ImageModel"]
+        view["models"] = list(schema["enum"])
+        view["transparent_preview"] = settings.openai_transparent_preview
+    return view
 
 
 async def capabilities(request: Request) -> Response:
@@ -214,7 +220,7 @@ async def capabilities(request: Request) -> Response:
     return json_response(
         {
             "providers": {
-                provider: _provider_view(provider, doc, settings.queue_provider)
+                provider: _provider_view(provider, doc, settings)
                 for provider, doc in emulator.documents.items()
             },
             "models": {
@@ -230,7 +236,7 @@ async def capabilities(request: Request) -> Response:
                     "family": info.family,
                     "custom_sizes": info.custom_sizes,
                     "transparency": info.transparency,
-                    "input_fidelity": info.input_fidelity,
+                    "input_fidelity": list(info.input_fidelity),
                     "quality": info.quality,
                 }
                 for model_id, info in IMAGE_MODELS.items()

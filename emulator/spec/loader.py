@@ -195,6 +195,10 @@ def _described(error: Any) -> list[Violation]:
         branch = _fitting_branch(error)
         if branch is not None:
             return [v for inner in branch for v in _described(inner)]
+    if type(error.kind).__name__ == "AnyOf":
+        branch = _non_null_branch(error)
+        if branch is not None:
+            return [v for inner in branch for v in _described(inner)]
     loc: tuple[str | int, ...] = tuple(error.instance_path)
     kind, message = describe(error)
     if kind == "required":
@@ -218,6 +222,36 @@ def _fitting_branch(error: Any) -> list[Any] | None:
     return None
 
 
+def _non_null_branch(error: Any) -> list[Any] | None:
+    """A nullable field's (``anyOf: [schema, {type: 'null'}]``) error that is not null: the
+    schema branch's errors, as if the field were not nullable; None for any other ``anyOf``."""
+    with contextlib.suppress(AttributeError, KeyError, TypeError):
+        branches = error.kind.as_dict()["context"]
+        others = [
+            branch
+            for branch in branches
+            if not (
+                len(branch) == 1
+                and type(branch[0].kind).__name__ == "Type"
+                and branch[0].kind.as_dict()["types"] == ["null"]
+            )
+        ]
+        if len(branches) == 2 and len(others) == 1 and others[0]:
+            return list(others[0])
+    return None
+
+
+def _default(doc: Mapping[str, Any], prop: Any) -> tuple[bool, Any]:
+    """``(True, default)`` of a property: its own, its referenced schema's, or (a nullable
+    ``anyOf``) its branches'; ``(False, None)`` when it has none."""
+    resolved = _resolve(doc, prop)
+    for node in (prop, resolved, *((resolved or {}).get("anyOf") or ())):
+        node = _resolve(doc, node)
+        if isinstance(node, dict) and "default" in node:
+            return True, node["default"]
+    return False, None
+
+
 def _compile(doc: Mapping[str, Any], schema_node: Any) -> tuple[Validate, dict[str, Any]]:
     schema = _resolve(doc, schema_node)
     root = {"$ref": schema_node["$ref"]} if "$ref" in schema_node else copy.deepcopy(schema)
@@ -225,11 +259,9 @@ def _compile(doc: Mapping[str, Any], schema_node: Any) -> tuple[Validate, dict[s
     validator = jsonschema_rs.validator_for(root)
     defaults = {}
     for name, prop in (schema.get("properties") or {}).items():
-        resolved = _resolve(doc, prop)
-        if "default" in prop:
-            defaults[name] = prop["default"]
-        elif isinstance(resolved, dict) and "default" in resolved:
-            defaults[name] = resolved["default"]
+        found, default = _default(doc, prop)
+        if found:
+            defaults[name] = default
 
     def validate(body: Any) -> tuple[Violation, ...]:
         if validator.is_valid(body):

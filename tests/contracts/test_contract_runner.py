@@ -70,7 +70,8 @@ def test_a_budget_for_one_image_stops_before_the_second(emulator: RunningServer)
 
 
 def test_the_registry_describes_every_check() -> None:
-    kinds = {name: (c.kind, c.paid) for name, c in REGISTRY.items()}
+    # The provider-specific fidelity modules' checks are described by their own tests.
+    kinds = {name: (c.kind, c.paid) for name, c in REGISTRY.items() if not c.providers}
     assert kinds == {
         "spec_negative": ("spec", False),
         "auth_enforced": ("auth", False),

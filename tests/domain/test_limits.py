@@ -117,7 +117,7 @@ JSON = st.recursive(
 def test_n_counts_when_it_is_a_valid_count_else_as_one(n: Any) -> None:
     valid = isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 10
     model, counted = IMAGES.requested("openai", "images.generate", {"model": "x", "n": n})
-    assert model == "gpt-image-1"  # an unknown model counts as the operation's default
+    assert model == ""  # an unknown model counts under none: OpenAI's model has no default
     assert counted == (n if valid else 1)
 
 
@@ -130,6 +130,7 @@ def test_a_forms_n_counts_when_it_is_digits_of_a_valid_count(n: str) -> None:
 
 
 def test_a_body_that_is_not_an_object_counts_as_one_image_of_the_default_model() -> None:
-    assert IMAGES.requested("openai", "images.edit", ["n", 4]) == ("gpt-image-1.5", 1)
-    # AGCloud's edits name no default model: such a request counts under none.
+    # Neither OpenAI's nor AGCloud's edits name a default model: such a request counts under
+    # none.
+    assert IMAGES.requested("openai", "images.edit", ["n", 4]) == ("", 1)
     assert IMAGES.requested("agcloud", "images.edit", None) == ("", 1)

@@ -27,6 +27,15 @@ async def test_health_and_capabilities(client: httpx.AsyncClient) -> None:
     assert caps["providers"]["openai"] == {
         "protocol": "images",
         "paths": ["/v1/images/edits", "/v1/images/generations"],
+        "models": [
+            "gpt-image-1",
+            "gpt-image-1-mini",
+            "gpt-image-1.5",
+            "gpt-image-2",
+            "gpt-image-2-2026-04-21",
+            "chatgpt-image-latest",
+        ],
+        "transparent_preview": False,
     }
     assert caps["providers"]["agcloud"] == {"protocol": "images", "paths": ["/v1/image/edits"]}
     assert caps["providers"]["aa"]["protocol"] == "envelope"
@@ -35,7 +44,7 @@ async def test_health_and_capabilities(client: httpx.AsyncClient) -> None:
         "family": "gpt-image-1-mini",
         "custom_sizes": False,
         "transparency": True,
-        "input_fidelity": False,
+        "input_fidelity": ["low"],
         "quality": True,
     }
 

@@ -146,9 +146,12 @@ def test_requests_per_minute_are_per_key_and_model(emulators: Callable[..., Emul
     }
     assert (refused.headers["retry-after"], refused.headers["retry-after-ms"]) == ("45", "45000")
     assert limits_of(refused) == ["2", "0", "45s", *NOMINAL]
-    # A request naming no model counts against the default model's window (gpt-image-1).
+    # A request naming no model counts against no model's window (OpenAI's model has no
+    # default any more): it is refused for the missing model, not for the limit.
     body = {"prompt": PROMPT, "quality": "low"}
-    assert emu.http.post(GENERATIONS, json=body, headers=NOW).status_code == 429
+    assert openai_error(emu.http.post(GENERATIONS, json=body, headers=NOW), 400)["param"] == (
+        "model"
+    )
     # Another model, another window; another key, other windows.
     assert limits_of(emu.generate(model="gpt-image-2"))[:3] == ["2", "1", "1m0s"]
     other = emu.http.post(
@@ -178,7 +181,7 @@ def test_every_answer_to_a_key_shows_its_limits(emulators: Callable[..., Emulato
         stream.read()
         note(stream)
     note(emu.generate(size="3x3"))  # refused by validation: counted all the same
-    note(emu.http.post(GENERATIONS, content=b"{not json", headers=NOW))  # one image, default model
+    note(emu.http.post(GENERATIONS, content=b"{not json", headers=NOW))  # one image, no model
     failed = emu.http.post(
         GENERATIONS,
         json={"model": "gpt-image-1", "prompt": PROMPT},
@@ -196,9 +199,9 @@ def test_every_answer_to_a_key_shows_its_limits(emulators: Callable[..., Emulato
         (200, ["9", "19"]),
         (200, ["8", "17"]),
         (400, ["7", "16"]),
-        (400, ["6", "15"]),
-        (500, ["5", "14"]),
-        (200, ["4", "11"]),
+        (400, ["9", "19"]),  # counted under no model: a window of its own
+        (500, ["6", "15"]),
+        (200, ["5", "12"]),
     ]
     # A request without a key has no limits to show.
     anonymous = httpx.post(emu.base_url + GENERATIONS, json={"prompt": PROMPT})

@@ -24,6 +24,8 @@ RULE_NAMES = frozenset(
         "model_size",
         "transparent_background",
         "compression_needs_lossy_format",
+        "background_for_model",
+        "png_compression",
         "input_fidelity_support",
         "image_inputs",
         "mask_matches_first_image",
@@ -32,7 +34,13 @@ RULE_NAMES = frozenset(
     }
 )
 EXTENSIONS = frozenset(
-    {"x-imgemu-assumption", "x-imgemu-operation", "x-imgemu-rules", "x-imgemu-events"}
+    {
+        "x-imgemu-assumption",
+        "x-imgemu-operation",
+        "x-imgemu-rules",
+        "x-imgemu-events",
+        "x-imgemu-models",
+    }
 )
 SERVERS = {
     "openai": "https://api.openai.com",
@@ -46,7 +54,7 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
         "images.generate": (
             "post",
             "/v1/images/generations",
-            frozenset({"model_size", "transparent_background", "compression_needs_lossy_format"}),
+            frozenset({"model_size", "background_for_model", "png_compression"}),
             IMAGES_ERRORS,
         ),
         "images.edit": (
@@ -55,8 +63,8 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
             frozenset(
                 {
                     "model_size",
-                    "transparent_background",
-                    "compression_needs_lossy_format",
+                    "background_for_model",
+                    "png_compression",
                     "input_fidelity_support",
                     "image_inputs",
                     "image_references",
@@ -115,7 +123,6 @@ OPERATIONS: dict[str, dict[str, tuple[str, str, frozenset[str], set[str]]]] = {
 # (provider, request schema) -> the defaults the emulator must read from it
 DEFAULTS = {
     ("openai", "CreateImageRequest"): {
-        "model": "gpt-image-1",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -127,7 +134,6 @@ DEFAULTS = {
         "partial_images": 0,
     },
     ("openai", "EditImageJsonRequest"): {
-        "model": "gpt-image-1.5",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -140,7 +146,6 @@ DEFAULTS = {
         "partial_images": 0,
     },
     ("openai", "EditImageMultipartRequest"): {
-        "model": "gpt-image-1.5",
         "n": 1,
         "size": "auto",
         "quality": "auto",
@@ -294,6 +299,15 @@ MULTIPART_FORMS = {"openai": OPENAI_FORM, "agcloud": SEED_003_FORM}
 
 
 def resolve(doc: dict[str, Any], node: Any) -> Any:
+    """``node`` with its references followed; a nullable field (``anyOf: [schema, {type:
+    'null'}]``) as its schema."""
+    branches = node.get("anyOf") if isinstance(node, dict) else None
+    if branches and len(branches) == 2 and {"type": "null"} in branches:
+        node = next(b for b in branches if b != {"type": "null"})
+    return _resolve(doc, node)
+
+
+def _resolve(doc: dict[str, Any], node: Any) -> Any:
     while isinstance(node, dict) and "$ref" in node:
         target: Any = doc
         for part in node["$ref"].removeprefix("#/").split("/"):
@@ -617,7 +631,20 @@ def test_image_ref_is_exactly_one_key(provider: str) -> None:
 
 
 def test_openai_request_bodies() -> None:
-    assert errors("openai", "CreateImageRequest", {"prompt": "a cat"}) == []
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat", "model": "gpt-image-2"}) == []
+    # No model, or a null one: the spec's default (dall-e-2) is retired.
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat"})
+    assert errors("openai", "CreateImageRequest", {"prompt": "a cat", "model": None})
+    # Every other optional field takes null, as OpenAI's schema says and the SDK sends.
+    nulls = {k: None for k in OPENAI_GENERATE if k not in ("model", "prompt", "user")}
+    assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, **nulls}) == []
+    edit_nulls = {**nulls, "mask": None, "input_fidelity": None, "safety_identifier": None}
+    assert errors("openai", "EditImageJsonRequest", {**OPENAI_JSON_EDIT, **edit_nulls}) == []
+    for model in ("gpt-image-2-2026-04-21", "chatgpt-image-latest"):
+        assert errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "model": model}) == []
+    assert (
+        errors("openai", "CreateImageRequest", {**OPENAI_GENERATE, "safety_identifier": "u"}) == []
+    )
     assert errors("openai", "CreateImageRequest", OPENAI_GENERATE) == []
     assert errors("openai", "EditImageJsonRequest", OPENAI_JSON_EDIT) == []
     bad_generate = (
@@ -625,7 +652,8 @@ def test_openai_request_bodies() -> None:
         {"model": "gpt-image-2-mini"},
         {"n": 0},
         {"quality": "hd"},
-        {"partial_images": None},
+        {"model": "gpt-image-2.5-sunburst"},
+        {"model": "gpt-image-2.6-flare"},
         {"stream": "true"},
         {"size": 1024},
     )
@@ -671,8 +699,13 @@ def test_models() -> None:
         "gpt-image-1-mini",
         "gpt-image-1.5",
         "gpt-image-2",
+        "gpt-image-2-2026-04-21",
+        "chatgpt-image-latest",
     ]
-    assert "x-imgemu-assumption" in openai["CreateImageRequest"]["properties"]["model"]
+    assert "x-imgemu-assumption" in openai["ImageModel"]
+    for schema in ("CreateImageRequest", "EditImageJsonRequest", "EditImageMultipartRequest"):
+        assert "x-imgemu-assumption" in openai[schema]["properties"]["model"], schema
+        assert "model" in openai[schema]["required"], schema
     assert set(agcloud["ImageModel"]["enum"]) == {
         "gpt-image-1",
         "gpt-image-2",
@@ -744,7 +777,7 @@ def test_multipart_forms(provider: str) -> None:
 def test_multipart_model_fields() -> None:
     assert errors("openai", "EditImageMultipartRequest", {**OPENAI_FORM, "moderation": "low"})
     openai_form = {k: v for k, v in OPENAI_FORM.items() if k != "model"}
-    assert errors("openai", "EditImageMultipartRequest", openai_form) == []
+    assert errors("openai", "EditImageMultipartRequest", openai_form)
     agcloud = SEED_003_FORM
     assert errors("agcloud", "EditImageRequest", {k: v for k, v in agcloud.items() if k != "model"})
     assert errors("agcloud", "EditImageRequest", {**agcloud, "model": "git-image-2"})

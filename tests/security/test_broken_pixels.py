@@ -73,6 +73,7 @@ async def test_a_json_edit_names_the_broken_reference_and_mask() -> None:
         second = await client.post(
             "/v1/images/edits",
             json={
+                "model": "gpt-image-1.5",
                 "prompt": "p",
                 "images": [{"image_url": good}, {"image_url": data_url(broken_pixels())}],
             },
@@ -80,6 +81,7 @@ async def test_a_json_edit_names_the_broken_reference_and_mask() -> None:
         mask = await client.post(
             "/v1/images/edits",
             json={
+                "model": "gpt-image-1.5",
                 "prompt": "p",
                 "images": [{"image_url": data_url(png_bytes((256, 256)))}],
                 "mask": {"image_url": data_url(broken_pixels(fmt="PNG"))},
@@ -180,7 +182,11 @@ async def test_a_stream_that_fails_midway_ends_with_an_error_event() -> None:
             "openai",
             "images.edit",
             "sk-test",
-            {"prompt": "p", "images": [{"image_url": data_url(png_bytes((1024, 1024)))}]},
+            {
+                "model": "gpt-image-1.5",
+                "prompt": "p",
+                "images": [{"image_url": data_url(png_bytes((1024, 1024)))}],
+            },
             request_id="req_1",
         )
     broken = replace(generation, stream=True, partial_images=1, base=broken_pixels())

@@ -79,7 +79,12 @@ async def test_a_bomb_by_reference_is_refused_by_openai(bomb: bytes) -> None:
     async with asgi_client(app, BEARER) as client:
         response = await client.post(
             "/v1/images/edits",
-            json={"prompt": "p", "images": [{"image_url": data_url(bomb)}], "n": 3},
+            json={
+                "model": "gpt-image-1.5",
+                "prompt": "p",
+                "images": [{"image_url": data_url(bomb)}],
+                "n": 3,
+            },
         )
     assert response.status_code == 400
     assert error_of(response) == {

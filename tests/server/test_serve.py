@@ -43,7 +43,7 @@ def test_refused_requests_are_logged_with_their_reason_as_json(tmp_path: Path) -
         bad = httpx.post(
             f"{server.base_url}/v1/images/generations",
             headers={"Authorization": "Bearer k"},
-            json={"prompt": "x", "size": "3x3"},
+            json={"model": "gpt-image-1.5", "prompt": "x", "size": "3x3"},
         )
         assert bad.status_code == 400
         ok = httpx.get(f"{server.base_url}/_emulator/health")

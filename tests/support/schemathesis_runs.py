@@ -267,6 +267,8 @@ RULE_FIELDS = {
     "transparent_background": {"background"},
     "transparent_needs_alpha_format": {"background"},
     "compression_needs_lossy_format": {"output_compression"},
+    "background_for_model": {"background"},
+    "png_compression": {"output_compression"},
     "input_fidelity_support": {"input_fidelity"},
     "quality_not_on_plus_models": {"quality"},
     "image_inputs": {"image"},
@@ -275,7 +277,13 @@ RULE_FIELDS = {
     "mask_matches_first_image": {"mask"},
 }
 # The OpenAI dialect's codes for a broken rule.
-RULE_CODES = {"invalid_value", "invalid_image_format", "array_above_max_length"}
+RULE_CODES = {
+    "invalid_value",
+    "invalid_image_format",
+    "array_above_max_length",
+    "invalid_input_fidelity_model",
+    "invalid_png_output_compression",
+}
 # Schemathesis' coverage case of this name sends every encoded part (``image`` and ``image[]``
 # together, which the schema's oneOf forbids) and "" for each required text part (``prompt``
 # has minLength 1, ``model`` an enum), yet calls it positive: nothing to judge there.

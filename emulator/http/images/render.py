@@ -61,10 +61,11 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
     if kind == "required" and not v.message.startswith("Missing"):
         return f"Missing required parameter: '{param}'.", param, "missing_required_parameter"
     if kind == "enum":
-        options = quote_list(list(facts.get("options", [])))
+        options = quote_list([o for o in facts.get("options", []) if o is not None])
         return f"Invalid value: '{value}'. Supported values are: {options}.", param, "invalid_value"
     if kind == "type":
-        wanted = " or ".join(TYPE_NAMES.get(t, t) for t in facts.get("types", []))
+        types = [t for t in facts.get("types", []) if t != "null"] or ["null"]
+        wanted = " or ".join(TYPE_NAMES.get(t, t) for t in types)
         # A long string, an array or an object is not among the facts: its type is.
         got = TYPE_NAMES[facts.get("instance_type") or json_type(value)]
         return (
@@ -106,10 +107,49 @@ def violation_error(v: Violation, value_of: Any = None) -> tuple[str, str | None
         "array_above_max_length",
         "invalid_image_format",
         "image_too_large",
+        "invalid_input_fidelity_model",
+        "invalid_png_output_compression",
     ):
         return v.message, param, kind
+    if kind in _SHAPE_KINDS:  # never JSON Schema's own words
+        return f"Invalid value for '{param}': {_SHAPE_KINDS[kind]}.", param, "invalid_value"
+    if kind in _SCHEMA_KINDS:
+        return f"Invalid value for '{param}'.", param, "invalid_value"
     # The semantic rules write whole sentences already.
     return v.message, param, "invalid_value"
+
+
+_SHAPE_KINDS = {
+    "oneofnotvalid": "it matches none of the parameter's accepted forms",
+    "oneofmultiplevalid": "it matches more than one of the parameter's accepted forms",
+    "anyof": "it matches none of the parameter's accepted forms",
+}
+# The schema keywords' kinds (jsonschema_rs' error kinds, lower case) no branch above words.
+_SCHEMA_KINDS = frozenset(
+    {
+        "constant",
+        "contains",
+        "contentencoding",
+        "contentmediatype",
+        "exclusivemaximum",
+        "exclusiveminimum",
+        "falseschema",
+        "format",
+        "maxproperties",
+        "minproperties",
+        "multipleof",
+        "not",
+        "pattern",
+        "propertynames",
+        "unevaluateditems",
+        "unevaluatedproperties",
+        "uniqueitems",
+    }
+)
+# Refusals OpenAI types as the image model's, not the request's (live reports).
+USER_ERROR_KINDS = frozenset(
+    {"unsupported_background", "invalid_input_fidelity_model", "invalid_png_output_compression"}
+)
 
 
 def error_body(message: str, type_: str, param: str | None, code: str | None) -> dict[str, Any]:
@@ -250,8 +290,10 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, PlannedError):
         return _planned_parts(exc)
     if isinstance(exc, ValidationFailed):
-        message, param, code = violation_error(exc.violations[0])
-        return 400, error_body(message, "invalid_request_error", param, code), {}
+        first = exc.violations[0]
+        message, param, code = violation_error(first)
+        kind = "image_generation_user_error" if first.kind in USER_ERROR_KINDS else None
+        return 400, error_body(message, kind or "invalid_request_error", param, code), {}
     if isinstance(exc, InvalidBody):
         return 400, error_body(body_text(exc), "invalid_request_error", None, None), {}
     if isinstance(exc, BodyTooLarge):
@@ -277,8 +319,7 @@ def error_parts(exc: DomainError) -> tuple[int, dict[str, Any], dict[str, str]]:
     if isinstance(exc, ContentBlocked):
         message = (
             "Your request was rejected by the safety system. If you believe this is an error, "
-            "contact us at help.openai.com and include the request ID. "
-            "safety_violations=[blocked_term]."
+            f"contact us at help.openai.com and include the request ID {exc.request_id}."
         )
         body = error_body(message, "image_generation_user_error", None, "moderation_blocked")
         return 400, body, {}

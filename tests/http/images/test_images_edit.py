@@ -153,7 +153,10 @@ async def test_form_fields_are_typed_and_checked(client: httpx.AsyncClient) -> N
     )
     error = error_of(mini)
     assert (error["param"], error["code"]) == ("input_fidelity", "invalid_value")
-    assert error["message"] == "input_fidelity is not supported for gpt-image-1-mini."
+    assert error["message"] == (
+        "input_fidelity 'high' is not supported for model gpt-image-1-mini. Supported values "
+        "are: 'low'."
+    )
 
 
 async def test_json_edits_take_image_references(client: httpx.AsyncClient) -> None:

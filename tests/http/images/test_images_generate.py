@@ -93,7 +93,7 @@ async def test_n_images_differ_and_tokens_scale(client: httpx.AsyncClient) -> No
 
 
 async def test_transparent_background_gives_alpha(client: httpx.AsyncClient) -> None:
-    for model in ("gpt-image-1", "gpt-image-2"):  # gpt-image-2: OpenAI's preview support
+    for model in ("gpt-image-1", "gpt-image-1.5", "chatgpt-image-latest"):
         body = {"model": model, "prompt": PROMPT, "background": "transparent"}
         data = (await client.post(URL, json={**body, "output_format": "webp"})).json()
         assert data["background"] == "transparent"
@@ -179,9 +179,6 @@ def _bad(**fields: Any) -> dict[str, Any]:
          "Invalid size '3840x1024'. The aspect ratio must not exceed 3:1."),
         (_bad(model="gpt-image-2", size="1008x640"), "size", "invalid_value",
          "Invalid size '1008x640'. Total pixels must be between 655360 and 8294400."),
-        (_bad(output_format="png", output_compression=50), "output_compression",
-         "invalid_value", "output_compression is only supported for the jpeg and webp output "
-         "formats, not 'png'."),
         (_bad(background="transparent", output_format="jpeg"), "background", "invalid_value",
          "Transparent background requires output_format png or webp, got 'jpeg'."),
     ],

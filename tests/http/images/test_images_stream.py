@@ -71,7 +71,7 @@ async def test_no_partials_means_one_completed_event(client: httpx.AsyncClient) 
 @pytest.mark.anyio
 async def test_edits_stream_image_edit_events(client: httpx.AsyncClient) -> None:
     files = {"image": ("in.png", png_bytes((1024, 1024)), "image/png")}
-    data = {"prompt": PROMPT, "stream": "true", "partial_images": "1"}
+    data = {"model": "gpt-image-1.5", "prompt": PROMPT, "stream": "true", "partial_images": "1"}
     response = await client.post("/v1/images/edits", data=data, files=files)
     assert [name for name, _ in events(response.text)] == [
         "image_edit.partial_image",

@@ -395,4 +395,4 @@ def _images_aa(ctx: Context, ask: Ask) -> None:
 
 # Provider-specific fidelity checks, each module registering its own on import (last, so the
 # common checks come first in the registry).
-from contracts import _fidelity_edits, _fidelity_openai  # noqa: E402, F401
+from contracts import _fidelity_edits, _fidelity_openai, _fidelity_queue  # noqa: E402, F401

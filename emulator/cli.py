@@ -69,7 +69,9 @@ def register(sub: Any) -> None:
         if annotation is bool:
             serve.add_argument(flag, action=argparse.BooleanOptionalAction, dest=name, help=shown)
         elif origin is Literal:
-            serve.add_argument(flag, dest=name, choices=get_args(annotation), help=shown)
+            choices = get_args(annotation)
+            kind = type(choices[0])  # a literal of numbers (status codes) reads them as numbers
+            serve.add_argument(flag, dest=name, choices=choices, type=kind, help=shown)
         elif origin is tuple:  # a list: comma-separated (or JSON), as in a variable
             serve.add_argument(flag, dest=name, metavar="A,B", help=shown)
         elif annotation in _METAVARS:

@@ -34,7 +34,8 @@ BARE_QUEUE_MOUNT = "/model"
 SCHEME_ORDER = ("Key", "Bearer")
 # The operation kinds (``x-imgemu-operation``) of each protocol.
 OPERATION_KINDS: dict[Protocol, frozenset[str]] = {
-    "queue": frozenset({"submit", "status", "result", "cancel"}),
+    # ``status.stream`` and ``sync`` are documented as not offered (every call refused).
+    "queue": frozenset({"submit", "status", "result", "cancel", "status.stream", "sync"}),
     "images": frozenset({"images.generate", "images.edit"}),
     "envelope": frozenset({"aa.generate", "aa.task", "aa.upload"}),
 }

@@ -53,6 +53,8 @@ SECRETS = frozenset({"signing_secret", "control_token"})
 QueueProvider = Literal["seacloud", "odirouter"]
 # A list of strings: JSON in a variable or a file, or comma-separated text.
 TextList = Annotated[tuple[str, ...], NoDecode]
+# A list of queue providers, written as a ``TextList`` is.
+QueueProviders = Annotated[tuple[QueueProvider, ...], NoDecode]
 
 
 class SettingsError(ValueError):
@@ -180,6 +182,22 @@ class Settings(BaseModel):
         "is refused with 429 (0: unlimited)",
     )
     aa_rpm: int = Field(0, ge=0, description="典名词元 requests per minute per key (0: unlimited)")
+    queue_pending_status: Literal[200, 202] = Field(
+        202,
+        description="queue providers: HTTP status of a status read while the job is IN_QUEUE or "
+        "IN_PROGRESS (fal's queue, which they copy, answers 202; 200 when COMPLETED either way)",
+    )
+    queue_cancel_running: Literal["finish", "cancel"] = Field(
+        "finish",
+        description="queue providers: what a cancel does to a running job, which it answers 202 "
+        "either way: 'finish' lets it run to its end (the model app ignores the signal), "
+        "'cancel' ends it CANCELED (a queued job is always removed)",
+    )
+    queue_position_zero: QueueProviders = Field(
+        ("seacloud",),
+        description="queue providers whose queue_position is always 0, as SeaCloud's page says "
+        "it currently is; the others count the jobs ahead",
+    )
     balances: dict[str, float] = Field(
         default_factory=dict, description='USD balance per key: {"k": 1.5}'
     )
@@ -311,7 +329,9 @@ class Settings(BaseModel):
                 raise
             raise SettingsError(describe_errors(exc)) from None
 
-    @field_validator("blocked_terms", "fetch_allowlist", "cors_origins", mode="before")
+    @field_validator(
+        "blocked_terms", "fetch_allowlist", "cors_origins", "queue_position_zero", mode="before"
+    )
     @classmethod
     def _text_list(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -321,6 +341,14 @@ class Settings(BaseModel):
         except json.JSONDecodeError:
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return decoded
+
+    @field_validator("queue_pending_status", mode="before")
+    @classmethod
+    def _status_code(cls, value: Any) -> Any:
+        # A variable or a flag is text: "202" is the status 202.
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
 
     @field_validator("store")
     @classmethod

@@ -175,6 +175,9 @@ def build(
             slots=settings.slots,
             model_slots=dict(settings.model_slots),
             concurrency=settings.queue_concurrency,
+            cancel_running=settings.queue_cancel_running,
+            position_zero=frozenset(settings.queue_position_zero),
+            pending_status=settings.queue_pending_status,
         )
 
     outcomes = outcomes_of(settings)

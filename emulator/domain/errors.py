@@ -172,6 +172,17 @@ class BadSteering(DomainError):
         self.value = value
 
 
+class BadRequestTimeout(DomainError):
+    """An ``X-Fal-Request-Timeout`` value that is not a number of seconds above the minimum."""
+
+    code = "bad_request_timeout"
+
+    def __init__(self, value: str, minimum: float) -> None:
+        super().__init__(value, minimum)
+        self.value = value
+        self.minimum = minimum  # seconds the deadline must exceed
+
+
 class WebhookNotSupported(DomainError):
     code = "webhook_not_supported"
 

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from emulator.domain.catalog import IMAGE_MODELS, QUEUE_MODELS
-from emulator.domain.records import ErrorType, StoredFault, record
+from emulator.domain.records import OUTCOMES, ErrorType, StoredFault, record
 from emulator.spec import Document, Operation
 
 KINDS = ("error", "delay", "drop", "truncate", "stream_cut", "outcome", "slow_queue")
@@ -352,9 +352,12 @@ def _action(data: Any) -> Action:
     if kind == "outcome":
         text = data.get("error_type")
         try:
-            return OutcomeAction(ErrorType(str(text)))
+            outcome = ErrorType(str(text))
+            if outcome not in OUTCOMES:
+                raise ValueError(outcome)
+            return OutcomeAction(outcome)
         except ValueError:
-            choices = _choices(e.value for e in ErrorType)
+            choices = _choices(e.value for e in OUTCOMES)
             raise PlanError(f"action.error_type: must be one of {choices} (got {text!r})") from None
     slots = data.get("slots")
     factor = data.get("service_factor", 1.0)

@@ -53,6 +53,9 @@ RUNTIME_FIELDS = (
     "queue_rpm",
     "queue_concurrency",
     "aa_rpm",
+    "queue_pending_status",
+    "queue_cancel_running",
+    "queue_position_zero",
 )
 
 _log = logging.getLogger("imgemu")

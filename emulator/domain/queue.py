@@ -29,7 +29,7 @@ from emulator.domain.limits import concurrency_key
 from emulator.domain.metrics import Metrics
 from emulator.domain.outcomes import Outcomes
 from emulator.domain.pricing import Balances, image_cost_usd
-from emulator.domain.records import ErrorType, Job, OutputFile, record
+from emulator.domain.records import ErrorType, Job, OutputFile, Status, record
 from emulator.domain.rules import ResolvedImage, RuleBook, RuleContext
 from emulator.spec import Document, Operation
 from emulator.store.base import Store
@@ -75,6 +75,10 @@ class QueuePolicy:
     slots: int  # worker slots of a model's pool
     model_slots: Mapping[str, int] = field(default_factory=dict)  # per model, over ``slots``
     concurrency: int = 0  # unfinished jobs (IN_QUEUE + IN_PROGRESS) per key; 0: unlimited
+    # What a cancel does to a running job: it runs to its end, or it ends CANCELED.
+    cancel_running: Literal["finish", "cancel"] = "finish"
+    position_zero: frozenset[str] = frozenset()  # providers whose queue_position is always 0
+    pending_status: int = 202  # the HTTP status of a status read before COMPLETED
 
     def slots_for(self, model: str) -> int:
         """Worker slots of one model's pool."""
@@ -148,8 +152,13 @@ class QueueService:
         query_keys: frozenset[str] = frozenset(),
         header_names: frozenset[str] = frozenset(),
         steering: Steering | None = None,
+        start_timeout: float | None = None,
     ) -> Submitted:
-        """Accept a job, or raise the error the provider answers synchronously."""
+        """Accept a job, or raise the error the provider answers synchronously.
+
+        ``start_timeout`` (``X-Fal-Request-Timeout``): clock seconds the job may wait for a
+        slot; one that would start later never takes its slot and ends ``REQUEST_TIMEOUT`` then.
+        """
         op = self.operation(provider, "submit", model)
         info = QUEUE_MODELS[model]
         if not isinstance(body, dict):
@@ -200,6 +209,7 @@ class QueueService:
                     size,
                     fitted,
                     steering,
+                    start_timeout,
                 )
             # Refused after submit: the job never takes a slot and ends after ``invalid_delay``;
             # it keeps only what its error says, none of the request's parameters.
@@ -235,6 +245,7 @@ class QueueService:
         size: tuple[int, int],
         fitted: Fitted,
         steering: Steering | None,
+        start_timeout: float | None = None,
     ) -> Submitted:
         """Price, time and schedule a valid job (``filed``: its id, owner, params and times) of
         ``size``, keeping what rendering needs of its inputs (``fitted``)."""
@@ -282,8 +293,30 @@ class QueueService:
             service_seconds=seconds,
         )
         job = await self.store.schedule(job, slots, now)
+        if start_timeout is not None and job.started_at is not None:
+            deadline = now + start_timeout
+            if job.started_at > deadline:
+                job = await self._time_out(job, deadline, slots, cost, key)
         self.metrics.submitted(job.provider)
+        if job.provider in self.policy.position_zero:
+            return Submitted(job, 0)
         return Submitted(job, await self.store.queue_position(job, now))
+
+    async def _time_out(self, job: Job, deadline: float, slots: int, cost: float, key: str) -> Job:
+        """A job that would start after its deadline: its slot time goes back to the pool at
+        once, it waits until the deadline and ends ``REQUEST_TIMEOUT``, and it costs nothing
+        (fal charges no 5xx). Jobs ahead that are canceled later cannot bring it forward."""
+        now = job.submitted_at
+        await self.store.cancel(job.request_id, now, slots)
+        timed_out = Job(
+            job.request_id, job.provider, job.model, job.owner, job.seq, job.params, now,
+            started_at=None, finished_at=deadline, error_type=ErrorType.REQUEST_TIMEOUT,
+        )  # fmt: skip
+        await self.store.put_job(timed_out)
+        if cost:
+            await self.store.charge(job.owner, -cost, self.balances.opening_for(key))
+            self.metrics.charged(job.provider, -cost)
+        return timed_out
 
     async def _resolve_inputs(
         self, params: Mapping[str, Any], info: ModelInfo, key: str
@@ -304,7 +337,9 @@ class QueueService:
         mask: ResolvedImage | None = None
         if "mask" in params and not isinstance(found[-1], Violation):
             mask = found[-1]
-        return RuleContext(images=images, mask=mask, reference_problems=tuple(problems))
+        return RuleContext(
+            images=images, mask=mask, reference_problems=tuple(problems), mask_like_first=True
+        )
 
     def _outcome(self, request_id: str, steering: Steering | None) -> ErrorType | None:
         if steering is not None and steering.outcome is not None:
@@ -324,14 +359,21 @@ class QueueService:
         job = _owned(found[0] if found else None, provider, key, model)
         state = state_at(job, now)
         position = found[1] if found and state.status == "IN_QUEUE" else 0
+        if position and provider in self.policy.position_zero:
+            position = 0
         return Snapshot(job, state, position)
 
     async def cancel(self, provider: str, key: str, model: str, request_id: str) -> Job:
-        """Cancel a waiting or running job; a terminal one raises ``AlreadyCompleted``."""
+        """Cancel a waiting job (it never starts) or signal a running one (with
+        ``cancel_running`` "finish" it runs to its end, as a model app that ignores the signal
+        does); a terminal one raises ``AlreadyCompleted``."""
         job = await self.find(provider, key, model, request_id)
         now = self.clock.now()
-        if state_at(job, now).terminal:
+        state = state_at(job, now)
+        if state.terminal:
             raise AlreadyCompleted()
+        if state.status is Status.IN_PROGRESS and self.policy.cancel_running == "finish":
+            return job
         return await self.store.cancel(request_id, now, self.policy.slots_for(job.model))
 
     # -- files -------------------------------------------------------------------------

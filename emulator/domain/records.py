@@ -49,6 +49,13 @@ class ErrorType(StrEnum):
     CONTENT_BLOCKED = "CONTENT_BLOCKED"
     CANCELED = "CANCELED"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    # A queue job whose start deadline (``X-Fal-Request-Timeout``) passed while it waited: fal's
+    # infrastructure error type, lower case as fal writes it. Never a drawn or steered outcome.
+    REQUEST_TIMEOUT = "request_timeout"
+
+
+# The error types a generation may be steered to, or drawn (header steering, fault plans).
+OUTCOMES = tuple(e for e in ErrorType if e is not ErrorType.REQUEST_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)

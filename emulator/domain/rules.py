@@ -51,6 +51,8 @@ class RuleContext:
     explicit: frozenset[str] = frozenset()
     image_field: str = "images"
     mask_format: str | None = None  # the one format a mask must have (OpenAI's: png)
+    # The mask must have the first image's format (the queue providers' pages say so).
+    mask_like_first: bool = False
     # OpenAI: gpt-image-2 may ask for a transparent background, as the SDK's "preview" wording
     # has it (setting ``openai_transparent_preview``; live, it is refused).
     transparent_preview: bool = False
@@ -102,7 +104,8 @@ def image_references(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Viol
 
 
 def mask_matches_first_image(body: Mapping[str, Any], ctx: RuleContext) -> Iterator[Violation]:
-    """The mask has an alpha channel and the first image's dimensions."""
+    """The mask has an alpha channel and the first image's dimensions (and, where the context
+    asks, its format)."""
     if ctx.mask is None:
         return
     mask = ctx.mask.info
@@ -110,9 +113,15 @@ def mask_matches_first_image(body: Mapping[str, Any], ctx: RuleContext) -> Itera
         yield Violation(
             ("mask",), f"The mask must be a {ctx.mask_format.upper()} image, got {mask.format}."
         )
+    first = ctx.images[0] if ctx.images else None
+    if ctx.mask_like_first and first is not None and mask.format != first.info.format:
+        yield Violation(
+            ("mask",),
+            f"The mask must have the edited image's format ({first.info.format.upper()}), "
+            f"got {mask.format.upper()}.",
+        )
     if not mask.has_alpha:
         yield Violation(("mask",), "The mask must have an alpha channel.")
-    first = ctx.images[0] if ctx.images else None
     if first is not None and (mask.width, mask.height) != (first.info.width, first.info.height):
         yield Violation(
             ("mask",),

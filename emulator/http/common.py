@@ -135,11 +135,17 @@ async def read_body(receive: Receive) -> bytes:
         message = await receive()
 
 
-async def send_json(send: Send, data: bytes, status: int = 200) -> None:
-    """Answer ``data`` (JSON bytes) with the headers ``json_response`` sends, in its order.
+async def send_json(
+    send: Send, data: bytes, status: int = 200, extra: tuple[bytes, bytes] | None = None
+) -> None:
+    """Answer ``data`` (JSON bytes) with the headers ``json_response`` sends, in its order;
+    ``extra`` is one more header (lower-case name), first, as ``json_response`` puts its own.
 
     The header list is new on every answer: middleware may add to it in place (CORS does).
     """
-    headers = [(b"content-length", b"%d" % len(data)), _JSON_TYPE]
+    if extra is None:
+        headers = [(b"content-length", b"%d" % len(data)), _JSON_TYPE]
+    else:
+        headers = [extra, (b"content-length", b"%d" % len(data)), _JSON_TYPE]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

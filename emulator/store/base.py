@@ -75,7 +75,8 @@ class Store(Protocol):
         """Give back the place of a job that was held but will never be stored."""
 
     async def charge(self, key: str, amount: float, default_balance: float | None) -> bool:
-        """Take ``amount`` USD from the key's balance; False (and nothing taken) if short."""
+        """Take ``amount`` USD from the key's balance; False (and nothing taken) if short. A
+        negative amount gives that much back."""
 
     async def set_balance(self, key: str, amount: float) -> None:
         """Set a key's balance in USD."""

@@ -282,8 +282,10 @@ def test_the_default_emulator_mounts() -> None:
 
 
 def _slow_server(serve: Serve) -> RunningServer:
-    # Real time at full scale: a gpt_image_2 high job takes minutes.
-    return serve(make_app(clock="real", clock_start=None, time_scale=1.0))
+    # Real time at full scale: a gpt_image_2 high job takes minutes; a cancel ends it at once.
+    return serve(
+        make_app(clock="real", clock_start=None, time_scale=1.0, queue_cancel_running="cancel")
+    )
 
 
 def _submit(base: str) -> str:

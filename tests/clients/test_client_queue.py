@@ -85,7 +85,7 @@ async def test_queued_jobs_report_their_position() -> None:
 
 
 async def test_submit_status_result_cancel_one_by_one() -> None:
-    app = make_app()
+    app = make_app(queue_cancel_running="cancel")  # a running job canceled ends CANCELED
     async with queue_client(app, "odirouter") as client:
         job = await client.submit("gpt_image_1", {"prompt": "an apple"})
         assert job.request_id.startswith("mmsu_")
@@ -107,7 +107,7 @@ async def test_submit_status_result_cancel_one_by_one() -> None:
 
 
 async def test_run_past_its_timeout_cancels_the_job() -> None:
-    app = make_app()
+    app = make_app(queue_cancel_running="cancel")  # a running job canceled ends CANCELED
     async with queue_client(app) as client:
         with pytest.raises(JobTimeoutError) as timeout:
             await client.run(
@@ -142,7 +142,7 @@ async def test_an_inference_failure_is_not_retried_as_a_server_error() -> None:
 
 @pytest.mark.server
 def test_sync_client_over_a_real_server(serve: Serve) -> None:
-    app = make_app()
+    app = make_app(queue_cancel_running="cancel")  # a running job canceled ends CANCELED
     server = serve(app)
     time = VirtualTime(app)
     seen: list[Progress] = []

@@ -297,6 +297,119 @@ class Variant:
     says: str  # a fragment of the failure's detail
 
 
+# --- the queue's fal-style rules (contracts/_fidelity_queue.py) ------------------------------
+
+
+def _no_job_id(app: Any) -> Reshape:
+    """A queue whose submits do not name the job in ``x-fal-request-id``."""
+
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+        return status, [(k, v) for k, v in headers if k.lower() != b"x-fal-request-id"], body
+
+    return Reshape(app, lambda s: s["method"] == "POST" and "/requests/" not in _path(s), rewrite)
+
+
+def _completed_202(app: Any) -> Reshape:
+    """A queue whose status answers 202 even once the job is COMPLETED."""
+    return json_answers(
+        app,
+        lambda s: _path(s).endswith("/status"),
+        lambda status, data: (202, data) if data.get("status") == "COMPLETED" else None,
+    )
+
+
+def _cancel_unnamed(app: Any) -> Reshape:
+    """A queue whose cancel answers do not name the job."""
+
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> Answer:
+        return status, [(k, v) for k, v in headers if k.lower() != b"x-fal-request-id"], body
+
+    return Reshape(app, lambda s: _path(s).endswith("/cancel"), rewrite)
+
+
+def _deadline_ignored(app: Any) -> Any:
+    """A queue that ignores ``X-Fal-Request-Timeout`` (the header never reaches it)."""
+
+    async def strip(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            kept = [(k, v) for k, v in scope["headers"] if k.lower() != b"x-fal-request-timeout"]
+            scope = {**scope, "headers": kept}
+        await app(scope, receive, send)
+
+    return strip
+
+
+def _stream_not_found(app: Any) -> Reshape:
+    """A status stream answered 404 where the providers document a 400."""
+    return json_answers(
+        app, lambda s: _path(s).endswith("/status/stream"), lambda status, data: (404, data)
+    )
+
+
+def _mask_format_unchecked(app: Any) -> Reshape:
+    """A queue whose invalid edit jobs are reported as successes."""
+
+    def change(status: int, data: Any) -> tuple[int, Any] | None:
+        if data.get("error_type") != "REQUEST_INVALID":
+            return None
+        data = {k: v for k, v in data.items() if k not in ("error", "error_type")}
+        return status, {**data, "metrics": {"inference_time": 1.0}}
+
+    return json_answers(app, lambda s: _path(s).endswith("/status"), change)
+
+
+FIDELITY = [
+    Variant(
+        "submit_without_job_id",
+        _no_job_id,
+        "seacloud",
+        ("queue_status_codes",),
+        "queue_status_codes",
+        "x-fal-request-id is None",
+    ),
+    Variant(
+        "completed_status_202",
+        _completed_202,
+        "odirouter",
+        ("queue_status_codes",),
+        "queue_status_codes",
+        "status answered 202 for a job COMPLETED",
+    ),
+    Variant(
+        "cancel_without_job_id",
+        _cancel_unnamed,
+        "seacloud",
+        ("queue_cancel_running",),
+        "queue_cancel_running",
+        "x-fal-request-id is None",
+    ),
+    Variant(
+        "start_deadline_ignored",
+        _deadline_ignored,
+        "seacloud",
+        ("queue_start_deadline",),
+        "queue_start_deadline",
+        "X-Fal-Request-Timeout: soon answered 200",
+    ),
+    Variant(
+        "status_stream_404",
+        _stream_not_found,
+        "odirouter",
+        ("queue_not_offered",),
+        "queue_not_offered",
+        "the status stream answered 404",
+    ),
+    Variant(
+        "mask_format_unchecked",
+        _mask_format_unchecked,
+        "seacloud",
+        ("queue_mask_format",),
+        "queue_mask_format",
+        "a WEBP mask on a PNG image ended COMPLETED None",
+    ),
+]
+
+
 QUEUE = ("queue_lifecycle",)
 IMAGE = ("image_properties",)
 STREAM = ("stream_events",)
@@ -467,6 +580,7 @@ VARIANTS = [
         "spec_negative",
         "the envelope's code is",
     ),
+    *FIDELITY,
 ]
 
 
@@ -571,6 +685,11 @@ def test_at_least_twelve_variants_and_every_named_check_catches_one() -> None:
         "queue_lifecycle",
         "stream_events",
         "image_properties",
+        "queue_status_codes",
+        "queue_cancel_running",
+        "queue_start_deadline",
+        "queue_not_offered",
+        "queue_mask_format",
     }
 
 

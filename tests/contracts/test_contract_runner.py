@@ -83,6 +83,11 @@ def test_the_registry_describes_every_check() -> None:
         "edit_refusals": ("spec", False),
         "edit_undeclared_parts": ("spec", False),
         "aa_stream_events": ("stream", True),
+        "queue_status_codes": ("lifecycle", True),
+        "queue_cancel_running": ("lifecycle", True),
+        "queue_start_deadline": ("lifecycle", True),
+        "queue_not_offered": ("spec", False),
+        "queue_mask_format": ("spec", True),
     }
     order = [c.name for c in checks_for(PROFILES["seacloud"])]
     assert order[0] == "spec_negative"  # free first

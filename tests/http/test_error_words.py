@@ -62,6 +62,7 @@ EXAMPLES: dict[type[DomainError], list[DomainError]] = {
         errors.BadSteering("x-imgemu-outcome", "SOMETIMES"),
         errors.BadSteering("x-imgemu-latency", "-1"),
     ],
+    errors.BadRequestTimeout: [errors.BadRequestTimeout("soon", 0.1)],
     errors.WebhookNotSupported: [errors.WebhookNotSupported()],
     errors.ValidationFailed: [
         errors.ValidationFailed((Violation(("n",), "Input should be an integer", "type"),))
@@ -75,7 +76,7 @@ EXAMPLES: dict[type[DomainError], list[DomainError]] = {
     errors.NotFound: [errors.NotFound("task", "task_x")],
     errors.PlannedError: [
         errors.PlannedError(status, retry_after)
-        for status in (400, 401, 402, 404, 422, 429, 500, 502, 503, 599)
+        for status in (400, 401, 402, 404, 422, 429, 500, 502, 503, 504, 599)
         for retry_after in (None, 0.25)
     ],
 }

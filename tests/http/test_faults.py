@@ -222,7 +222,8 @@ def _completed(http: httpx.Client, status_url: str) -> dict[str, Any]:
 
 
 def test_a_slow_queue_shrinks_the_pool_and_lengthens_the_service(serve: Serve) -> None:
-    served = serve(make_app(latency_sigma=0))  # a virtual clock that stands still
+    # A virtual clock that stands still; positions counted (SeaCloud's page fixes them at 0).
+    served = serve(make_app(latency_sigma=0, queue_position_zero=()))
     with httpx.Client(base_url=served.base_url, timeout=10) as http:
         plain = submit(http).json()
         add_plan(

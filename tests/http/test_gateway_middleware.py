@@ -83,7 +83,7 @@ async def test_queue_reads_and_cancels_need_a_key_but_not_a_window() -> None:
         job = (await http.post(SUBMIT, json=PROMPT, headers=KEY)).json()
         assert (await http.post(SUBMIT, json=PROMPT, headers=KEY)).status_code == 429
         for _ in range(3):
-            assert (await http.get(job["status_url"], headers=KEY)).status_code == 200
+            assert (await http.get(job["status_url"], headers=KEY)).status_code == 202
             assert (await http.get(job["response_url"], headers=KEY)).status_code == 202
         assert (await http.get(job["status_url"])).status_code == 401
         assert (await http.put(job["cancel_url"], headers=KEY)).status_code == 202

@@ -358,7 +358,7 @@ def test_queue_submissions_per_minute_per_key(emulators: Callable[..., Emulator]
     queue_refusal(refused)
     assert refused.headers["retry-after"] == "40"
     # Reads are not counted; each queue provider keeps its own window.
-    assert emu.http.get(first.json()["status_url"]).status_code == 200
+    assert emu.http.get(first.json()["status_url"]).status_code == 202  # IN_PROGRESS
     odirouter = emu.http.post(
         "/odirouter/model/v1/queue/gpt_image_1",
         json={"prompt": PROMPT},
@@ -373,7 +373,14 @@ def test_queue_concurrency_counts_jobs_in_queue_and_in_progress(
     emulators: Callable[..., Emulator],
 ) -> None:
     # gpt_image_1 at medium quality takes 35 s; one slot: the second job waits IN_QUEUE.
-    emu = emulators("Key", queue_concurrency=2, latency_sigma=0.0, time_scale=1.0, slots=1)
+    emu = emulators(
+        "Key",
+        queue_concurrency=2,
+        latency_sigma=0.0,
+        time_scale=1.0,
+        slots=1,
+        queue_cancel_running="cancel",  # a running job canceled ends at once
+    )
     first = emu.http.post(SUBMIT, json={"prompt": PROMPT}).json()
     second = emu.http.post(SUBMIT, json={"prompt": PROMPT}).json()
     assert emu.http.get(second["status_url"]).json()["status"] == "IN_QUEUE"

@@ -37,6 +37,9 @@ START = {
     "queue_rpm": 0,
     "queue_concurrency": 0,
     "aa_rpm": 0,
+    "queue_pending_status": 202,
+    "queue_cancel_running": "finish",
+    "queue_position_zero": ["seacloud"],
     "changed": [],
 }
 
@@ -84,7 +87,8 @@ def test_the_configuration_is_shown_changed_and_set_back(http: httpx.Client) -> 
 
 RUNTIME = (
     "time_scale, failure_rate, blocked_terms, slots, model_slots, rate_limit, openai_rpm, "
-    "openai_ipm, agcloud_rpm, agcloud_ipm, queue_rpm, queue_concurrency, aa_rpm"
+    "openai_ipm, agcloud_rpm, agcloud_ipm, queue_rpm, queue_concurrency, aa_rpm, "
+    "queue_pending_status, queue_cancel_running, queue_position_zero"
 )
 
 

@@ -47,12 +47,17 @@ ROUTES = {
     "status": ("get", "/requests/{request_id}/status"),
     "result": ("get", "/requests/{request_id}/response"),
     "cancel": ("put", "/requests/{request_id}/cancel"),
+    # Documented as not offered: every call is refused.
+    "status.stream": ("get", "/requests/{request_id}/status/stream"),
+    "sync": ("post", "/sync"),
 }
 STATUS_CODES = {
     "submit": {"200", "400", "401", "402", "404", "413", "422", "429"},
-    "status": {"200", "401", "404"},
-    "result": {"200", "202", "400", "401", "404", "422", "500"},
+    "status": {"200", "202", "401", "404"},
+    "result": {"200", "202", "400", "401", "404", "422", "500", "504"},
     "cancel": {"202", "400", "401", "404"},
+    "status.stream": {"400"},
+    "sync": {"404"},
 }
 
 
@@ -110,18 +115,18 @@ def test_servers_and_security(provider: str, server: str, schemes: set[str]) -> 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_one_operation_per_kind_and_model(provider: str) -> None:
     ops = operations(document(provider))
-    assert len(ops) == 24
+    assert len(ops) == len(ROUTES) * len(MODELS)
     bound = {}
     for path, method, op in ops:
         binding = op["x-imgemu-operation"]
         kind, model = binding["kind"], binding["model"]
         assert set(binding) == {"kind", "model"}
-        assert op["operationId"] == f"{kind}_{model}"
+        assert op["operationId"] == f"{kind.replace('.', '_')}_{model}"
         assert (method, path) == (ROUTES[kind][0], f"/v1/queue/{model}{ROUTES[kind][1]}")
         assert (kind, model) not in bound
         bound[(kind, model)] = op["operationId"]
     assert set(bound) == {(kind, model) for kind in ROUTES for model in MODELS}
-    assert len(set(bound.values())) == 24
+    assert len(set(bound.values())) == len(ROUTES) * len(MODELS)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -131,10 +136,12 @@ def test_operation_parameters(provider: str) -> None:
         kind = op["x-imgemu-operation"]["kind"]
         refs = [p["$ref"] for p in op.get("parameters", [])]
         expected = {
-            "submit": [],
+            "submit": ["#/components/parameters/RequestTimeout"],
             "status": ["#/components/parameters/RequestId", "#/components/parameters/Logs"],
             "result": ["#/components/parameters/RequestId"],
             "cancel": ["#/components/parameters/RequestId"],
+            "status.stream": ["#/components/parameters/RequestId"],
+            "sync": [],
         }[kind]
         assert refs == expected
         assert ("requestBody" in op) == (kind == "submit")
@@ -336,3 +343,42 @@ def test_status_bodies_are_mutually_exclusive(provider: str) -> None:
     ]
     for body in bad:
         assert errors(provider, "StatusResponse", body), body
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_fal_headers_are_documented_where_the_emulator_sends_them(provider: str) -> None:
+    doc = document(provider)
+    responses = doc["components"]["responses"]
+    named = {"$ref": "#/components/headers/FalRequestId"}
+    for name in (
+        "SubmitOk",
+        "StatusOk",
+        "StatusPending",
+        "ResultOk",
+        "ResultNotReady",
+        "ResultCanceled",
+        "ResultRejected",
+        "ResultFailed",
+        "ResultTimedOut",
+        "CancelOk",
+        "CancelAlreadyCompleted",
+    ):
+        assert responses[name]["headers"]["x-fal-request-id"] == named, name
+    for header in doc["components"]["headers"].values():  # none is on the providers' pages
+        assert "fal" in header["x-imgemu-assumption"] or "LLM" in header["x-imgemu-assumption"]
+    timed_out = responses["ResultTimedOut"]["headers"]
+    assert timed_out["X-Fal-Error-Type"] == {"$ref": "#/components/headers/FalErrorType"}
+    assert timed_out["X-Fal-Request-Timeout-Type"] == {
+        "$ref": "#/components/headers/FalRequestTimeoutType"
+    }
+    assert doc["components"]["headers"]["FalRequestTimeoutType"]["schema"]["const"] == "user"
+    deadline = doc["components"]["parameters"]["RequestTimeout"]
+    assert (deadline["name"], deadline["in"], deadline["required"]) == (
+        "X-Fal-Request-Timeout",
+        "header",
+        False,
+    )
+    assert deadline["schema"] == {"type": "number", "exclusiveMinimum": 0.1}
+    assert "request_timeout" in doc["components"]["schemas"]["ErrorType"]["enum"]
+    example = responses["ResultTimedOut"]["content"]["application/json"]["example"]
+    assert example == {"detail": "Request timed out", "error_type": "request_timeout"}

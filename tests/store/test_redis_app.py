@@ -42,8 +42,16 @@ def on(server: RunningServer, url: str) -> str:
 def test_a_job_submitted_through_one_emulator_is_read_through_the_other(
     serve: Callable[[Starlette], RunningServer], redis_url: str
 ) -> None:
-    one = serve(shared_app(redis_url, 0, time_scale=1.0, model_slots={"gpt_image_1": 1}))
-    two = serve(shared_app(redis_url, 1, time_scale=1.0, model_slots={"gpt_image_1": 1}))
+    # Positions counted (SeaCloud's page fixes them at 0 by default), and a running job canceled
+    # ends at once (by default it runs to its end), so the jobs behind it move up.
+    counted = {
+        "time_scale": 1.0,
+        "model_slots": {"gpt_image_1": 1},
+        "queue_position_zero": (),
+        "queue_cancel_running": "cancel",
+    }
+    one = serve(shared_app(redis_url, 0, **counted))
+    two = serve(shared_app(redis_url, 1, **counted))
     auth = {"Authorization": "Key k"}
     with httpx.Client(headers=auth, timeout=10) as client:
         # Three slow jobs on one slot through the first: one runs, two wait.

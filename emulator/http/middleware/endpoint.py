@@ -18,13 +18,14 @@ from emulator.providers import PROVIDERS, Dialect
 
 # Operation kind -> (needs a key, counts against the rate limit, takes X-Imgemu-* headers).
 # The operations that create work (a job, a generation, an upload) count; reads and cancels
-# do not. The queue's ``status.stream`` answers "not supported" to anyone.
+# do not. The queue's ``status.stream`` and ``sync`` answer "not offered" to anyone.
 POLICY: dict[str, tuple[bool, bool, bool]] = {
     "submit": (True, True, True),
     "status": (True, False, False),
     "result": (True, False, False),
     "cancel": (True, False, False),
     "status.stream": (False, False, False),
+    "sync": (False, False, False),
     "images.generate": (True, True, True),
     "images.edit": (True, True, True),
     "aa.generate": (True, True, True),

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.domain.errors import BadSteering
 from emulator.domain.queue import Steering
-from emulator.domain.records import ErrorType
+from emulator.domain.records import OUTCOMES, ErrorType
 
 KEY = "imgemu.steering"
 OUTCOME = "x-imgemu-outcome"
@@ -45,7 +45,7 @@ def parse(outcome_text: str | None, latency_text: str | None) -> Steering | BadS
 def steering_text(exc: BadSteering) -> str:
     """What is wrong with a steering header, in imgemu's words."""
     if exc.header == OUTCOME:
-        choices = ", ".join(["success", *(e.value for e in ErrorType)])
+        choices = ", ".join(["success", *(e.value for e in OUTCOMES)])
         return f"X-Imgemu-Outcome must be one of {choices}"
     return "X-Imgemu-Latency must be a number of seconds >= 0"
 

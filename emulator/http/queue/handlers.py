@@ -8,6 +8,7 @@ those would send. The other operations are ``QueueHandlers``' request -> respons
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -15,7 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from emulator.domain.errors import DomainError, InvalidBody, RateLimited
+from emulator.domain.errors import (
+    AlreadyCompleted,
+    BadRequestTimeout,
+    DomainError,
+    InvalidBody,
+    RateLimited,
+)
 from emulator.domain.queue import Snapshot
 from emulator.http.common import (
     NotJson,
@@ -35,6 +42,10 @@ from emulator.http.queue import render
 from emulator.state import Emulator
 
 _TRUE = ("1", "true")
+# fal's start deadline: seconds a job may wait for a worker, more than fal's documented minimum.
+_TIMEOUT = "x-fal-request-timeout"
+_TIMEOUT_KEY = _TIMEOUT.encode()
+MIN_START_TIMEOUT = 0.1
 
 
 def _emulator(request: Request) -> Emulator:
@@ -43,8 +54,8 @@ def _emulator(request: Request) -> Emulator:
 
 
 class QueueHandlers:
-    """Result, cancel and the status stream of one queue provider (the gateway has taken the
-    key already)."""
+    """Result, cancel, and the status stream and sync call (not offered) of one queue provider
+    (the gateway has taken the key already)."""
 
     def __init__(self, provider: str, prefix: str) -> None:
         self.provider = provider
@@ -64,24 +75,29 @@ class QueueHandlers:
             return self._refuse(exc, "result")
         request.scope[STATE] = snap.state.status.value
         if not snap.state.terminal:
+            job_id = {render.REQUEST_ID_HEADER: snap.job.request_id}
             url = render.request_url(self._base(request), snap.job.model, snap.job.request_id)
-            return json_response(render.status_body(snap, url, emulator.clock.now(), False), 202)
+            body = render.status_body(snap, url, emulator.clock.now(), False)
+            return json_response(body, 202, job_id)
         if snap.state.error_type is not None:
             return render.result_failure(snap)
         base = app_base(request)
         links = [f"{base}/{emulator.files.link(snap.job, output)}" for output in snap.job.outputs]
-        return json_response(render.result_body(snap.job, links))
+        job_id = {render.REQUEST_ID_HEADER: snap.job.request_id}
+        return json_response(render.result_body(snap.job, links), headers=job_id)
 
     async def cancel(self, request: Request) -> Response:
         emulator = _emulator(request)
         params = request.path_params
         try:
-            await emulator.queue.cancel(
+            job = await emulator.queue.cancel(
                 self.provider, key_of(request.scope), params["model_id"], params["request_id"]
             )
+        except AlreadyCompleted:
+            return render.already_completed(params["request_id"])
         except DomainError as exc:
             return self._refuse(exc, "cancel")
-        return render.cancel_accepted()
+        return render.cancel_accepted(job.request_id)
 
     async def _snapshot(self, request: Request, emulator: Emulator) -> Snapshot:
         params = request.path_params
@@ -91,6 +107,10 @@ class QueueHandlers:
 
     async def status_stream(self, request: Request) -> Response:
         return json_response({"detail": "SSE streaming not supported"}, 400)
+
+    async def sync(self, request: Request) -> Response:
+        """The blocking call fal-style queues may offer, which these providers do not."""
+        return json_response({"detail": "Not Found"}, 404)
 
 
 class SubmitEndpoint:
@@ -107,14 +127,16 @@ class SubmitEndpoint:
             model = scope["path_params"]["model_id"]
             queue.operation(self.provider, "submit", model)
             body = scope[FIELDS] = _parse_json(await read_body(receive))
+            names = frozenset([name.decode("latin-1") for name, _ in scope["headers"]])
             submitted = await queue.submit(
                 self.provider,
                 key_of(scope),
                 model,
                 body,
                 query_keys=_query_keys(scope),
-                header_names=frozenset([name.decode("latin-1") for name, _ in scope["headers"]]),
+                header_names=names,
                 steering=steering_of(scope),
+                start_timeout=_start_timeout(scope) if _TIMEOUT in names else None,
             )
         except DomainError as exc:
             # A refusal in the gateway's shape (the concurrency limit's) carries the request's id.
@@ -124,7 +146,9 @@ class SubmitEndpoint:
         request_id = scope[JOB] = submitted.job.request_id
         url = render.request_url(scope_base(scope) + self.prefix, model, request_id)
         await send_json(
-            send, dump_json(render.submit_body(request_id, url, submitted.queue_position))
+            send,
+            dump_json(render.submit_body(request_id, url, submitted.queue_position)),
+            extra=render.request_id_header(request_id),
         )
 
 
@@ -150,7 +174,10 @@ class StatusEndpoint:
         job = snap.job
         url = render.request_url(scope_base(scope) + self.prefix, job.model, job.request_id)
         await send_json(
-            send, dump_json(render.status_body(snap, url, emulator.clock.now(), with_logs))
+            send,
+            dump_json(render.status_body(snap, url, emulator.clock.now(), with_logs)),
+            200 if snap.state.terminal else emulator.queue.policy.pending_status,
+            render.request_id_header(job.request_id),
         )
 
 
@@ -170,6 +197,22 @@ def _logs_asked(scope: Scope) -> bool:
     if not query:
         return False
     return QueryParams(query).get("logs", "").lower() in _TRUE
+
+
+def _start_timeout(scope: Scope) -> float:
+    """The ``X-Fal-Request-Timeout`` deadline in seconds (read only when the header is there)."""
+    text = ""
+    for name, value in scope["headers"]:
+        if name == _TIMEOUT_KEY:
+            text = value.decode("latin-1")
+            break
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (MIN_START_TIMEOUT < seconds < math.inf):
+        raise BadRequestTimeout(text, MIN_START_TIMEOUT)
+    return seconds
 
 
 def _query_keys(scope: Scope) -> frozenset[str]:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from emulator.domain.errors import (
     AlreadyCompleted,
+    BadRequestTimeout,
     BadSteering,
     BodyTooLarge,
     DomainError,
@@ -45,7 +46,28 @@ RESULT_FAILURE_STATUS: dict[ErrorType, int] = {
     ErrorType.INFERENCE_TIMEOUT: 500,
     ErrorType.INTERNAL_SERVER_ERROR: 500,
     ErrorType.CANCELED: 400,
+    ErrorType.REQUEST_TIMEOUT: 504,
 }
+
+# fal's response headers, which the queue copies: the job's id on every answer about a job, and
+# an infrastructure error's type (the body's ``error_type`` repeated), with whose deadline it was
+# when a start deadline passed.
+REQUEST_ID_HEADER = "x-fal-request-id"
+ERROR_TYPE_HEADER = "x-fal-error-type"
+TIMEOUT_TYPE_HEADER = "x-fal-request-timeout-type"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+# fal's infrastructure error types of the statuses a fault plan may answer with.
+_PLANNED_ERROR_TYPES = {
+    500: "internal_error",
+    502: "runner_incomplete_response",
+    503: "runner_scheduling_failure",
+    504: "request_timeout",
+}
+
+
+def request_id_header(request_id: str) -> tuple[bytes, bytes]:
+    """``x-fal-request-id`` as a raw header (the hot endpoints send raw headers)."""
+    return (_REQUEST_ID, request_id.encode("latin-1"))
 
 
 def request_url(base: str, model: str, request_id: str) -> str:
@@ -77,6 +99,7 @@ ERROR_TEXT: dict[ErrorType, str] = {
     ErrorType.CONTENT_BLOCKED: "Input or output was blocked by the content safety policy",
     ErrorType.CANCELED: "Request was canceled",
     ErrorType.INTERNAL_SERVER_ERROR: "Internal server error",
+    ErrorType.REQUEST_TIMEOUT: "Request timed out",
 }
 
 
@@ -150,11 +173,20 @@ def result_failure(snap: Snapshot) -> Response:
     error_type = snap.state.error_type
     assert error_type is not None
     body = {"detail": error_text(snap.state), "error_type": error_type.value}
-    return json_response(body, RESULT_FAILURE_STATUS[error_type])
+    headers = {REQUEST_ID_HEADER: snap.job.request_id}
+    if error_type is ErrorType.REQUEST_TIMEOUT:  # the caller's own deadline: fal's clients
+        headers[ERROR_TYPE_HEADER] = error_type.value  # do not retry it
+        headers[TIMEOUT_TYPE_HEADER] = "user"
+    return json_response(body, RESULT_FAILURE_STATUS[error_type], headers)
 
 
-def cancel_accepted() -> Response:
-    return json_response({"status": "CANCELLATION_REQUESTED"}, 202)
+def cancel_accepted(request_id: str) -> Response:
+    return json_response({"status": "CANCELLATION_REQUESTED"}, 202, {REQUEST_ID_HEADER: request_id})
+
+
+def already_completed(request_id: str) -> Response:
+    """A cancel of a terminal job (its id known: the answer names it, as fal's does)."""
+    return json_response({"status": "ALREADY_COMPLETED"}, 400, {REQUEST_ID_HEADER: request_id})
 
 
 def unrouted(method: str, path: str) -> Response:
@@ -211,13 +243,14 @@ def _planned(exc: PlannedError, provider: str, operation: str, request_id: str) 
     if status == 500 and operation == "result":
         body = {"detail": "Internal server error", "error_type": "INTERNAL_SERVER_ERROR"}
         return json_response(body, 500, headers)
-    if status == 500:
-        return json_response({"detail": "Internal server error"}, 500, headers)
     try:
-        phrase = HTTPStatus(status).phrase
+        phrase = "Internal server error" if status == 500 else HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return json_response({"detail": phrase}, status, headers)
+    planned: dict[str, Any] = {"detail": phrase}
+    if status in _PLANNED_ERROR_TYPES:  # an infrastructure error: fal names its type twice
+        planned["error_type"] = headers[ERROR_TYPE_HEADER] = _PLANNED_ERROR_TYPES[status]
+    return json_response(planned, status, headers)
 
 
 def error_response(
@@ -258,6 +291,13 @@ def error_response(
         return json_response({"detail": body_too_large_text(exc)}, 413)
     if isinstance(exc, BadSteering):
         return json_response({"detail": steering_text(exc)}, 400)
+    if isinstance(exc, BadRequestTimeout):
+        text = (
+            f"Invalid X-Fal-Request-Timeout {exc.value!r}: it must be a number of seconds "
+            f"greater than {exc.minimum:g}"
+        )
+        refused = {"detail": text, "error_type": "bad_request"}
+        return json_response(refused, 400, {ERROR_TYPE_HEADER: "bad_request"})
     if isinstance(exc, WebhookNotSupported):
         return json_response({"detail": "webhook not supported"}, 400)
     if isinstance(exc, LinkExpired):

@@ -27,6 +27,8 @@ def queue_routes(provider: str, prefix: str, middleware: Stack) -> list[BaseRout
         ("status", request + "/status", StatusEndpoint(provider, prefix), "GET"),
         ("result", request + "/response", handlers.result, "GET"),
         ("cancel", request + "/cancel", handlers.cancel, "PUT"),
+        # Last: a route before the hot ones would cost them their place in ``QueueFront``.
+        ("sync", prefix + "/v1/queue/{model_id}/sync", handlers.sync, "POST"),
     )
     return [
         Route(path, endpoint, methods=[method], middleware=middleware(kind))

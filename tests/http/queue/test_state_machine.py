@@ -168,9 +168,20 @@ class QueueMachine(RuleBasedStateMachine):
         slots=st.integers(1, 3),
         sigma=st.sampled_from([0.0, None]),
         first=st.lists(job_specs, max_size=4),
+        pending=st.sampled_from([200, 202]),
     )
-    def start(self, slots: int, sigma: float | None, first: list[JobSpec]) -> Any:
-        overrides: dict[str, Any] = {"slots": slots, "steering": True}
+    def start(self, slots: int, sigma: float | None, first: list[JobSpec], pending: int) -> Any:
+        # The model counts positions and ends a running job canceled at once: the settings'
+        # other variants (SeaCloud's fixed 0, a running job finishing) are tested on their own
+        # in test_fidelity.py.
+        overrides: dict[str, Any] = {
+            "slots": slots,
+            "steering": True,
+            "queue_position_zero": (),
+            "queue_cancel_running": "cancel",
+            "queue_pending_status": pending,
+        }
+        self.pending = pending
         if self.store != "memory":  # a namespace of its own: a fresh store for each example
             overrides["store"] = f"{self.store}?namespace=machine-{uuid.uuid4().hex}"
         if sigma is not None:
@@ -354,6 +365,10 @@ class QueueMachine(RuleBasedStateMachine):
             assert record["started_at"] is None
         return job
 
+    def status_code(self, prediction: Any) -> int:
+        """A status read's code: 200 once COMPLETED, the setting's before."""
+        return 200 if prediction.status == "COMPLETED" else self.pending
+
     @precondition(lambda self: len(self.known) < MAX_JOBS)
     @rule(target=jobs, spec=job_specs)
     def submit(self, spec: JobSpec) -> RefJob:
@@ -362,8 +377,9 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(job=jobs, logs=st.booleans())
     def status(self, job: RefJob, logs: bool) -> None:
         response = self.http("GET", job.sub["status_url"] + ("?logs=1" if logs else ""), job.key)
-        assert response.status_code == 200, response.text
-        self.check_status(job, response.json(), self.predict()[job.index], logs)
+        prediction = self.predict()[job.index]
+        assert response.status_code == self.status_code(prediction), response.text
+        self.check_status(job, response.json(), prediction, logs)
 
     @rule(job=jobs)
     def result(self, job: RefJob) -> None:
@@ -456,7 +472,7 @@ class QueueMachine(RuleBasedStateMachine):
         predictions = self.predict()
         for job in self.known:
             response = self.http("GET", job.sub["status_url"], job.key)
-            assert response.status_code == 200, response.text
+            assert response.status_code == self.status_code(predictions[job.index]), response.text
             self.check_status(job, response.json(), predictions[job.index], logs=False)
 
     @invariant()
@@ -529,9 +545,14 @@ async def _status(client: httpx.AsyncClient, sub: dict[str, Any]) -> tuple[str, 
 LOW = {"prompt": "x", "quality": "low"}  # gpt-image-1 low 1024x1024: 15 s with sigma 0
 
 
+# Positions counted and a running job canceled at once (the model's settings; the defaults are
+# SeaCloud's fixed 0 and a running job that finishes: test_fidelity.py).
+COUNTED: dict[str, Any] = {"queue_position_zero": (), "queue_cancel_running": "cancel"}
+
+
 @pytest.mark.anyio
 async def test_cancel_of_the_running_head_starts_the_next_job_at_once() -> None:
-    app = make_app(slots=1, latency_sigma=0.0)
+    app = make_app(slots=1, latency_sigma=0.0, **COUNTED)
     async with await _client(app) as client:
         subs = [
             (await client.post("/model/v1/queue/gpt_image_1", json=LOW)).json() for _ in range(3)
@@ -553,7 +574,7 @@ async def test_cancel_of_the_running_head_starts_the_next_job_at_once() -> None:
 
 @pytest.mark.anyio
 async def test_cancel_of_a_queued_job_moves_the_ones_behind_it_up() -> None:
-    app = make_app(slots=1, latency_sigma=0.0)
+    app = make_app(slots=1, latency_sigma=0.0, **COUNTED)
     async with await _client(app) as client:
         subs = [
             (await client.post("/model/v1/queue/gpt_image_1", json=LOW)).json() for _ in range(4)
@@ -593,7 +614,7 @@ async def test_the_instant_a_job_finishes_the_next_starts_and_cancel_is_too_late
 
 @pytest.mark.anyio
 async def test_a_job_canceled_the_instant_it_started_keeps_its_started_log_line() -> None:
-    app = make_app(slots=1, latency_sigma=0.0)
+    app = make_app(slots=1, latency_sigma=0.0, **COUNTED)
     async with await _client(app) as client:
         sub = (await client.post("/model/v1/queue/gpt_image_1", json=LOW)).json()
         before = (await client.get(sub["status_url"], params={"logs": 1})).json()

@@ -9,8 +9,10 @@ import io
 import time
 from typing import Any
 
+import fal_client
 import httpx
 import pytest
+from fal_client import client as fal_module
 from openai import OpenAI
 from PIL import Image
 
@@ -357,3 +359,30 @@ def test_without_a_journal_the_verdicts_say_so(imgemu_server: Emulator) -> None:
     assert refused.json() == {"detail": "The journal is off; start with --journal-size N"}
     with pytest.raises(RuntimeError, match="journal_size=1000"):
         imgemu_server.assert_client_behaved()
+
+
+# -- fal's own client ---------------------------------------------------------------------------
+
+
+@pytest.mark.imgemu(time_scale=0.01)
+def test_fal_client_polls_faster_than_fal_js_unless_told(
+    imgemu_server: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fal-client (Python) polls every 0.1 s; fal's JavaScript client, whose 0.5 s the floor
+    follows, five times slower. Told to poll at 0.5 s it gets no finding."""
+    queue = imgemu_server.url("seacloud") + "/v1/queue/"
+    monkeypatch.setattr(fal_module, "QUEUE_URL_FORMAT", queue)
+    client = fal_client.SyncClient(key="fal-key", default_timeout=60)
+    try:
+        client._client.headers.update(imgemu_server.headers)
+        assert client.subscribe(MODEL, arguments=PARAMS)["outputs"]
+        (finding,) = imgemu_server.verdicts()
+        assert finding["name"] == "polled_too_fast"
+        assert imgemu_server.verdicts(poll_floor=0.1) == []  # its own pace
+
+        imgemu_server.journal.clear()
+        handle = client.submit(MODEL, arguments=PARAMS)
+        assert handle.get(interval=0.5)["outputs"]
+        imgemu_server.assert_client_behaved()
+    finally:
+        client._client.close()

@@ -148,6 +148,11 @@ def tree_target(spec: str) -> Target:
     root = Path(where).resolve()
     if not sep or not label.isidentifier() or not (root / "emulator/app.py").is_file():
         raise SystemExit(f"--tree {spec!r}: want LABEL=DIR, DIR a tree with emulator/app.py")
+    documents = root / "emulator" / "openapi"
+    if not documents.exists() and (root / "openapi").is_dir():
+        # The editable install maps ``emulator.openapi`` to this checkout's documents: the
+        # tree reads its own through a link where a wheel would ship them.
+        documents.symlink_to(Path("..") / "openapi")
     env = {**EMULATOR_ENV, "PYTHONPATH": str(root)}
     # Started from the tree: ``python -m`` puts the working directory first on the path, ahead
     # of PYTHONPATH and of this checkout's editable install.
@@ -312,10 +317,11 @@ def job_status(url: str, headers: Mapping[str, str] | None = None) -> str:
 
 
 def check_queue(target: Target, base: str) -> None:
-    """Submit answers 200 with a request id and its status 200: else wrk would time errors."""
+    """Submit answers 200 with a request id and its status 200 or 202 (pending): else wrk
+    would time errors."""
     url = status_url(base, target.submit_path, target.headers)  # raises on a non-2xx submit
     answer = httpx.get(url, headers={**HEADERS, **target.headers}, timeout=10)
-    if answer.status_code != 200 or "status" not in answer.json():
+    if answer.status_code not in (200, 202) or "status" not in answer.json():
         raise RuntimeError(f"status of a fresh job answered {answer.status_code}: {answer.text}")
 
 

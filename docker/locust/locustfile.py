@@ -133,7 +133,7 @@ class _ImgemuUser(FastHttpUser):
         deadline = time.monotonic() + self.option("poll_timeout", 120.0)
         while time.monotonic() < deadline:
             with self.client.get(url, headers=self.headers, name=name, catch_response=True) as r:
-                if r.status_code != 200:
+                if r.status_code not in (200, 202):  # the queue answers 202 while pending
                     r.failure(f"status {r.status_code}: {r.text[:200]}")
                     return None
                 body: dict[str, Any] = r.json()

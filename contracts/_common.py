@@ -8,7 +8,7 @@ both import this module, which imports neither, so the two never import each oth
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -72,6 +72,63 @@ def parse_events(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
                 fields[key] = value.removeprefix(" ")
         if "data" in fields:
             yield fields.get("event", "message"), json.loads(fields["data"])
+
+
+def judge_stream(
+    operation: str, events: list[tuple[str, dict[str, Any]]], n: int, partial_images: int
+) -> None:
+    """Each image's events: partials indexed 0..k-1 (k <= ``partial_images``), then exactly one
+    completed event, the only one with ``usage``; every ``type`` equals its ``event:`` line."""
+    images: list[list[int]] = []
+    partials: list[int] = []
+    for name, data in events:
+        ensure(
+            data.get("type") == name,
+            operation,
+            f"event {name} carries type {data.get('type')}",
+        )
+        if name.endswith(".partial_image"):
+            ensure("usage" not in data, operation, "usage on a partial event")
+            partials.append(int(data["partial_image_index"]))
+        elif name.endswith(".completed"):
+            ensure(
+                isinstance(data.get("usage"), dict), operation, "a completed event without usage"
+            )
+            images.append(partials)
+            partials = []
+        else:
+            raise CheckFailed(operation, f"an unexpected event {name}: {str(data)[:200]}")
+    ensure(not partials, operation, f"partial events {partials} after the last completed event")
+    ensure(
+        len(images) == n,
+        operation,
+        f"{len(images)} completed events for n={n}",
+    )
+    for number, indexes in enumerate(images):
+        ensure(
+            indexes == list(range(len(indexes))) and len(indexes) <= partial_images,
+            operation,
+            f"image {number}: partial indexes {indexes} with partial_images={partial_images}",
+        )
+
+
+def judge_stream_answer(
+    answer: httpx.Response,
+    operation: str,
+    n: int,
+    partial_images: int,
+    each: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """A stream's answer: a 200 ``text/event-stream`` whose events ``judge_stream`` passes;
+    ``each`` judges every event's data too (its image, say)."""
+    ensure(answer.status_code == 200, operation, f"a stream answered {answer.status_code}")
+    kind = answer.headers.get("content-type", "")
+    ensure(kind.startswith("text/event-stream"), operation, f"a stream as {kind}")
+    events = list(parse_events(answer.text))
+    if each is not None:
+        for _, data in events:
+            each(data)
+    judge_stream(operation, events, n, partial_images)
 
 
 def _json(response: httpx.Response) -> Any:

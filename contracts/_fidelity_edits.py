@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from contracts._common import PROMPT, _json, ensure, parse_events
+from contracts._common import PROMPT, _json, ensure, judge_stream_answer
 from contracts._context import CheckFailed, Context, png, price
 from contracts._registry import check
 from emulator.domain.catalog import IMAGE_MODELS
@@ -187,26 +187,7 @@ def aa_stream_events(ctx: Context) -> None:
     }
     with ctx.http() as http:
         answer = http.post("/api/v1/image/generation", json=body)
-        ensure(answer.status_code == 200, AA_OPERATION, f"a stream answered {answer.status_code}")
-        kind = answer.headers.get("content-type", "")
-        ensure(kind.startswith("text/event-stream"), AA_OPERATION, f"a stream as {kind!r}")
-        found = list(parse_events(answer.text))
-    indexes: list[int] = []
-    completed = 0
-    for name, data in found:
-        ensure(data.get("type") == name, AA_OPERATION, f"event {name} carries {data.get('type')}")
-        if name == "image_edit.partial_image":
-            ensure("usage" not in data, AA_OPERATION, "usage on a partial event")
-            indexes.append(int(data["partial_image_index"]))
-        elif name == "image_edit.completed":
-            completed += 1
-            ensure(isinstance(data.get("usage"), dict), AA_OPERATION, "no usage when completed")
-        else:
-            raise CheckFailed(AA_OPERATION, f"an unexpected event {name}: {str(data)[:200]}")
-        _judge(data, (w, h))
-    ensure(indexes == list(range(len(indexes))), AA_OPERATION, f"partial indexes {indexes}")
-    ensure(len(indexes) <= 2, AA_OPERATION, f"{len(indexes)} partials, asked 2")
-    ensure(completed == 1, AA_OPERATION, f"{completed} completed events for one image")
+    judge_stream_answer(answer, AA_OPERATION, 1, 2, lambda data: _judge(data, (w, h)))
     ctx.record(AA_OPERATION, "verified")
 
 

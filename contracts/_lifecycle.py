@@ -44,7 +44,7 @@ from contracts._common import (
     _queue_client,
     _queue_ops,
     ensure,
-    parse_events,
+    judge_stream_answer,
 )
 from contracts._context import BudgetExceeded, CheckFailed, Context, png, price
 
@@ -485,44 +485,6 @@ def _name(rank: int) -> str:
 # --- streams ---------------------------------------------------------------------------------
 
 
-def judge_stream(
-    operation: str, events: list[tuple[str, dict[str, Any]]], n: int, partial_images: int
-) -> None:
-    """Each image's events: partials indexed 0..k-1 (k <= ``partial_images``), then exactly one
-    completed event, the only one with ``usage``; every ``type`` equals its ``event:`` line."""
-    images: list[list[int]] = []
-    partials: list[int] = []
-    for name, data in events:
-        ensure(
-            data.get("type") == name,
-            operation,
-            f"event {name} carries type {data.get('type')}",
-        )
-        if name.endswith(".partial_image"):
-            ensure("usage" not in data, operation, "usage on a partial event")
-            partials.append(int(data["partial_image_index"]))
-        elif name.endswith(".completed"):
-            ensure(
-                isinstance(data.get("usage"), dict), operation, "a completed event without usage"
-            )
-            images.append(partials)
-            partials = []
-        else:
-            raise CheckFailed(operation, f"an unexpected event {name}: {str(data)[:200]}")
-    ensure(not partials, operation, f"partial events {partials} after the last completed event")
-    ensure(
-        len(images) == n,
-        operation,
-        f"{len(images)} completed events for n={n}",
-    )
-    for number, indexes in enumerate(images):
-        ensure(
-            indexes == list(range(len(indexes))) and len(indexes) <= partial_images,
-            operation,
-            f"image {number}: partial indexes {indexes} with partial_images={partial_images}",
-        )
-
-
 def _stream(ctx: Context, http: httpx.Client, n: int, partial_images: int) -> httpx.Response:
     path, _ = _images_path(ctx)
     w, h = ctx.profile.cheapest_size
@@ -565,10 +527,7 @@ def stream_machine(ctx: Context) -> None:
             return
         with session.guard(operation), ctx.http() as http:
             answer = _stream(ctx, http, n, partial_images)
-            ensure(answer.status_code == 200, operation, f"a stream answered {answer.status_code}")
-            kind = answer.headers.get("content-type", "")
-            ensure(kind.startswith("text/event-stream"), operation, f"a stream as {kind}")
-            judge_stream(operation, list(parse_events(answer.text)), n, partial_images)
+            judge_stream_answer(answer, operation, n, partial_images)
             session.use(operation)
 
     runner: Callable[[], None] = _settings(ctx, STREAM_EXAMPLES)(one)

@@ -32,7 +32,7 @@ from contracts._common import (
     _queue_client,
     _queue_ops,
     ensure,
-    parse_events,
+    judge_stream_answer,
 )
 from contracts._context import (
     CheckFailed,
@@ -199,31 +199,7 @@ def stream_events(ctx: Context) -> None:
         else:
             files = [("image", ("in.png", png(), "image/png"))]
             answer = http.post(path, data=fields, files=files)
-        ensure(answer.status_code == 200, operation, f"a stream answered {answer.status_code}")
-        kind = answer.headers.get("content-type", "")
-        ensure(kind.startswith("text/event-stream"), operation, f"a stream as {kind}")
-        found = list(parse_events(answer.text))
-    indexes: list[int] = []
-    completed = 0
-    for name, data in found:
-        ensure(data.get("type") == name, operation, f"event {name} carries type {data.get('type')}")
-        if name.endswith(".partial_image"):
-            ensure("usage" not in data, operation, "usage on a partial event")
-            indexes.append(int(data["partial_image_index"]))
-        elif name.endswith(".completed"):
-            completed += 1
-            ensure(
-                isinstance(data.get("usage"), dict), operation, "a completed event without usage"
-            )
-        else:
-            raise CheckFailed(operation, f"an unexpected event {name}: {str(data)[:200]}")
-    ensure(indexes == list(range(len(indexes))), operation, f"partial indexes {indexes}")
-    ensure(
-        len(indexes) <= partial_images * n,
-        operation,
-        f"{len(indexes)} partials, asked {partial_images}",
-    )
-    ensure(completed == n, operation, f"{completed} completed events for {n} image(s)")
+    judge_stream_answer(answer, operation, n, partial_images)
     ctx.record(operation, "verified")
 
 

@@ -506,7 +506,7 @@ VARIANTS = [
         "openai",
         STREAM,
         "stream_events",
-        "0 completed events",
+        "partial events [0, 1] after the last completed event",
     ),
     Variant(
         "usage_on_partial",

@@ -130,7 +130,7 @@ def test_a_stream_answered_as_the_envelope_is_caught_by_aa_stream_events(serve: 
         (
             "aa_stream_events",
             "POST /api/v1/image/generation",
-            "a stream as 'application/json'",
+            "a stream as application/json",
         )
     ]
     assert report.spent_usd > 0  # priced before it was sent

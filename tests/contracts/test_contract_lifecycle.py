@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from contracts import run_contract
-from contracts._lifecycle import judge_stream
+from contracts._common import judge_stream
 from contracts.report import Report
 from tests.helpers import RunningServer, make_app
 from tests.support.contracts import (

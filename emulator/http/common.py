@@ -97,6 +97,15 @@ def app_base(request: Request) -> str:
     return scope_base(request.scope)
 
 
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of the header ``name`` (lower case, as ASGI gives names) in ``scope``."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
 def scope_base(scope: Scope) -> str:
     """``app_base`` from the raw scope (no ``Request``): the first ``host`` header, as
     Starlette's ``Headers.get`` reads it, else the server's address."""

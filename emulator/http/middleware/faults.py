@@ -50,7 +50,7 @@ from emulator.domain.faults import (
 )
 from emulator.domain.live import Live
 from emulator.domain.queue import Steering
-from emulator.http.common import NotJson, load_json, read_body
+from emulator.http.common import NotJson, load_json, read_body, scope_header
 from emulator.http.middleware import steering
 from emulator.http.middleware.endpoint import Endpoint
 from emulator.http.middleware.gateway import KEY as KEY_OF_GATEWAY
@@ -75,14 +75,6 @@ def fault_of(scope: Scope) -> str | None:
     """The id of the fault plan applied to the request, if any."""
     found: str | None = scope.get(KEY)
     return found
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 class FaultsMiddleware:
@@ -127,7 +119,7 @@ class FaultsMiddleware:
         facts = Facts(
             path=scope["path"],
             key=scope.get(KEY_OF_GATEWAY),
-            test_id=_header(scope, _TEST_ID),
+            test_id=scope_header(scope, _TEST_ID),
             model=model,
         )
         candidates = plans.candidates(facts)
@@ -144,7 +136,7 @@ class FaultsMiddleware:
     def _model(self, scope: Scope, body: bytes) -> str | None:
         """The model a request names in its body (JSON or a form), else its document's
         default."""
-        content_type = (_header(scope, _CONTENT_TYPE) or "").split(";")[0].strip().lower()
+        content_type = (scope_header(scope, _CONTENT_TYPE) or "").split(";")[0].strip().lower()
         if content_type == "multipart/form-data":
             found = _FORM_MODEL.search(body)
             if found is not None:

@@ -39,6 +39,7 @@ from emulator.domain.journal import Journal, clean_test_id, make_entry, presente
 from emulator.domain.metrics import Meter
 from emulator.domain.queue import Steering
 from emulator.domain.records import JournalEntry
+from emulator.http.common import scope_header
 from emulator.http.middleware import faults, gateway, request_id
 from emulator.http.middleware.steering import KEY as STEERING
 
@@ -73,14 +74,6 @@ def test_id_of(scope: Scope) -> str | None:
             break
     scope[TEST_ID] = found
     return found
-
-
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 def retry_after_of(headers: Any) -> float | None:
@@ -184,7 +177,7 @@ class JournalMiddleware:
         scope: Scope = request
         key: str | None = scope.get(gateway.KEY)
         if key is None:
-            key = presented_key(_header(scope, _AUTHORIZATION))
+            key = presented_key(scope_header(scope, _AUTHORIZATION))
         error = message = None
         if body is not None:
             error, message = self.read_error(b"".join(body)[:KEEP])
